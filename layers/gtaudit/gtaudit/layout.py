@@ -1,0 +1,78 @@
+"""Ground Truth's output layout in S3, in one place (see the reference, section 4)."""
+
+from __future__ import annotations
+
+import re
+
+from gtaudit.s3uri import S3Uri, parse_s3_uri
+
+# GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[_T](\d{2})[:_-]?(\d{2})[:_-]?(\d{2})")
+
+
+def job_root(s3_output_path: str, job: str) -> S3Uri:
+    """``<S3OutputPath>/<job-name>/``."""
+    return parse_s3_uri(s3_output_path.rstrip("/") + "/" + job)
+
+
+def annotations_root_from_request(request_uri: S3Uri) -> S3Uri:
+    """``.../<job>/annotations`` from a consolidation-request URI (when ``outputConfig`` is absent)."""
+    marker = "/consolidated-annotation/"
+    idx = request_uri.key.find(marker)
+    if idx < 0:
+        # Not GT's layout: keep the consolidated output beside the request file.
+        return S3Uri(request_uri.bucket, request_uri.key.rsplit("/", 1)[0])
+    return S3Uri(request_uri.bucket, request_uri.key[:idx])
+
+
+def iteration_of(request_uri: S3Uri) -> int:
+    """The ``iteration-N`` number in a consolidation-request URI, 1 if absent."""
+    m = re.search(r"/iteration-(\d+)/", request_uri.key)
+    return int(m.group(1)) if m else 1
+
+
+def request_timestamp(request_uri: S3Uri) -> str:
+    """A file-name-safe timestamp taken from the request's name, so re-runs write the same keys."""
+    m = _TIMESTAMP.search(request_uri.name)
+    if m:
+        return f"{m.group(1)}T{m.group(2)}{m.group(3)}{m.group(4)}"
+    return re.sub(r"[^A-Za-z0-9-]", "-", request_uri.name.rsplit(".", 1)[0])[:40] or "batch"
+
+
+def consolidated_mask(annotations_root: S3Uri, dataset_object_id: str, timestamp: str) -> S3Uri:
+    """``<annotations>/consolidated-annotation/output/<datasetObjectId>_<timestamp>.png``."""
+    return annotations_root.join("consolidated-annotation", "output", f"{dataset_object_id}_{timestamp}.png")
+
+
+def worker_response(root: S3Uri, iteration: int, object_index: int | str, timestamp: str) -> S3Uri:
+    """``<job>/annotations/worker-response/iteration-N/<index>/<timestamp>.json``."""
+    return root.join("annotations", "worker-response", f"iteration-{iteration}", str(object_index), f"{timestamp}.json")
+
+
+def consolidation_request(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:
+    """``<job>/annotations/consolidated-annotation/consolidation-request/iteration-N/<timestamp>.json``."""
+    return root.join(
+        "annotations", "consolidated-annotation", "consolidation-request", f"iteration-{iteration}", f"{timestamp}.json"
+    )
+
+
+def consolidation_response(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:
+    """``<job>/annotations/consolidated-annotation/consolidation-response/iteration-N/<timestamp>.json``."""
+    return root.join(
+        "annotations", "consolidated-annotation", "consolidation-response", f"iteration-{iteration}", f"{timestamp}.json"
+    )
+
+
+def intermediate(root: S3Uri, iteration: int) -> S3Uri:
+    """``<job>/annotations/intermediate/<N>/annotations.json``."""
+    return root.join("annotations", "intermediate", str(iteration), "annotations.json")
+
+
+def output_manifest(root: S3Uri) -> S3Uri:
+    """``<job>/manifests/output/output.manifest``."""
+    return root.join("manifests", "output", "output.manifest")
+
+
+def overlay(root: S3Uri, dataset_object_id: str) -> S3Uri:
+    """``<job>/overlays/<datasetObjectId>.jpg``: the blended image the auditors see."""
+    return root.join("overlays", f"{dataset_object_id}.jpg")

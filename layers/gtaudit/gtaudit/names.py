@@ -1,0 +1,64 @@
+"""Ground Truth's naming rules for labeling jobs and label attributes, and our deterministic names."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from gtaudit.exceptions import InvalidNameError
+
+JOB_NAME_MAX = 63
+ATTRIBUTE_NAME_MAX = 127
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+_UNSAFE = re.compile(r"[^a-zA-Z0-9]+")
+
+
+def validate_job_name(name: str) -> str:
+    """Return ``name`` if it is a valid ``LabelingJobName``; raise ``InvalidNameError`` otherwise."""
+    if not isinstance(name, str) or not 1 <= len(name) <= JOB_NAME_MAX or not _NAME.match(name):
+        raise InvalidNameError(
+            f"labeling job name {name!r} must be 1-{JOB_NAME_MAX} characters of letters, digits and inner hyphens"
+        )
+    return name
+
+
+def validate_attribute_name(name: str, *, custom: bool = True) -> str:
+    """Return ``name`` if it is a valid ``LabelAttributeName`` for a custom (or built-in) task type."""
+    if not isinstance(name, str) or not 1 <= len(name) <= ATTRIBUTE_NAME_MAX or not _NAME.match(name):
+        raise InvalidNameError(
+            f"label attribute name {name!r} must be 1-{ATTRIBUTE_NAME_MAX} characters of letters, digits and hyphens"
+        )
+    if name.endswith("-metadata"):
+        raise InvalidNameError(f"label attribute name {name!r} must not end in '-metadata'")
+    if custom and name.endswith("-ref"):
+        raise InvalidNameError(f"label attribute name {name!r} must not end in '-ref' for a custom task type")
+    if not custom and not name.endswith("-ref"):
+        raise InvalidNameError(f"label attribute name {name!r} must end in '-ref' for built-in segmentation")
+    return name
+
+
+def slug(text: str) -> str:
+    """Letters and digits of ``text`` joined by single hyphens, lower case."""
+    return _UNSAFE.sub("-", text).strip("-").lower()
+
+
+def job_name(prefix: str, kind: str, round_no: int, run_id: str) -> str:
+    """A deterministic job name ``<prefix>-<kind>-r<round>-<run>`` that always fits 63 characters.
+
+    A long prefix (a long stack name) is shortened and a hash of the full prefix keeps names unique,
+    so the same inputs always give the same name, which is what makes job creation idempotent.
+    """
+    tail = f"-{slug(kind)}-r{round_no}-{slug(run_id)}"
+    base = slug(prefix) or "gtaudit"
+    if len(base) + len(tail) > JOB_NAME_MAX:
+        digest = hashlib.sha256(prefix.encode()).hexdigest()[:6]
+        room = JOB_NAME_MAX - len(tail) - len(digest) - 1
+        if room < 1:
+            raise InvalidNameError(f"run id {run_id!r} leaves no room for a job name prefix")
+        base = f"{base[:room].rstrip('-')}-{digest}"
+    return validate_job_name(f"{base}{tail}")
+
+
+def attribute_name(stage: str, round_no: int) -> str:
+    """The label attribute for a stage and round, e.g. ``label-r1``, ``audit-r1``, ``label-r2``."""
+    return validate_attribute_name(f"{slug(stage)}-r{round_no}")

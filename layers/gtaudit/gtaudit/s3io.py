@@ -1,0 +1,44 @@
+"""Small S3 helpers over a boto3 client passed in by the caller."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from gtaudit.s3uri import S3Uri
+
+
+def get_bytes(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> bytes:
+    """Read an object whole; with ``max_bytes``, refuse a larger one before downloading it."""
+    resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    size = resp.get("ContentLength")
+    if max_bytes is not None and size is not None and size > max_bytes:
+        resp["Body"].close()
+        raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
+    body: bytes = resp["Body"].read()
+    return body
+
+
+def get_json(s3: Any, uri: S3Uri) -> Any:
+    """Read and parse a JSON object."""
+    return json.loads(get_bytes(s3, uri))
+
+
+def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
+    """Stream an object's lines without holding it in memory."""
+    body = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+    try:
+        yield from body.iter_lines(keepends=False)
+    finally:
+        body.close()
+
+
+def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str) -> None:
+    """Write an object (encryption comes from the bucket's default)."""
+    s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type)
+
+
+def put_json(s3: Any, uri: S3Uri, data: Any) -> None:
+    """Write JSON, UTF-8, readable."""
+    put_bytes(s3, uri, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
