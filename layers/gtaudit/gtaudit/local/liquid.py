@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from liquid import Environment, Markup, Template, is_undefined
+from liquid import BoundTemplate, Environment, Markup, is_undefined
 
 UrlFor = Callable[[str], str]
 
@@ -71,7 +71,7 @@ _ENV = make_environment()
 
 
 @lru_cache(maxsize=32)
-def _parse(template_text: str) -> Template:
+def _parse(template_text: str) -> BoundTemplate:
     return _ENV.from_string(template_text)
 
 
