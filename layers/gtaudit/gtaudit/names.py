@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from gtaudit.exceptions import InvalidNameError
 
@@ -57,6 +58,32 @@ def job_name(prefix: str, kind: str, round_no: int, run_id: str) -> str:
             raise InvalidNameError(f"run id {run_id!r} leaves no room for a job name prefix")
         base = f"{base[:room].rstrip('-')}-{digest}"
     return validate_job_name(f"{base}{tail}")
+
+
+@dataclass(frozen=True, slots=True)
+class JobNameParts:
+    """The parts of a name made by ``job_name``: ``<prefix>-<kind>-r<round>-<run>``."""
+
+    prefix: str
+    kind: str
+    round: int
+    run: str
+
+
+_JOB_NAME_PARTS = re.compile(
+    r"^(?P<prefix>.+)-(?P<kind>labeling|audit|rework)-r(?P<round>\d{1,4})-(?P<run>[a-z0-9][a-z0-9-]*)$"
+)
+
+
+def parse_job_name(name: str) -> JobNameParts | None:
+    """Split a ``job_name`` result back into its parts; ``None`` for a name it did not make.
+
+    The prefix may itself contain ``-audit-r1-`` and the like, so the last such group wins.
+    """
+    m = _JOB_NAME_PARTS.match(name.lower()) if isinstance(name, str) else None
+    if not m:
+        return None
+    return JobNameParts(m["prefix"], m["kind"], int(m["round"]), m["run"])
 
 
 def attribute_name(stage: str, round_no: int) -> str:
