@@ -39,9 +39,33 @@ class SizeMismatchError(InvalidMaskError):
     """A mask's size differs from the size of the image it annotates."""
 
 
+class UnknownColorsError(InvalidMaskError):
+    """Too many of a worker's mask pixels have colours that match none of its labels."""
+
+
+class InvalidAnnotationError(GtauditError, ValueError):
+    """A worker's annotation is missing, empty, unreadable or not a segmentation answer."""
+
+
 class InvalidNameError(GtauditError, ValueError):
     """A labeling job or label attribute name breaks Ground Truth's naming rules."""
 
 
 class ManifestError(GtauditError, ValueError):
     """A manifest line is not a JSON object, or lacks what the stage needs."""
+
+
+class InvalidAnswerError(GtauditError, ValueError):
+    """An auditor's answer cannot be parsed into a verdict (no verdict, both verdicts, not JSON)."""
+
+
+class PipelineStateError(GtauditError):
+    """The pipeline-state table disagrees with what a step expects (unknown run, a job of another run)."""
+
+
+class StepPendingError(GtauditError):
+    """A step cannot finish yet (overlays still rendering, a lease held by another invocation): retry later."""
+
+
+class TraceTableNotFoundError(GtauditError, LookupError):
+    """No traceability table: none given, none in the environment, none in the stack's outputs."""
