@@ -1,0 +1,35 @@
+"""Ground Truth pre-annotation Lambda of the audit jobs: an audit manifest line -> the audit task input."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.audit import PreAnnotationEvent, parse_model, pre_audit
+from gtaudit.s3uri import split_allowed
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+LANGUAGE = os.environ.get("TASK_LANGUAGE", "en")
+ALLOWED = split_allowed(os.environ.get("ALLOWED_BUCKETS"))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Return ``{"taskInput": ..., "isHumanAnnotationRequired": bool}`` for one audit line."""
+    parsed = parse_model(PreAnnotationEvent, event)
+    result = pre_audit(parsed.dataObject, language=LANGUAGE, allowed=ALLOWED)
+    task = result["taskInput"]
+    if result["isHumanAnnotationRequired"]:
+        metrics.add_metric(name="AuditTasks", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="AuditTasksSkipped", unit=MetricUnit.Count, value=1)
+        logger.warning("audit object skipped", extra={"objectId": task["objectId"], "reason": task["skipReason"]})
+    return result

@@ -1,0 +1,380 @@
+"""The audit (検品) stage: task input for the audit template, answer parsing and consolidation.
+
+An audit manifest line (written by the orchestrator) describes one labeled object: the original
+image, the consolidated mask, its overlay and colour map. ``audit_pre`` turns it into the audit
+template's ``task.input``; ``audit_post`` turns each auditor's answer into a verdict and merges the
+verdicts of several auditors into one with the rule **any reject wins**: one reject makes the
+object rejected, the reasons and region notes of every rejecting auditor are merged, and all
+comments are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gtaudit.exceptions import (
+    ForbiddenLocationError,
+    InvalidAnswerError,
+    InvalidEventError,
+    InvalidS3UriError,
+    ManifestError,
+)
+from gtaudit.labels import BACKGROUND
+from gtaudit.manifest import GTAUDIT_KEY, object_id_of
+from gtaudit.reasons import REASON_CODES, reason_inputs
+from gtaudit.s3io import get_bytes, get_json
+from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri
+
+MAX_COMMENT = 2000  # characters kept of one auditor's comment
+MAX_NOTES = 50  # region notes kept of one auditor
+MAX_NOTE_TEXT = 500
+MAX_ANSWER_BYTES = 1_000_000  # an answer file given by s3Uri larger than this is refused
+
+HEADERS = {
+    "en": "Inspect the segmentation: approve it, or reject it with reasons",
+    "ja": "セグメンテーションを検品してください: 合格、または理由を付けて差し戻し",
+}
+INSTRUCTIONS = {
+    "en": (
+        "Compare the overlay with the original image. Approve if every object is labeled with the "
+        "right class and the boundaries follow the objects. Otherwise reject, tick every reason that "
+        "applies, and click the image to pin a note where the problem is."
+    ),
+    "ja": (
+        "オーバーレイと元画像を比べてください。すべての対象が正しいクラスで塗られ、境界が対象に沿っていれば合格。"
+        "そうでなければ差し戻し、当てはまる理由をすべて選び、問題の場所を画像上でクリックしてメモを付けてください。"
+    ),
+}
+
+
+# ---------------------------------------------------------------- Ground Truth event models
+class PreAnnotationEvent(BaseModel):
+    """The pre-annotation Lambda's event (one data object). Unknown keys are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    labelingJobArn: str | None = None
+    dataObject: dict[str, Any]
+
+
+class PostPayload(BaseModel):
+    """``payload`` of the consolidation event."""
+
+    model_config = ConfigDict(extra="allow")
+
+    s3Uri: str
+
+
+class PostAnnotationEvent(BaseModel):
+    """The consolidation Lambda's event (one batch). ``labelCategories`` may be null or missing."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    labelingJobArn: str | None = None
+    labelCategories: list[str] | None = None
+    labelAttributeName: str = Field(min_length=1)
+    roleArn: str | None = None
+    payload: PostPayload
+
+
+def parse_model[M: BaseModel](model: type[M], event: object) -> M:
+    """Validate ``event`` into ``model``; raise ``InvalidEventError`` naming what is wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidEventError(f"not a {model.__name__}: {problems}") from exc
+
+
+# ---------------------------------------------------------------- audit task input
+def legend(color_map: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The colour map as the audit template's legend: ``[{"index", "label", "color"}]``, BACKGROUND dropped."""
+    out: list[dict[str, Any]] = []
+    for key, entry in color_map.items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            continue
+        if index == 0 or not isinstance(entry, Mapping) or entry.get("class-name") == BACKGROUND:
+            continue
+        name, color = str(entry.get("class-name", "")), str(entry.get("hex-color", ""))
+        out.append({"index": index, "label": name, "color": color})
+    return sorted(out, key=lambda e: e["index"])
+
+
+def _uri(value: object, what: str, allowed: Iterable[str]) -> str:
+    try:
+        return str(check_allowed(parse_s3_uri(value), allowed))
+    except (InvalidS3UriError, ForbiddenLocationError) as exc:
+        raise ManifestError(f"{what}: {exc}") from exc
+
+
+def audit_task_input(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> dict[str, Any]:
+    """Build the audit template's ``task.input`` from an audit manifest line.
+
+    Parameters
+    ----------
+    data_object
+        The audit manifest line (``dataObject`` of the pre-annotation event).
+    language
+        ``en`` or ``ja``: the header, instructions and reason texts.
+    allowed
+        Buckets or ``s3://bucket/prefix`` locations the images may come from.
+
+    Returns
+    -------
+    dict
+        ``{"objectId", "round", "original", "overlay", "mask", "legend", "labelers", "agreement",
+        "reasons", "language", "header", "instructions"}``.
+
+    Raises
+    ------
+    ManifestError
+        The line is not an audit line, or an image reference is missing, malformed or outside ``allowed``.
+    """
+    allowed = list(allowed)
+    info = data_object.get(GTAUDIT_KEY)
+    if not isinstance(info, Mapping) or info.get("stage") != "audit":
+        raise ManifestError("not an audit manifest line: no gtaudit.stage == 'audit'")
+    oid = object_id_of(dict(data_object))
+    if not oid:
+        raise ManifestError("the line has no object-id and no source-ref")
+    overlay = _uri(info.get("overlay") or data_object.get("source-ref"), "overlay", allowed)
+    color_map = info.get("color-map")
+    if not isinstance(color_map, Mapping) or not color_map:
+        raise ManifestError("color-map is missing")
+    agreement = info.get("agreement")
+    labelers = info.get("labelers") or []
+    round_no = info.get("round", 1)
+    lang = language if language in HEADERS else "en"
+    return {
+        "objectId": oid,
+        "round": int(round_no) if isinstance(round_no, int) else 1,
+        "original": _uri(info.get("original"), "original", allowed),
+        "overlay": overlay,
+        "mask": _uri(info.get("mask"), "mask", allowed),
+        "legend": legend(color_map),
+        "labelers": [str(w) for w in labelers] if isinstance(labelers, list) else [],
+        "agreement": float(agreement) if isinstance(agreement, int | float) else None,
+        "reasons": reason_inputs(lang),
+        "language": lang,
+        "header": HEADERS[lang],
+        "instructions": INSTRUCTIONS[lang],
+    }
+
+
+def pre_audit(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> dict[str, Any]:
+    """The pre-annotation response: the task, or ``isHumanAnnotationRequired: false`` with a skip reason."""
+    try:
+        return {"taskInput": audit_task_input(data_object, language=language, allowed=allowed),
+                "isHumanAnnotationRequired": True}  # fmt: skip
+    except ManifestError as exc:
+        oid = object_id_of(dict(data_object)) or ""
+        return {"taskInput": {"objectId": oid, "skipReason": str(exc)}, "isHumanAnnotationRequired": False}
+
+
+# ---------------------------------------------------------------- answers
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One auditor's parsed answer."""
+
+    auditor: str
+    verdict: Literal["approve", "reject"]
+    reasons: tuple[str, ...] = ()
+    comment: str = ""
+    notes: tuple[dict[str, Any], ...] = ()
+    dropped: tuple[str, ...] = field(default=())  # parts of the answer that were ignored, with why
+
+
+def _checked(value: object) -> bool:
+    """A crowd-radio-button / crowd-checkbox value: ``{"on": true}`` (or a bare boolean)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Mapping):
+        return any(v is True for v in value.values())
+    return False
+
+
+def _notes(raw: object) -> tuple[list[dict[str, Any]], list[str]]:
+    dropped: list[str] = []
+    if raw in (None, ""):
+        return [], dropped
+    data = raw
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return [], ["region-notes is not JSON"]
+    if not isinstance(data, list):
+        return [], ["region-notes is not a list"]
+    notes: list[dict[str, Any]] = []
+    for item in data[:MAX_NOTES]:
+        if not isinstance(item, Mapping):
+            dropped.append("a region note is not an object")
+            continue
+        x, y, text = item.get("x"), item.get("y"), item.get("text", "")
+        if not (isinstance(x, int | float) and isinstance(y, int | float) and 0 <= x <= 1 and 0 <= y <= 1):
+            dropped.append("a region note's x/y is not a fraction 0..1")
+            continue
+        notes.append({"x": float(x), "y": float(y), "text": str(text)[:MAX_NOTE_TEXT]})
+    if len(data) > MAX_NOTES:
+        dropped.append(f"{len(data) - MAX_NOTES} region notes over the limit of {MAX_NOTES}")
+    return notes, dropped
+
+
+def parse_answer(auditor: str, content: Mapping[str, Any]) -> Verdict:
+    """Parse one auditor's ``answerContent`` of ``ui/audit.liquid.html``.
+
+    Parameters
+    ----------
+    auditor
+        The worker ID.
+    content
+        ``{"approve": {"on": bool}, "reject": {"on": bool}, "reason-<code>": {"on": bool}, ...,
+        "comment": str, "region-notes": "<JSON list of {n, x, y, text}>"}``.
+
+    Returns
+    -------
+    Verdict
+
+    Raises
+    ------
+    InvalidAnswerError
+        Neither or both of approve/reject chosen. (A reject with no feedback at all is kept, as reason ``other``.)
+    """
+    if not isinstance(content, Mapping):
+        raise InvalidAnswerError(f"answer content is {type(content).__name__}, not an object")
+    approve, reject = _checked(content.get("approve")), _checked(content.get("reject"))
+    if approve == reject:
+        raise InvalidAnswerError("exactly one of approve/reject must be chosen" if approve else "no verdict chosen")
+    comment = content.get("comment", "")
+    comment = comment.strip()[:MAX_COMMENT] if isinstance(comment, str) else ""
+    if approve:
+        return Verdict(auditor, "approve", comment=comment)
+    reasons = tuple(
+        code for code in sorted(REASON_CODES) if _checked(content.get(f"reason-{code}"))
+    )  # sorted: stable output
+    notes, dropped = _notes(content.get("region-notes"))
+    if not reasons and not comment and not notes:
+        # Keep the reject (the auditor's decision counts) but say that it came with no feedback.
+        reasons, dropped = ("other",), [*dropped, "a reject came with no reason, comment or region note"]
+    return Verdict(auditor, "reject", reasons, comment, tuple(notes), tuple(dropped))
+
+
+def consolidate(verdicts: list[Verdict], excluded: list[dict[str, str]]) -> dict[str, Any]:
+    """Merge several auditors' verdicts into one: **any reject wins**.
+
+    Reasons are the union (in ``gtaudit.reasons`` order), notes are concatenated and renumbered,
+    comments are joined one per line as ``<auditor>: <comment>``. No usable verdict gives a failure.
+    """
+    if not verdicts:
+        detail = "; ".join(f"{e['workerId']}: {e['reason']}" for e in excluded) or "no answer"
+        reason = f"no usable answer: {detail}"
+        return {"status": "failed", "failure-reason": reason, "auditors": [], "excluded": excluded}
+    rejects = [v for v in verdicts if v.verdict == "reject"]
+    reasons = sorted({r for v in rejects for r in v.reasons}, key=_REASON_ORDER.__getitem__)
+    notes = [{"n": i, **note} for i, note in enumerate((n for v in rejects for n in v.notes), start=1)]
+    comments = [f"{v.auditor}: {v.comment}" if len(verdicts) > 1 else v.comment for v in verdicts if v.comment]
+    return {
+        "status": "audited",
+        "verdict": "reject" if rejects else "approve",
+        "reasons": reasons,
+        "comment": "\n".join(comments),
+        "notes": notes,
+        "auditors": [v.auditor for v in verdicts],
+        "votes": {"approve": len(verdicts) - len(rejects), "reject": len(rejects)},
+        "excluded": excluded,
+    }
+
+
+_REASON_ORDER = {code: i for i, code in enumerate(r["code"] for r in reason_inputs("en"))}
+
+
+def _annotation_content(s3: Any, annotation: Mapping[str, Any], allowed: list[str]) -> Any:
+    data = annotation.get("annotationData")
+    if not isinstance(data, Mapping):
+        raise InvalidAnswerError("annotationData is missing")
+    if isinstance(data.get("content"), str):
+        raw: str | bytes = data["content"]
+    elif isinstance(data.get("s3Uri"), str):
+        try:
+            uri = check_allowed(parse_s3_uri(data["s3Uri"]), allowed)
+            raw = get_bytes(s3, uri, max_bytes=MAX_ANSWER_BYTES)
+        except (InvalidS3UriError, ForbiddenLocationError, ValueError) as exc:
+            raise InvalidAnswerError(f"answer file: {exc}") from exc
+    else:
+        raise InvalidAnswerError("annotationData has neither content nor s3Uri")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidAnswerError(f"answer is not JSON: {exc.msg}") from exc
+
+
+def consolidate_object(s3: Any, item: Mapping[str, Any], allowed: list[str]) -> dict[str, Any]:
+    """Consolidate one entry of the consolidation request into the audit attribute's content."""
+    verdicts: list[Verdict] = []
+    excluded: list[dict[str, str]] = []
+    annotations = item.get("annotations")
+    for ann in annotations if isinstance(annotations, list) else []:
+        worker = str(ann.get("workerId", "")) if isinstance(ann, Mapping) else ""
+        try:
+            if not isinstance(ann, Mapping):
+                raise InvalidAnswerError("annotation is not an object")
+            verdicts.append(parse_answer(worker, _annotation_content(s3, ann, allowed)))
+        except InvalidAnswerError as exc:
+            excluded.append({"workerId": worker, "reason": str(exc)})
+    return consolidate(verdicts, excluded)
+
+
+def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -> list[dict[str, Any]]:
+    """The consolidation response for one batch of audited objects.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client.
+    event
+        The parsed consolidation event; the batch is read from ``payload.s3Uri``.
+    allowed
+        Locations the request file and answer files may come from.
+
+    Returns
+    -------
+    list
+        ``[{"datasetObjectId", "consolidatedAnnotation": {"content": {<labelAttributeName>: {...}}}}]``,
+        one entry per object of the batch, a failure result where no answer was usable.
+
+    Raises
+    ------
+    InvalidEventError
+        The request file is outside ``allowed``, or is not a JSON array.
+    """
+    allowed = list(allowed)
+    try:
+        request: S3Uri = check_allowed(parse_s3_uri(event.payload.s3Uri), allowed)
+    except (InvalidS3UriError, ForbiddenLocationError) as exc:
+        raise InvalidEventError(f"payload.s3Uri: {exc}") from exc
+    batch = get_json(s3, request)
+    if not isinstance(batch, list):
+        raise InvalidEventError("the consolidation request is not a JSON array")
+    out = []
+    for item in batch:
+        if not isinstance(item, Mapping) or "datasetObjectId" not in item:
+            continue  # nothing to answer for: GT needs the id to match the result
+        content = consolidate_object(s3, item, allowed)
+        out.append(
+            {
+                "datasetObjectId": str(item["datasetObjectId"]),
+                "consolidatedAnnotation": {"content": {event.labelAttributeName: content}},
+            }
+        )
+    return out
