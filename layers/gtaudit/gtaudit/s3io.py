@@ -20,6 +20,17 @@ def get_bytes(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> bytes:
     return body
 
 
+def get_bytes_and_metadata(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """Like ``get_bytes``, also returning the object's S3 user metadata (keys in lower case)."""
+    resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    size = resp.get("ContentLength")
+    if max_bytes is not None and size is not None and size > max_bytes:
+        resp["Body"].close()
+        raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
+    body: bytes = resp["Body"].read()
+    return body, {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
+
+
 def get_json(s3: Any, uri: S3Uri) -> Any:
     """Read and parse a JSON object."""
     return json.loads(get_bytes(s3, uri))
@@ -34,9 +45,10 @@ def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
         body.close()
 
 
-def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str) -> None:
-    """Write an object (encryption comes from the bucket's default)."""
-    s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type)
+def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None) -> None:
+    """Write an object (encryption comes from the bucket's default); ``metadata`` is S3 user metadata."""
+    extra = {"Metadata": metadata} if metadata else {}
+    s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
 
 
 def put_json(s3: Any, uri: S3Uri, data: Any) -> None:

@@ -1,0 +1,657 @@
+"""Overlays: the original photo with its consolidated mask blended on top, for the auditors.
+
+Rendering is pure (bytes in, bytes out). ``render_mask_overlay`` adds the S3 side used by the
+overlay Lambda: from a consolidated mask's URI alone it finds the original (the mask's
+``source-ref`` metadata), renders, and writes ``<job>/overlays/<datasetObjectId>.jpg``.
+
+Cost model (3968x2976, one core): decoding the JPEG and the mask and encoding the result are the
+floor. On top of it we only run two table look-ups on the 8-bit mask (label alpha, bounding box)
+and one C blend (``Image.paste`` with a mask) restricted to the labelled bounding box. No numpy
+on the full frame, no PNG encoding.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import unquote, unquote_plus
+
+from PIL import Image, ImageChops, ImageFilter, ImageOps
+
+from gtaudit import layout
+from gtaudit.exceptions import (
+    GtauditError,
+    InvalidImageError,
+    InvalidMaskError,
+    InvalidS3UriError,
+    SizeMismatchError,
+)
+from gtaudit.s3io import get_bytes_and_metadata, put_bytes
+from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
+
+MAX_PIXELS_ENV = "GTAUDIT_MAX_PIXELS"
+# 50 MP admits a 48 MP phone photo (8064x6048) and keeps one render under ~0.5 GB.
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_QUALITY = 90
+ORIGINAL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")  # JPEG includes phones' multi-picture (MPO) files
+MASK_FORMATS = ("PNG",)
+OUTPUT_FORMATS = ("JPEG", "PNG", "WEBP")
+MASK_MARKER = "/annotations/consolidated-annotation/output/"
+_WHITE = (255, 255, 255)
+_ORIENTATION = 0x0112
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def max_pixels_from_env() -> int:
+    """The pixel limit from ``GTAUDIT_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {value!r}") from None
+    if limit <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {value!r}")
+    return limit
+
+
+# ---------------------------------------------------------------------------------------- decode
+
+
+def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditError], limit: int) -> Image.Image:
+    """Open (header only) and apply the pixel limit before any pixel is decoded."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
+    try:
+        im = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError as exc:
+        raise error(f"{what} is too large to decode: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise error(f"{what} is not a readable {'/'.join(formats)} image: {exc}") from exc
+    w, h = im.size
+    if w * h > limit:
+        raise error(f"{what} is {w}x{h} = {w * h:,} pixels, the limit is {limit:,} ({MAX_PIXELS_ENV})")
+    if w == 0 or h == 0:
+        raise error(f"{what} is empty ({w}x{h})")
+    return im
+
+
+def _displayed_size(im: Image.Image) -> tuple[int, int]:
+    """The size after EXIF orientation, read from the header without decoding."""
+    w, h = im.size
+    try:
+        orientation = im.getexif().get(_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError):
+        orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """An image with alpha, as displayed on a white page; exact where it is opaque."""
+    rgba = im.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema() == (255, 255):
+        return rgba.convert("RGB")
+    out = Image.new("RGB", rgba.size, _WHITE)
+    out.paste(rgba.convert("RGB"), (0, 0), alpha)
+    return out
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB pixels of any original mode (16-bit scaled down, alpha flattened onto white)."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: 0..65535 -> 0..255 (Pillow's own convert would clip at 255 instead).
+        return im.convert("I").point(lambda v: v / 257).convert("L").convert("RGB")
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in im.info):
+        return _flatten(im)
+    return im.convert("RGB")
+
+
+def _icc_for_rgb(im: Image.Image) -> bytes | None:
+    """The original's ICC profile if it describes RGB data (so colours display as in the original)."""
+    icc = im.info.get("icc_profile")
+    if isinstance(icc, bytes) and len(icc) >= 20 and icc[16:20] == b"RGB " and im.mode in ("RGB", "RGBA", "P"):
+        return icc
+    return None
+
+
+def _decode_original(image: bytes, limit: int) -> tuple[Image.Image, Image.Image, bytes | None]:
+    """(header-only image, loaded + oriented RGB image, ICC profile)."""
+    im = _open(image, ORIGINAL_FORMATS, "image", InvalidImageError, limit)
+    try:
+        icc = _icc_for_rgb(im)
+        oriented = ImageOps.exif_transpose(im)
+        rgb = _to_rgb(oriented)
+        rgb.load()
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"image is too large to decode: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"image cannot be decoded: {exc}") from exc
+    return im, rgb, icc
+
+
+# ---------------------------------------------------------------------------------------- masks
+
+
+@dataclass(frozen=True, slots=True)
+class _MaskLayers:
+    """A mask reduced to what blending needs: label colours and per-pixel label coverage (0..255)."""
+
+    colour: Image.Image  # RGB, or P whose palette holds the label colours
+    coverage: Image.Image  # L: 0 background, 255 fully labelled
+
+
+def _mask_layers(mask: Image.Image) -> _MaskLayers:
+    """Split a decoded mask into colours and coverage; white or transparent pixels are background."""
+    mode = mask.mode
+    if mode == "P":
+        palette = mask.getpalette("RGB") or []
+        palette = palette + [0] * (768 - len(palette))
+        trns = mask.info.get("transparency")
+        alphas = [255] * 256
+        if isinstance(trns, bytes):
+            alphas[: len(trns)] = list(trns)
+        elif isinstance(trns, int):
+            alphas[trns] = 0
+        lut = [0 if tuple(palette[3 * i : 3 * i + 3]) == _WHITE else alphas[i] for i in range(256)]
+        return _MaskLayers(mask, mask.point(lut, "L"))
+    if mode in ("RGB", "RGBA", "L", "LA", "1"):
+        rgba = mask.convert("RGBA") if mode != "RGBA" else mask
+        bands = rgba.split()
+        # A pixel is labelled where any colour channel differs from 255 ...
+        not_white = bands[0].point(_NOT_255_LUT)
+        for band in bands[1:3]:
+            not_white = ImageChops.lighter(not_white, band.point(_NOT_255_LUT))
+        # ... weighted by its alpha (0 for a transparent background).
+        coverage = ImageChops.multiply(not_white, bands[3])
+        return _MaskLayers(rgba.convert("RGB"), coverage)
+    raise InvalidMaskError(f"mask mode {mode!r} is not a colour mask (expected P, RGB, RGBA, L or LA)")
+
+
+_NOT_255_LUT = [255] * 255 + [0]
+
+
+def _decode_mask(mask: bytes, limit: int) -> Image.Image:
+    return _open(mask, MASK_FORMATS, "mask", InvalidMaskError, limit)
+
+
+def _load_mask(im: Image.Image) -> _MaskLayers:
+    try:
+        im.load()
+        return _mask_layers(im)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidMaskError(f"mask cannot be decoded: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------- blend
+
+
+def _check_opacity(opacity: float) -> int:
+    """``opacity`` as an 8-bit alpha; raise ``ValueError`` naming it if it is not in [0, 1]."""
+    if isinstance(opacity, bool) or not isinstance(opacity, int | float) or not 0.0 <= float(opacity) <= 1.0:
+        raise ValueError(f"opacity must be a number in [0, 1], got {opacity!r}")
+    return round(float(opacity) * 255)
+
+
+def _check_outline(outline: int) -> int:
+    if isinstance(outline, bool) or not isinstance(outline, int) or not 0 <= outline <= 64:
+        raise ValueError(f"outline must be an integer number of pixels in [0, 64], got {outline!r}")
+    return outline
+
+
+def _blend_into(base: Image.Image, layers: _MaskLayers, alpha8: int, outline: int) -> None:
+    """Blend the mask onto ``base`` (an RGB image this module owns) inside the labelled box."""
+    bbox = layers.coverage.getbbox()
+    if bbox is None or (alpha8 == 0 and outline == 0):
+        return
+    if outline:
+        # Keep a margin so the contour filters see the neighbours of the box's edge pixels.
+        left, top, right, bottom = bbox
+        bbox = (
+            max(0, left - outline),
+            max(0, top - outline),
+            min(base.width, right + outline),
+            min(base.height, bottom + outline),
+        )
+    coverage = layers.coverage.crop(bbox)
+    colour = layers.colour.crop(bbox).convert("RGB")
+    alpha = coverage if alpha8 == 255 else coverage.point([(v * alpha8 + 127) // 255 for v in range(256)])
+    if outline:
+        alpha = ImageChops.lighter(alpha, _contour(colour, coverage, outline))
+    base.paste(colour, bbox[:2], alpha)
+
+
+def _contour(colour: Image.Image, coverage: Image.Image, width: int) -> Image.Image:
+    """Opaque pixels along the inner edge of every labelled region, ``width`` pixels wide."""
+    size = 2 * width + 1
+    # Background pixels are forced to white so an edge exists between a label and any background.
+    key = Image.new("RGB", colour.size, _WHITE)
+    key.paste(colour, (0, 0), coverage.point(lambda v: 255 if v else 0))
+    edge: Image.Image | None = None
+    for band in key.split():
+        spread = ImageChops.difference(
+            band.filter(ImageFilter.MaxFilter(size)), band.filter(ImageFilter.MinFilter(size))
+        )
+        band_edge = spread.point(lambda v: 255 if v else 0)
+        edge = band_edge if edge is None else ImageChops.lighter(edge, band_edge)
+    assert edge is not None
+    labelled = coverage.point(lambda v: 255 if v else 0)
+    return ImageChops.multiply(edge, labelled)
+
+
+def blend_overlay(image: Image.Image, mask: Image.Image, *, opacity: float = 0.5, outline: int = 0) -> Image.Image:
+    """Blend a decoded mask onto a decoded, already oriented image.
+
+    Parameters
+    ----------
+    image
+        The original, any mode; converted to 8-bit RGB as ``render_overlay`` does. Not modified.
+    mask
+        P, RGB, RGBA, L or LA. White (``#ffffff``) or fully transparent pixels are background.
+    opacity
+        Weight of the label colour on labelled pixels, 0 to 1.
+    outline
+        Width in pixels of an opaque contour along each labelled region's edge; 0 for none.
+
+    Returns
+    -------
+    PIL.Image.Image
+        A new RGB image of ``image``'s size.
+
+    Raises
+    ------
+    ValueError
+        ``opacity`` or ``outline`` out of range.
+    SizeMismatchError
+        The mask's size differs from the image's.
+    InvalidMaskError
+        The mask's mode is not a colour mask.
+    """
+    alpha8 = _check_opacity(opacity)
+    outline = _check_outline(outline)
+    if mask.size != image.size:
+        raise SizeMismatchError(
+            f"mask is {mask.size[0]}x{mask.size[1]} but the image is {image.size[0]}x{image.size[1]}"
+        )
+    layers = _mask_layers(mask)
+    rgb = _to_rgb(image)
+    base = rgb.copy() if rgb is image else rgb
+    _blend_into(base, layers, alpha8, outline)
+    return base
+
+
+def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+    out = io.BytesIO()
+    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    if fmt == "JPEG":
+        # 4:4:4 keeps label edges crisp (4:2:0 smears colour across boundaries); no EXIF: the
+        # orientation is already applied. Same pixels + same settings -> same bytes.
+        im.save(out, "JPEG", quality=quality, subsampling=0, optimize=False, progressive=False, **extra)
+    elif fmt == "WEBP":
+        im.save(out, "WEBP", quality=quality, method=4, **extra)
+    else:
+        im.save(out, "PNG", compress_level=1, **extra)
+    return out.getvalue()
+
+
+def render_overlay(
+    image: bytes,
+    mask: bytes,
+    *,
+    opacity: float = 0.5,
+    outline: int = 0,
+    quality: int = DEFAULT_QUALITY,
+    format: Literal["JPEG", "PNG", "WEBP"] = "JPEG",
+    max_pixels: int | None = None,
+) -> bytes:
+    """Render the original with its mask blended on top, encoded (JPEG by default).
+
+    Parameters
+    ----------
+    image
+        The original: JPEG, PNG, WebP or TIFF; RGB, RGBA, L, LA, P, CMYK, I;16 or I (16-bit grey).
+        Its EXIF orientation is applied first; alpha is flattened onto white; 16-bit is scaled to
+        8-bit (``v / 257``).
+    mask
+        A consolidated mask PNG: labeling_post's indexed PNG (index 0 BACKGROUND ``#ffffff``) or
+        the built-in type's RGB/RGBA PNG (white or transparent background).
+    opacity
+        Weight of the label colour on labelled pixels: 0 returns the original's pixels, 1 the
+        label colours. Background pixels always keep the original's value.
+    outline
+        Width in pixels of an opaque contour along each region's edge (0: none). With
+        ``opacity=0`` this is an outline-only overlay.
+    quality
+        JPEG/WebP quality, 1 to 95.
+    format
+        ``"JPEG"``, ``"PNG"`` or ``"WEBP"``.
+    max_pixels
+        Refuse an image or mask with more pixels than this (a decompression-bomb guard);
+        default ``GTAUDIT_MAX_PIXELS`` or 50,000,000.
+
+    Returns
+    -------
+    bytes
+        The encoded overlay, the size of the displayed (oriented) original. Deterministic: the
+        same inputs give the same bytes.
+
+    Raises
+    ------
+    ValueError
+        An option out of range.
+    InvalidImageError
+        The original cannot be decoded or exceeds the pixel limit.
+    InvalidMaskError
+        The mask cannot be decoded, is not a colour mask, or exceeds the pixel limit.
+    SizeMismatchError
+        The mask's size differs from the displayed size of the original (both sizes named).
+    """
+    alpha8 = _check_opacity(opacity)
+    outline = _check_outline(outline)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 95:
+        raise ValueError(f"quality must be an integer in [1, 95], got {quality!r}")
+    fmt = str(format).upper()
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {format!r}")
+    limit = max_pixels_from_env() if max_pixels is None else max_pixels
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+    # Sizes first, from the headers: a mismatch costs no decoding.
+    header = _open(image, ORIGINAL_FORMATS, "image", InvalidImageError, limit)
+    mask_im = _decode_mask(mask, limit)
+    displayed = _displayed_size(header)
+    if mask_im.size != displayed:
+        raise SizeMismatchError(
+            f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at "
+            f"{displayed[0]}x{displayed[1]} (stored {header.size[0]}x{header.size[1]}, EXIF orientation applied)"
+        )
+    _, base, icc = _decode_original(image, limit)
+    if base.size != mask_im.size:  # orientation from XMP rather than EXIF
+        raise SizeMismatchError(
+            f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at {base.size[0]}x{base.size[1]}"
+        )
+    layers = _load_mask(mask_im)
+    if base is header:  # never blend into the decoder's own image object; cheap insurance
+        base = base.copy()
+    _blend_into(base, layers, alpha8, outline)
+    return _encode(base, fmt, quality, icc)
+
+
+# ---------------------------------------------------------------------------------------- S3 side
+
+
+@dataclass(frozen=True, slots=True)
+class OverlaySettings:
+    """How the overlay Lambda renders and where it may read."""
+
+    opacity: float = 0.5
+    outline: int = 0
+    quality: int = DEFAULT_QUALITY
+    max_pixels: int | None = None
+    allowed: tuple[str, ...] = ()  # ALLOWED_BUCKETS entries; empty allows nothing
+    max_object_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MaskOutcome:
+    """What happened to one mask."""
+
+    mask: str
+    status: Literal["written", "failed", "deferred"]
+    overlay: str | None = None
+    error: str | None = None  # the exception's class name
+    message: str | None = None
+    retryable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without empty fields."""
+        return {k: v for k, v in (("mask", self.mask), ("status", self.status), ("overlay", self.overlay),
+                                  ("error", self.error), ("message", self.message)) if v is not None} | (
+            {"retryable": True} if self.retryable else {}
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayReport:
+    """The outcome of one invocation: one entry per mask, in input order."""
+
+    outcomes: tuple[MaskOutcome, ...] = field(default_factory=tuple)
+    ignored: int = 0
+
+    def count(self, status: str) -> int:
+        """How many masks ended with ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the Lambda's return value)."""
+        return {
+            "written": self.count("written"),
+            "failed": self.count("failed"),
+            "deferred": self.count("deferred"),
+            "ignored": self.ignored,
+            "results": [o.as_dict() for o in self.outcomes],
+        }
+
+
+def is_mask_key(key: str) -> bool:
+    """True for a consolidated mask's key: ``.../annotations/consolidated-annotation/output/*.png``."""
+    return MASK_MARKER in key and key.lower().endswith(".png")
+
+
+def job_root_of(mask_uri: S3Uri) -> S3Uri:
+    """``<S3OutputPath>/<job>`` from a consolidated mask's URI (the part before ``/annotations/``)."""
+    idx = mask_uri.key.rfind(MASK_MARKER)
+    if idx <= 0:
+        raise InvalidS3UriError(f"{mask_uri} is not under <job>{MASK_MARKER}")
+    return S3Uri(mask_uri.bucket, mask_uri.key[:idx])
+
+
+def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
+    """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
+    value = metadata.get("dataset-object-id")
+    if value is None:
+        m = re.match(r"^([0-9]+)_", mask_uri.name)
+        if not m:
+            raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
+        value = m.group(1)
+    value = unquote(value)
+    if not _SAFE_ID.match(value) or value in {".", ".."}:
+        raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
+    return value
+
+
+def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, str]]:
+    """Read an object; if a key from an event was URL-encoded, retry once with it decoded."""
+    try:
+        data, meta = get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)
+        return uri, data, meta
+    except Exception as exc:
+        decoded = unquote_plus(uri.key)
+        if _error_code(exc) not in {"NoSuchKey", "404"} or decoded == uri.key:
+            raise
+        alt = S3Uri(uri.bucket, decoded)
+        data, meta = get_bytes_and_metadata(s3, alt, max_bytes=max_bytes)
+        return alt, data, meta
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> S3Uri:
+    """Render and write the overlay of one consolidated mask.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client.
+    mask_uri
+        The mask, ``<job>/annotations/consolidated-annotation/output/<id>_<ts>.png``, written with
+        metadata ``source-ref`` (percent-encoded original URI) and ``dataset-object-id``.
+    settings
+        Rendering options and the allowed locations of originals.
+
+    Returns
+    -------
+    S3Uri
+        ``<job>/overlays/<datasetObjectId>.jpg``, overwritten with the same bytes on a re-run.
+
+    Raises
+    ------
+    InvalidMaskError, InvalidImageError, SizeMismatchError, ForbiddenLocationError, InvalidS3UriError
+        A permanent problem with this mask or its original.
+    botocore.exceptions.ClientError
+        S3 refused or failed a request.
+    """
+    root = job_root_of(mask_uri)
+    if settings.allowed:
+        check_allowed(mask_uri, settings.allowed)
+    mask_uri, mask, meta = _get(s3, mask_uri, settings.max_object_bytes)
+    source = meta.get("source-ref")
+    if not source:
+        raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
+    original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
+    dataset_object_id = _dataset_object_id(mask_uri, meta)
+    _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
+    body = render_overlay(
+        image,
+        mask,
+        opacity=settings.opacity,
+        outline=settings.outline,
+        quality=settings.quality,
+        max_pixels=settings.max_pixels,
+    )
+    target = layout.overlay(root, dataset_object_id)
+    put_bytes(s3, target, body, "image/jpeg")
+    return target
+
+
+_PERMANENT = (GtauditError, ValueError)
+_PERMANENT_S3_CODES = {"NoSuchKey", "404", "AccessDenied", "403", "NoSuchBucket", "InvalidObjectState"}
+
+
+def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
+    """Render one mask, turning any failure into a reported outcome."""
+    try:
+        target = render_mask_overlay(s3, parse_s3_uri(mask), settings)
+    except _PERMANENT as exc:
+        return MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
+    except Exception as exc:  # one bad object never sinks the chunk; S3 trouble may be retried
+        code = _error_code(exc)
+        return MaskOutcome(
+            mask,
+            "failed",
+            error=type(exc).__name__,
+            message=(f"{code}: " if code else "") + str(exc)[:500],
+            retryable=code not in _PERMANENT_S3_CODES,
+        )
+    return MaskOutcome(mask, "written", overlay=str(target))
+
+
+def render_mask_overlays(
+    s3: Any,
+    masks: Sequence[str],
+    settings: OverlaySettings,
+    *,
+    threads: int = 2,
+    time_left: Callable[[], float] | None = None,
+    reserve_seconds: float = 30.0,
+    ignored: int = 0,
+) -> OverlayReport:
+    """Render the overlays of a chunk of masks; one bad mask never stops the others.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client (thread-safe for these calls).
+    masks
+        Consolidated mask URIs.
+    settings
+        Rendering options and allowed locations.
+    threads
+        Masks rendered at once: S3 transfers of one overlap with Pillow's work on another
+        (Pillow releases the GIL while it decodes, blends and encodes).
+    time_left
+        Seconds the invocation has left (from the Lambda context); masks not started while
+        more than ``reserve_seconds`` remain are reported ``deferred`` for the caller to resend.
+    ignored
+        Count of event keys already skipped as not masks, carried into the report.
+
+    Returns
+    -------
+    OverlayReport
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+
+    def one(mask: str) -> MaskOutcome:
+        if time_left is not None and time_left() < reserve_seconds:
+            return MaskOutcome(mask, "deferred", message="not started: too little time left in this invocation")
+        return _outcome(s3, mask, settings)
+
+    if threads == 1 or len(masks) <= 1:
+        outcomes = [one(m) for m in masks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(masks))) as pool:
+            outcomes = list(pool.map(one, masks))
+    return OverlayReport(tuple(outcomes), ignored)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> OverlaySettings:
+    """Settings from ``OVERLAY_OPACITY``, ``OVERLAY_OUTLINE``, ``OVERLAY_QUALITY``, ``GTAUDIT_MAX_PIXELS``
+    and ``ALLOWED_BUCKETS``; raise ``ValueError`` naming a bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, key, cast in (
+        ("opacity", "OVERLAY_OPACITY", float),
+        ("outline", "OVERLAY_OUTLINE", int),
+        ("quality", "OVERLAY_QUALITY", int),
+        ("max_pixels", MAX_PIXELS_ENV, int),
+    ):
+        raw = env.get(key, "").strip()
+        if raw:
+            try:
+                values[name] = cast(raw)
+            except ValueError:
+                raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    settings = OverlaySettings(**values, allowed=tuple(split_allowed(env.get("ALLOWED_BUCKETS"))))
+    if not math.isfinite(settings.opacity):
+        raise ValueError(f"OVERLAY_OPACITY must be a number in [0, 1], got {settings.opacity!r}")
+    _check_opacity(settings.opacity)
+    _check_outline(settings.outline)
+    if not 1 <= settings.quality <= 95:
+        raise ValueError(f"OVERLAY_QUALITY must be in [1, 95], got {settings.quality!r}")
+    if settings.max_pixels is not None and settings.max_pixels <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {settings.max_pixels!r}")
+    return settings
+
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "MaskOutcome",
+    "OverlayReport",
+    "OverlaySettings",
+    "blend_overlay",
+    "is_mask_key",
+    "job_root_of",
+    "max_pixels_from_env",
+    "render_mask_overlay",
+    "render_mask_overlays",
+    "render_overlay",
+    "settings_from_env",
+]
