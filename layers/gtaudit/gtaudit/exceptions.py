@@ -69,3 +69,11 @@ class StepPendingError(GtauditError):
 
 class TraceTableNotFoundError(GtauditError, LookupError):
     """No traceability table: none given, none in the environment, none in the stack's outputs."""
+
+
+class RetryableError(GtauditError, RuntimeError):
+    """Part of the work failed for a reason a retry may fix (S3 throttling, a 5xx): the invoker should retry."""
+
+
+class InvalidTaskInputError(GtauditError, ValueError):
+    """A file given as a task input holds no taskInput a worker template can render (e.g. a Lambda event)."""
