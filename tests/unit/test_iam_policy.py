@@ -27,6 +27,7 @@ GT_LAMBDA_CODE = {"labeling_pre", "labeling_post", "audit_pre", "audit_post"}
 CAPPED_CODE = {"orchestrator"}
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 ASYNC_EVENT_TYPES = {"EventBridgeRule", "CloudWatchEvent", "S3", "SNS", "Schedule", "ScheduleV2"}
+ASYNC_PRINCIPALS = {f"{svc}.amazonaws.com" for svc in ("events", "s3", "sns", "logs", "scheduler", "ses", "iot")}
 # Actions that touch data: never on an unscoped resource.
 DATA_PLANE = re.compile(
     r"^(s3:(Get|Put|Delete|Restore|Abort|List)\w*"
@@ -230,6 +231,11 @@ def _async_invoked(t: Template, lid: str, res: dict[str, Any]) -> bool:
     events = props(res).get("Events") or {}
     if any(isinstance(e, dict) and e.get("Type") in ASYNC_EVENT_TYPES for e in events.values()):
         return True
+    # Services that invoke Lambda asynchronously when granted (CloudWatch Logs subscriptions, S3, ...).
+    for _, perm in resources(t, {"AWS::Lambda::Permission"}):
+        pp = props(perm)
+        if refers_to(pp.get("FunctionName"), lid) and pp.get("Principal") in ASYNC_PRINCIPALS:
+            return True
     for _, rule in resources(t, {"AWS::Events::Rule"}):
         if any(refers_to(target.get("Arn"), lid) for target in as_list(props(rule).get("Targets") or [])):
             return True
@@ -397,6 +403,12 @@ Resources:
     Properties:
       CodeUri: functions/audit_pre/
       Tracing: Active
+  AuditPreLogsPermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !GetAtt AuditPreFunction.Arn
+      Action: lambda:InvokeFunction
+      Principal: logs.amazonaws.com
   GroundTruthExecutionRole:
     Type: AWS::IAM::Role
     Properties:
@@ -441,6 +453,7 @@ EXPECTED: dict[str, list[str]] = {
         "OrchestratorFunction: log group without RetentionInDays",
         "OrchestratorFunction: invoked asynchronously",
         "OrchestratorFunction: no ReservedConcurrentExecutions",
+        "AuditPreFunction: invoked asynchronously",
     ],
     "tables_queues_topics_encrypted": [
         "Table: point-in-time",
