@@ -77,3 +77,30 @@ class LambdaContext:
 def lambda_context() -> LambdaContext:
     """A fake Lambda context."""
     return LambdaContext()
+
+
+def table_spec(logical_id: str) -> dict[str, Any]:
+    """CreateTable arguments for a DynamoDB table of template.yaml (key schema and indexes only).
+
+    Read with the local runtime's CloudFormation-aware YAML loader, so tests cannot drift from
+    the infrastructure.
+    """
+    from gtaudit.local.template import load_template
+
+    props = load_template(ROOT / "template.yaml").resources[logical_id]["Properties"]
+    spec: dict[str, Any] = {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return spec
+
+
+@pytest.fixture
+def trace_table(aws: None) -> str:
+    """The traceability table (``TraceTable`` of template.yaml) on moto; returns its name."""
+    name = "gtaudit-test-trace"
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **table_spec("TraceTable"))
+    return name

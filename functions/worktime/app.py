@@ -1,0 +1,80 @@
+"""Worktime: record each worker-response file (and returned tasks) in the traceability table.
+
+Triggers: EventBridge ``aws.s3`` / ``Object Created`` on the jobs' ``annotations/worker-response/``
+files, and optionally the workforce's WorkerActivity log (CloudWatch Logs subscription).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsModel, S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.trace.activity import record_activity
+from gtaudit.trace.ingest import ManifestIndex, cognito_directory, record_worker_response
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+TABLE = os.environ.get("TRACE_TABLE", "")
+s3 = boto3.client("s3")
+ddb = boto3.client("dynamodb")
+sagemaker = boto3.client("sagemaker")
+# A manifest never changes once its job exists: keep them for the life of the container.
+manifests = ManifestIndex(s3, sagemaker)
+_pool = os.environ.get("WORKER_DIRECTORY", "").strip()
+directory = cognito_directory(boto3.client("cognito-idp"), _pool) if _pool else None
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "awslogs" in event:
+        logs = parse(event=event, model=CloudWatchLogsModel).awslogs.decoded_data
+        messages = [(e.id, str(e.message)) for e in logs.logEvents]
+        res = record_activity(ddb, TABLE, messages, logs.logGroup, logs.logStream)
+        metrics.add_metric(name="ReturnedTasksRecorded", unit=MetricUnit.Count, value=res.written)
+        return {"activity": len(messages), "written": res.written, "unchanged": res.unchanged}
+    detail = parse(event=event, model=S3EventNotificationEventBridgeModel).detail
+    result = record_worker_response(
+        s3=s3,
+        ddb=ddb,
+        table=TABLE,
+        manifests=manifests,
+        bucket=detail.bucket.name,
+        key=detail.object.key,
+        version_id=detail.object.version_id,
+        sequencer=detail.object.sequencer,
+        directory=directory,
+    )
+    logger.info(
+        "worker response recorded",
+        extra={
+            "key": result.key,
+            "records": result.records,
+            "written": result.written,
+            "unchanged": result.unchanged,
+            "missing": result.missing,
+            "skipped": result.skipped,
+        },
+    )
+    metrics.add_metric(name="TaskRecordsWritten", unit=MetricUnit.Count, value=result.written)
+    metrics.add_metric(name="DuplicateRecordsIgnored", unit=MetricUnit.Count, value=result.unchanged)
+    if result.missing:
+        metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=result.records)
+    return {
+        "key": result.key,
+        "records": result.records,
+        "verdicts": result.verdicts,
+        "written": result.written,
+        "unchanged": result.unchanged,
+        "missing": list(result.missing),
+        "skipped": result.skipped,
+    }

@@ -1,0 +1,241 @@
+"""Record one worker-response file in the trace table (the worktime function's domain code).
+
+The object identity: a worker-response file only names GT's ``datasetObjectId`` (the index of
+the line in the job's input manifest), so the manifest line is looked up to read its
+``object-id`` (and, for audits, ``gtaudit.labelers``). The manifest is found with
+``DescribeLabelingJob`` (``InputConfig.DataSource.S3DataSource.ManifestS3Uri``), which works
+for every job on AWS and on the local runtime; if that fails, the job's own
+``manifests/output/output.manifest`` is tried (it keeps the input lines in order once the job
+ends). A manifest is immutable once its job exists, so each is read once per container.
+If neither answers, the record is kept with ``object-id`` marked missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
+from gtaudit.manifest import BadLine, iter_manifest, object_id_of
+from gtaudit.s3io import iter_lines
+from gtaudit.s3uri import S3Uri, parse_s3_uri
+from gtaudit.trace.records import (
+    JobContext,
+    ResponseKey,
+    Source,
+    TaskRecord,
+    iso,
+    parse_answers,
+    parse_response_key,
+    stage_of,
+    verdicts_of,
+)
+from gtaudit.trace.store import WriteResult, put_items, source_seq, task_item, verdict_item
+
+logger = logging.getLogger(__name__)
+
+# A directory lookup: worker ID -> extra attributes to store (e.g. {"email": ...}). None by default,
+# so no e-mail address or name is stored unless the operator configures one.
+Directory = Callable[[TaskRecord], dict[str, Any]]
+
+
+class ManifestIndex:
+    """``(job, datasetObjectId)`` -> the input manifest line, read once per job and cached."""
+
+    def __init__(self, s3: Any, sagemaker: Any | None) -> None:
+        self._s3 = s3
+        self._sagemaker = sagemaker
+        self._lines: dict[str, dict[str, dict[str, Any]] | None] = {}
+
+    def line(self, bucket: str, key: ResponseKey) -> dict[str, Any] | None:
+        """The manifest line of one data object, or ``None`` if no manifest can be read."""
+        if key.job not in self._lines:
+            self._lines[key.job] = self._load(bucket, key)
+        lines = self._lines[key.job]
+        return None if lines is None else lines.get(key.dataset_object_id)
+
+    def _load(self, bucket: str, key: ResponseKey) -> dict[str, dict[str, Any]] | None:
+        for uri in self._candidates(bucket, key):
+            try:
+                out: dict[str, dict[str, Any]] = {}
+                for index, item in enumerate(iter_manifest(iter_lines(self._s3, uri))):
+                    if not isinstance(item, BadLine):
+                        out[str(index)] = item.data
+                return out
+            except Exception as exc:  # an unreadable manifest is a missing object ID, not a lost record
+                logger.warning("manifest %s unreadable: %s", uri, exc.__class__.__name__)
+        return None
+
+    def _candidates(self, bucket: str, key: ResponseKey) -> list[S3Uri]:
+        out: list[S3Uri] = []
+        if self._sagemaker is not None:
+            try:
+                desc = self._sagemaker.describe_labeling_job(LabelingJobName=key.job)
+                out.append(parse_s3_uri(desc["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]))
+            except Exception as exc:
+                logger.warning("DescribeLabelingJob %s failed: %s", key.job, exc.__class__.__name__)
+        out.append(S3Uri(bucket, f"{key.job_root}/manifests/output/output.manifest"))
+        return out
+
+
+def job_context(key: ResponseKey, line: dict[str, Any] | None) -> JobContext:
+    """Stage, round, object ID and (audits) judged labelers of one data object in one job."""
+    stage, rnd = stage_of(key.job, line)
+    hand_over = (line or {}).get("gtaudit")
+    hand_over = hand_over if isinstance(hand_over, dict) else {}
+    judged: tuple[str, ...] = ()
+    labeling_job = None
+    if stage == "audit":
+        labelers = hand_over.get("labelers")
+        if isinstance(labelers, list):
+            judged = tuple(str(w) for w in labelers if isinstance(w, str) and w)
+        lj = hand_over.get("labeling-job")
+        labeling_job = lj if isinstance(lj, str) and lj else None
+    if rnd is None and isinstance(hand_over.get("round"), int):
+        rnd = hand_over["round"]
+    return JobContext(
+        job=key.job,
+        stage=stage,
+        round=rnd,
+        object_id=object_id_of(line) if line else None,
+        judged=judged,
+        labeling_job=labeling_job,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one file gave: its records and what the table did with them."""
+
+    key: str
+    records: int
+    verdicts: int
+    written: int
+    unchanged: int
+    missing: tuple[str, ...]
+    skipped: str | None = None  # why the file was not a worker response
+
+
+def record_worker_response(
+    *,
+    s3: Any,
+    ddb: Any,
+    table: str,
+    manifests: ManifestIndex,
+    bucket: str,
+    key: str,
+    version_id: str | None = None,
+    sequencer: str | None = None,
+    directory: Directory | None = None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Read one worker-response file (the given version) and record its answers, idempotently.
+
+    Parameters
+    ----------
+    s3, ddb
+        boto3 S3 and DynamoDB clients.
+    table
+        The trace table's name.
+    manifests
+        The per-container cache of input manifests.
+    bucket, key, version_id, sequencer
+        The S3 object, as the ``Object Created`` event names it. ``version_id`` pins the exact
+        version the event is about; ``sequencer`` orders events on the same key.
+    directory
+        Optional lookup of extra worker attributes (e.g. e-mail) to store; none by default.
+
+    Returns
+    -------
+    IngestResult
+        ``skipped`` is set for a key that is not a worker response (nothing is written).
+
+    Raises
+    ------
+    InvalidEventError
+        The file is not JSON or has no ``answers[]``.
+    """
+    parsed = parse_response_key(key)
+    if parsed is None:
+        return IngestResult(key, 0, 0, 0, 0, (), skipped="not a worker-response key")
+    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id and version_id != "null":
+        args["VersionId"] = version_id
+    try:
+        resp = s3.get_object(**args)
+    except ClientError as exc:
+        # S3 event keys may arrive URL-encoded (``%3A`` for ``:``); try the decoded key once.
+        decoded = unquote_plus(key)
+        if decoded == key or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        resp = s3.get_object(**{**args, "Key": decoded})
+    body = resp["Body"].read()
+    last_modified: datetime | None = resp.get("LastModified")
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        from gtaudit.exceptions import InvalidEventError
+
+        raise InvalidEventError(f"worker-response file s3://{bucket}/{key} is not JSON") from exc
+    source = Source(
+        bucket=bucket,
+        key=key,
+        version_id=resp.get("VersionId") or version_id,
+        etag=(resp.get("ETag") or "").strip('"') or None,
+        seq=source_seq(last_modified, sequencer),
+    )
+    ctx = job_context(parsed, manifests.line(bucket, parsed))
+    records = parse_answers(doc, ctx, parsed)
+    if directory is not None:
+        records = [_with_directory(r, directory) for r in records]
+    recorded_at = iso(now or datetime.now(UTC))
+    fallback = iso(last_modified) if last_modified else recorded_at
+    items = []
+    n_verdicts = 0
+    for rec in records:
+        items.append(task_item(rec, source, fallback_time=fallback, recorded_at=recorded_at))
+        for v in verdicts_of(rec):
+            items.append(verdict_item(v, source, fallback_time=fallback, recorded_at=recorded_at))
+            n_verdicts += 1
+    result: WriteResult = put_items(ddb, table, items)
+    missing = tuple(sorted({m for r in records for m in r.missing}))
+    return IngestResult(key, len(records), n_verdicts, result.written, result.unchanged, missing)
+
+
+def _with_directory(rec: TaskRecord, directory: Directory) -> TaskRecord:
+    from dataclasses import replace
+
+    try:
+        extra = directory(rec)
+    except Exception as exc:  # a directory outage must not lose the time record
+        logger.warning("directory lookup failed: %s", exc.__class__.__name__)
+        return rec
+    return replace(rec, extra={f"worker_{k}": v for k, v in extra.items() if isinstance(v, str) and v})
+
+
+def cognito_directory(cognito: Any, user_pool_id: str) -> Directory:
+    """A directory lookup in the workforce's Cognito user pool: the worker's e-mail and name by sub.
+
+    Used only when the operator sets the ``WorkerDirectory`` parameter; results are cached.
+    """
+    cache: dict[str, dict[str, Any]] = {}
+
+    def lookup(rec: TaskRecord) -> dict[str, Any]:
+        sub = rec.cognito_sub
+        if not sub:
+            return {}
+        if sub not in cache:
+            users = cognito.list_users(
+                UserPoolId=user_pool_id, Filter=f'sub = "{sub.replace(chr(34), "")}"', Limit=1
+            ).get("Users", [])
+            attrs = {a["Name"]: a["Value"] for a in (users[0].get("Attributes", []) if users else [])}
+            cache[sub] = {"email": attrs.get("email"), "name": attrs.get("name")}
+        return cache[sub]
+
+    return lookup
