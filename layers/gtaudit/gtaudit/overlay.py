@@ -32,6 +32,7 @@ from gtaudit.exceptions import (
     InvalidS3UriError,
     SizeMismatchError,
 )
+from gtaudit.overlay_jobs import MASK_MARKER, is_mask_key
 from gtaudit.s3io import get_bytes_and_metadata, put_bytes
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
 
@@ -42,7 +43,6 @@ DEFAULT_QUALITY = 90
 ORIGINAL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")  # JPEG includes phones' multi-picture (MPO) files
 MASK_FORMATS = ("PNG",)
 OUTPUT_FORMATS = ("JPEG", "PNG", "WEBP")
-MASK_MARKER = "/annotations/consolidated-annotation/output/"
 _WHITE = (255, 255, 255)
 _ORIENTATION = 0x0112
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -442,11 +442,6 @@ class OverlayReport:
             "ignored": self.ignored,
             "results": [o.as_dict() for o in self.outcomes],
         }
-
-
-def is_mask_key(key: str) -> bool:
-    """True for a consolidated mask's key: ``.../annotations/consolidated-annotation/output/*.png``."""
-    return MASK_MARKER in key and key.lower().endswith(".png")
 
 
 def job_root_of(mask_uri: S3Uri) -> S3Uri:

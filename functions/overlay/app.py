@@ -1,0 +1,52 @@
+"""Overlay Lambda: render <job>/overlays/<datasetObjectId>.jpg for consolidated masks.
+
+Invoked per mask by the data bucket's EventBridge ``Object Created`` rule, or with a chunk
+``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.overlay_jobs).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.exceptions import RetryableError
+from gtaudit.overlay import render_mask_overlays, settings_from_env
+from gtaudit.overlay_jobs import parse_overlay_event
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+s3 = boto3.client("s3")
+SETTINGS = settings_from_env()
+THREADS = int(os.environ.get("OVERLAY_THREADS", "2"))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Render the overlays the event asks for; return a per-mask report."""
+    request = parse_overlay_event(event)
+    report = render_mask_overlays(
+        s3,
+        request.masks,
+        SETTINGS,
+        threads=THREADS,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        ignored=request.ignored,
+    )
+    for name in ("written", "failed", "deferred"):
+        if report.count(name):
+            metrics.add_metric(name=f"Overlays{name.capitalize()}", unit=MetricUnit.Count, value=report.count(name))
+    failures = [o for o in report.outcomes if o.status == "failed"]
+    for failure in failures:
+        logger.warning("overlay failed", extra={"mask": failure.mask, "error": failure.error, "why": failure.message})
+    if request.from_event and any(o.retryable for o in failures):
+        # EventBridge invokes asynchronously: raising lets Lambda retry this one mask.
+        raise RetryableError(f"{len(failures)} overlay(s) failed transiently; see the log")
+    return report.as_dict()
