@@ -1,0 +1,367 @@
+"""The worker UIs in headless Chromium: paint and submit, audit and submit, and nothing injected runs.
+
+Pages are rendered by the local runtime's Liquid (GT's dialect) and served by the preview server
+with the local crowd elements; images come from moto's S3. The submitted answers then go through
+the real consolidation Lambdas (labeling_post, audit_post) exactly as Ground Truth would send them.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gtaudit.preview import TaskPageServer, s3_reader
+from gtaudit.reasons import REASONS, reason_inputs
+from PIL import Image, ImageDraw
+
+# One browser per xdist worker: keep the browser tests together.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+ROOT = Path(__file__).resolve().parents[2]
+SEGMENTATION = (ROOT / "ui" / "segmentation.liquid.html").read_text(encoding="utf-8")
+AUDIT = (ROOT / "ui" / "audit.liquid.html").read_text(encoding="utf-8")
+PERSON, ANIMAL = "#2ca02c", "#1f77b4"
+EVIL = '"\'><img src=x onerror="window.__pwned=1;alert(1)"><script>window.__pwned=2;alert(2)</script>{{ 7 }}'
+ARM_NOTE = "edge of the arm"
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def photo(w: int = 200, h: int = 150) -> Image.Image:
+    """A synthetic photo: a grey gradient with a dark box (the 'animal') and a bar (the 'person')."""
+    img = Image.new("RGB", (w, h))
+    img.putdata([(90 + x // 4, 110 + y // 4, 130) for y in range(h) for x in range(w)])
+    d = ImageDraw.Draw(img)
+    d.rectangle([20, 20, 99, 79], fill=(60, 40, 30))
+    d.rectangle([130, 95, 180, 105], fill=(230, 200, 160))
+    return img
+
+
+def indexed_mask(w: int = 200, h: int = 150) -> Image.Image:
+    """A P-mode mask in GT's colour-map convention: 0 white, 1 person, 2 animal."""
+    m = Image.new("P", (w, h), 0)
+    m.putpalette([255, 255, 255, 0x2C, 0xA0, 0x2C, 0x1F, 0x77, 0xB4] + [0] * (256 * 3 - 9))
+    d = ImageDraw.Draw(m)
+    d.rectangle([20, 20, 99, 79], fill=2)  # 80 x 60 = 4800 px animal
+    d.rectangle([130, 95, 179, 104], fill=1)  # 50 x 10 = 500 px person
+    return m
+
+
+def segmentation_input(bucket: str, **extra: Any) -> dict[str, Any]:
+    task = {
+        "taskObject": f"s3://{bucket}/images/x.png",
+        "objectId": "x-1a2b3c4d",
+        "round": 1,
+        "labels": ["person", "animal"],
+        "labelColors": [{"label": "person", "color": PERSON}, {"label": "animal", "color": ANIMAL}],
+        "language": "en",
+        "header": "Paint every person and animal",
+        "shortInstructions": "Pick a label, then paint.",
+        "fullInstructions": "1. Pick a label.\n2. Paint.",
+        "initialValue": None,
+        "feedback": None,
+    }
+    task.update(extra)
+    return task
+
+
+def audit_input(bucket: str, **extra: Any) -> dict[str, Any]:
+    task = {
+        "objectId": "x-1a2b3c4d",
+        "round": 1,
+        "original": f"s3://{bucket}/images/x.png",
+        "overlay": f"s3://{bucket}/out/job/overlays/0.jpg",
+        "mask": f"s3://{bucket}/out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png",
+        "legend": [{"index": 1, "label": "person", "color": PERSON}, {"index": 2, "label": "animal", "color": ANIMAL}],
+        "labelers": ["private.us-east-1.aaaa", "private.us-east-1.bbbb"],
+        "agreement": 0.91,
+        "reasons": reason_inputs("en"),
+        "language": "en",
+        "header": "Audit this segmentation",
+        "instructions": "Approve, or reject with reasons.",
+    }
+    task.update(extra)
+    return task
+
+
+@pytest.fixture
+def images(s3: Any, bucket: str) -> str:
+    """The photo, its overlay and its mask in moto's S3."""
+    s3.put_object(Bucket=bucket, Key="images/x.png", Body=png(photo()))
+    jpg = io.BytesIO()
+    Image.blend(photo(), indexed_mask().convert("RGB"), 0.5).save(jpg, format="JPEG")
+    s3.put_object(Bucket=bucket, Key="out/job/overlays/0.jpg", Body=jpg.getvalue())
+    s3.put_object(
+        Bucket=bucket,
+        Key="out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png",
+        Body=png(indexed_mask()),
+    )
+    return bucket
+
+
+def image_origin(page: Any) -> tuple[float, float, float]:
+    """Screen position of image pixel (0, 0) and the zoom of the segmentation viewport."""
+    left, top, zoom = page.evaluate(
+        "() => { const e = document.querySelector('crowd-semantic-segmentation');"
+        " const r = e.vp.getBoundingClientRect(); return [r.left + e.tx, r.top + e.ty, e.zoom]; }"
+    )
+    return left, top, zoom
+
+
+def consolidation_request(s3: Any, bucket: str, key: str, source: str, content: dict[str, Any]) -> str:
+    """Write GT's consolidation request for one object answered by one worker; return its URI."""
+    body = [
+        {
+            "datasetObjectId": "0",
+            "dataObject": {"s3Uri": source},
+            "annotations": [{"workerId": "private.us-east-1.aaaa", "annotationData": {"content": json.dumps(content)}}],
+        }
+    ]
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+    return f"s3://{bucket}/{key}"
+
+
+def test_paint_submit_and_consolidate(
+    page: Any, s3: Any, images: str, artifacts: Path, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = images
+    with TaskPageServer(SEGMENTATION, segmentation_input(bucket), s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
+        left, top, zoom = image_origin(page)
+
+        def at(x: float, y: float) -> tuple[float, float]:
+            return left + x * zoom, top + y * zoom
+
+        # The animal: a polygon around the dark box, closed by clicking its first point again.
+        page.keyboard.press("2")
+        page.keyboard.press("p")
+        for x, y in [(20, 20), (100, 20), (100, 80), (20, 80), (20, 20)]:
+            page.mouse.click(*at(x, y))
+        # The person: one brush stroke along the bar.
+        page.keyboard.press("1")
+        page.keyboard.press("b")
+        page.mouse.move(*at(135, 100))
+        page.mouse.down()
+        page.mouse.move(*at(155, 100), steps=5)
+        page.mouse.move(*at(175, 100), steps=5)
+        page.mouse.up()
+        page.screenshot(path=str(artifacts / "segmentation-painted.png"))
+        page.click("crowd-button[form-action=submit] button")
+        answer = server.wait(timeout=10)
+        page.wait_for_selector("#crowd-answer")
+        page.screenshot(path=str(artifacts / "segmentation-submitted.png"))
+    assert page.watch.errors == []
+    assert answer is not None
+    assert list(answer) == ["crowd-semantic-segmentation"]
+    seg = answer["crowd-semantic-segmentation"]
+    assert seg["inputImageProperties"] == {"height": 150, "width": 200}
+    assert seg["labelMappings"] == {"person": {"color": PERSON}, "animal": {"color": ANIMAL}}
+    assert "initialValueModified" not in seg  # only when initial-value was given
+    painted = Image.open(io.BytesIO(base64.b64decode(seg["labeledImage"]["pngImageData"])))
+    assert painted.mode == "RGBA"
+    assert painted.size == (200, 150)
+    assert painted.getpixel((60, 50)) == (0x1F, 0x77, 0xB4, 255)
+    assert painted.getpixel((150, 100)) == (0x2C, 0xA0, 0x2C, 255)
+    assert painted.getpixel((5, 5))[3] == 0
+    colours = {c for _, c in painted.getcolors(maxcolors=1 << 16)}
+    assert colours == {(0, 0, 0, 0), (0x1F, 0x77, 0xB4, 255), (0x2C, 0xA0, 0x2C, 255)}  # hard edges
+    animal = sum(n for n, c in painted.getcolors(maxcolors=1 << 16) if c[:3] == (0x1F, 0x77, 0xB4))
+    assert 4600 <= animal <= 5000  # the 80 x 60 box, give or take a row of click rounding
+
+    # Ground Truth hands the answer to the consolidation Lambda.
+    monkeypatch.setenv("ALLOWED_BUCKETS", bucket)
+    post = importlib.reload(importlib.import_module("labeling_post.app"))
+    job_root = f"s3://{bucket}/out/job-a"
+    uri = consolidation_request(
+        s3,
+        bucket,
+        "out/job-a/annotations/consolidated-annotation/consolidation-request/iteration-1/2026-11-24_10:00:00.json",
+        f"s3://{bucket}/images/x.png",
+        answer,
+    )
+    event = {
+        "version": "2018-10-16",
+        "labelingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/job-a",
+        "labelCategories": ["person", "animal"],
+        "labelAttributeName": "label-r1",
+        "outputConfig": f"{job_root}/annotations",
+        "payload": {"s3Uri": uri},
+    }
+    [result] = post.lambda_handler(event, lambda_context)
+    content = result["consolidatedAnnotation"]["content"]["label-r1"]
+    assert content["status"] == "consolidated", content
+    assert content["image-size"] == {"width": 200, "height": 150}
+    names = {v["class-name"]: int(k) for k, v in content["internal-color-map"].items()}
+    mask_key = content["mask-ref"].split("/", 3)[3]
+    mask = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=mask_key)["Body"].read()))
+    assert mask.mode == "P"
+    assert mask.getpixel((60, 50)) == names["animal"]
+    assert mask.getpixel((150, 100)) == names["person"]
+    assert mask.getpixel((5, 5)) == names["BACKGROUND"] == 0
+
+
+def test_reject_with_two_pins_and_a_reason_then_audit_post(
+    page: Any, s3: Any, images: str, artifacts: Path, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = images
+    with TaskPageServer(AUDIT, audit_input(bucket), s3_reader(s3)) as server:
+        page.goto(server.url)
+        # The mask was decoded on a canvas: the legend shows each class's share of the image.
+        page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
+        shares = page.locator(".gta-class .pc").all_text_contents()
+        assert shares == ["1.7%", "16.0%"]  # 500 and 4800 of 30000 pixels
+        page.screenshot(path=str(artifacts / "audit-overlay.png"))
+
+        page.keyboard.press("r")
+        box = page.locator("#gta-original").bounding_box()
+        for fx, fy, text in [(0.3, 0.35, ARM_NOTE), (0.75, 0.66, "too wide")]:
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.keyboard.type(text)  # the new note's input has the focus
+            page.keyboard.press("Enter")  # leaves the input (does not submit)
+        page.keyboard.press("3")  # the third reason: loose boundary
+        assert not server.submitted.is_set()
+        page.screenshot(path=str(artifacts / "audit-rejected-with-pins.png"))
+        page.keyboard.press("Control+Enter")
+        answer = server.wait(timeout=10)
+    assert page.watch.errors == []
+    assert answer is not None
+    assert answer["approve"] == {"on": False}
+    assert answer["reject"] == {"on": True}
+    assert {k: v for k, v in answer.items() if k.startswith("reason-")} == {
+        f"reason-{r.code}": {"on": r.code == "loose-boundary"} for r in REASONS
+    }
+    assert answer["comment"] == ""
+    notes = json.loads(answer["region-notes"])
+    assert [(n["n"], n["text"]) for n in notes] == [(1, ARM_NOTE), (2, "too wide")]
+    assert notes[0]["x"] == pytest.approx(0.3, abs=0.01)
+    assert notes[1]["y"] == pytest.approx(0.66, abs=0.01)
+    assert set(answer) == {"approve", "reject", "comment", "region-notes"} | {f"reason-{r.code}" for r in REASONS}
+
+    monkeypatch.setenv("ALLOWED_BUCKETS", bucket)
+    monkeypatch.setenv("TASK_LANGUAGE", "en")
+    post = importlib.reload(importlib.import_module("audit_post.app"))
+    key = "out/audit-r1/annotations/consolidated-annotation/consolidation-request/iteration-1/2026-11-24_10:00:00.json"
+    uri = consolidation_request(s3, bucket, key, f"s3://{bucket}/out/job/overlays/0.jpg", answer)
+    event = {
+        "version": "2018-10-16",
+        "labelingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/gtaudit-audit-r1-x",
+        "labelAttributeName": "audit-r1",
+        "payload": {"s3Uri": uri},
+    }
+    [result] = post.lambda_handler(event, lambda_context)
+    content = result["consolidatedAnnotation"]["content"]["audit-r1"]
+    assert content["verdict"] == "reject"
+    assert content["reasons"] == ["loose-boundary"]
+    assert [n["text"] for n in content["notes"]] == [ARM_NOTE, "too wide"]
+
+
+def test_rejection_without_reason_or_comment_is_refused(page: Any, s3: Any, images: str) -> None:
+    with TaskPageServer(AUDIT, audit_input(images), s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.keyboard.press("Control+Enter")  # no verdict yet
+        assert page.locator("#gta-error").inner_text().startswith("Choose a verdict")
+        page.keyboard.press("r")
+        page.click("#gta-submit button")
+        assert "at least one reason" in page.locator("#gta-error").inner_text()
+        page.wait_for_timeout(300)
+        assert not server.submitted.is_set()
+        page.fill("crowd-text-area[name=comment] textarea", "the left edge is off")
+        page.keyboard.press("Control+Enter")
+        answer = server.wait(timeout=10)
+    assert answer is not None
+    assert answer["comment"] == "the left edge is off"
+    assert answer["reject"] == {"on": True}
+    assert json.loads(answer["region-notes"]) == []
+
+
+def test_class_toggle_and_views(page: Any, s3: Any, images: str, artifacts: Path) -> None:
+    with TaskPageServer(AUDIT, audit_input(images), s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
+        alpha = (
+            "([x, y]) => document.getElementById('gta-mask-canvas').getContext('2d').getImageData(x, y, 1, 1).data[3]"
+        )
+        assert page.evaluate(alpha, [60, 50]) == 255
+        page.click(".gta-class[data-index='2']")  # hide 'animal'
+        page.wait_for_timeout(100)
+        assert page.evaluate(alpha, [60, 50]) == 0
+        assert page.evaluate(alpha, [150, 100]) == 255
+        page.keyboard.press("m")
+        assert page.get_attribute("#gta-original", "style") is not None
+        assert page.evaluate("getComputedStyle(document.getElementById('gta-original')).visibility") == "hidden"
+        page.screenshot(path=str(artifacts / "audit-mask-only-animal-hidden.png"))
+        page.keyboard.press("o")
+        assert page.evaluate("document.getElementById('gta-mask-canvas').hidden") is True
+        assert not server.submitted.is_set()
+
+
+def test_malicious_labels_and_comments_stay_inert(page: Any, s3: Any, images: str, artifacts: Path) -> None:
+    bucket = images
+    feedback = {
+        "verdict": "reject",
+        "reasons": ["loose-boundary", EVIL],
+        "comment": EVIL,
+        "notes": [{"n": EVIL, "x": EVIL, "y": 0.5, "text": EVIL}],
+        "auditors": [EVIL],
+    }
+    seg = segmentation_input(
+        bucket,
+        labels=[EVIL, 'it\'s "quoted" & <b>bold</b>'],
+        header=EVIL,
+        shortInstructions=EVIL,
+        fullInstructions=EVIL,
+        objectId=EVIL,
+        round=EVIL,
+        feedback=feedback,
+        initialValue={"labelMappings": {EVIL: {"color": PERSON}}, "src": f"s3://{bucket}/masks/{EVIL}.png"},
+    )
+    with TaskPageServer(SEGMENTATION, seg, s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
+        page.screenshot(path=str(artifacts / "malicious-segmentation.png"))
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator(".css-label-name").all_text_contents() == [EVIL, 'it\'s "quoted" & <b>bold</b>']
+        assert page.locator(".css-header").inner_text() == EVIL
+        assert EVIL in page.locator(".gta-comment").inner_text()
+        assert page.locator("img[src=x]").count() == 0
+        page.click("crowd-button[form-action=submit] button")
+        answer = server.wait(timeout=10)
+    assert answer is not None
+    assert list(answer["crowd-semantic-segmentation"]["labelMappings"]) == [EVIL, 'it\'s "quoted" & <b>bold</b>']
+
+    audit = audit_input(
+        bucket,
+        legend=[{"index": 1, "label": EVIL, "color": "red; background-image: url(http://127.0.0.1:9/x)"}],
+        labelers=[EVIL],
+        header=EVIL,
+        instructions=EVIL,
+        objectId=EVIL,
+        agreement=EVIL,
+        reasons=[{"code": EVIL, "text": EVIL}],
+    )
+    with TaskPageServer(AUDIT, audit, s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / "malicious-audit.png"))
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator(".gta-class .nm").all_text_contents() == [EVIL]
+        assert page.locator(".gta-top h1").inner_text() == EVIL
+        assert page.evaluate("getComputedStyle(document.querySelector('.gta-class .sw')).backgroundImage") == "none"
+        assert page.locator("img[src=x]").count() == 0
+        page.keyboard.press("a")
+        page.keyboard.press("Control+Enter")
+        answer = server.wait(timeout=10)
+    assert answer is not None
+    assert answer[f"reason-{EVIL}"] == {"on": False}
+    assert page.watch.dialogs == []
+    assert page.watch.errors == []
