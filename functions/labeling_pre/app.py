@@ -1,0 +1,35 @@
+"""Ground Truth pre-annotation Lambda of the labeling and rework jobs: a manifest line -> task input.
+
+Environment: ``LABEL_SET`` (JSON label set), ``TASK_LANGUAGE`` (``en``/``ja``), ``ALLOWED_BUCKETS``.
+See README "Labeling stage" for the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.models import PreAnnotationEvent, parse_event
+from gtaudit.pretask import config_from_env, pre_labeling
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Return ``{"taskInput": ..., "isHumanAnnotationRequired": bool}`` for one data object."""
+    request = parse_event(PreAnnotationEvent, event)
+    result = pre_labeling(request.data_object, config_from_env())
+    task = result["taskInput"]
+    if result["isHumanAnnotationRequired"]:
+        metrics.add_metric(name="LabelingTasks", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="LabelingTasksSkipped", unit=MetricUnit.Count, value=1)
+        logger.warning("data object not workable", extra={"object_id": task["objectId"], "reason": task["skipReason"]})
+    return result
