@@ -11,6 +11,8 @@ import base64
 import importlib
 import io
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,7 @@ def test_paint_submit_and_consolidate(
     page: Any, s3: Any, images: str, artifacts: Path, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = images
-    with TaskPageServer(SEGMENTATION, segmentation_input(bucket), s3_reader(s3)) as server:
+    with TaskPageServer.from_template(SEGMENTATION, segmentation_input(bucket), s3_reader(s3)) as server:
         page.goto(server.url)
         page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
         left, top, zoom = image_origin(page)
@@ -214,7 +216,7 @@ def test_reject_with_two_pins_and_a_reason_then_audit_post(
     page: Any, s3: Any, images: str, artifacts: Path, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bucket = images
-    with TaskPageServer(AUDIT, audit_input(bucket), s3_reader(s3)) as server:
+    with TaskPageServer.from_template(AUDIT, audit_input(bucket), s3_reader(s3)) as server:
         page.goto(server.url)
         # The mask was decoded on a canvas: the legend shows each class's share of the image.
         page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
@@ -266,7 +268,7 @@ def test_reject_with_two_pins_and_a_reason_then_audit_post(
 
 
 def test_rejection_without_reason_or_comment_is_refused(page: Any, s3: Any, images: str) -> None:
-    with TaskPageServer(AUDIT, audit_input(images), s3_reader(s3)) as server:
+    with TaskPageServer.from_template(AUDIT, audit_input(images), s3_reader(s3)) as server:
         page.goto(server.url)
         page.keyboard.press("Control+Enter")  # no verdict yet
         assert page.locator("#gta-error").inner_text().startswith("Choose a verdict")
@@ -285,7 +287,7 @@ def test_rejection_without_reason_or_comment_is_refused(page: Any, s3: Any, imag
 
 
 def test_class_toggle_and_views(page: Any, s3: Any, images: str, artifacts: Path) -> None:
-    with TaskPageServer(AUDIT, audit_input(images), s3_reader(s3)) as server:
+    with TaskPageServer.from_template(AUDIT, audit_input(images), s3_reader(s3)) as server:
         page.goto(server.url)
         page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
         alpha = (
@@ -325,7 +327,7 @@ def test_malicious_labels_and_comments_stay_inert(page: Any, s3: Any, images: st
         feedback=feedback,
         initialValue={"labelMappings": {EVIL: {"color": PERSON}}, "src": f"s3://{bucket}/masks/{EVIL}.png"},
     )
-    with TaskPageServer(SEGMENTATION, seg, s3_reader(s3)) as server:
+    with TaskPageServer.from_template(SEGMENTATION, seg, s3_reader(s3)) as server:
         page.goto(server.url)
         page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
         page.screenshot(path=str(artifacts / "malicious-segmentation.png"))
@@ -349,7 +351,7 @@ def test_malicious_labels_and_comments_stay_inert(page: Any, s3: Any, images: st
         agreement=EVIL,
         reasons=[{"code": EVIL, "text": EVIL}],
     )
-    with TaskPageServer(AUDIT, audit, s3_reader(s3)) as server:
+    with TaskPageServer.from_template(AUDIT, audit, s3_reader(s3)) as server:
         page.goto(server.url)
         page.wait_for_timeout(300)
         page.screenshot(path=str(artifacts / "malicious-audit.png"))
@@ -365,3 +367,47 @@ def test_malicious_labels_and_comments_stay_inert(page: Any, s3: Any, images: st
     assert answer[f"reason-{EVIL}"] == {"on": False}
     assert page.watch.dialogs == []
     assert page.watch.errors == []
+
+
+def emulator_links(uri: str) -> str:
+    """Links as the GT emulator's grant_read_access makes them (another port, signed query)."""
+    bucket, key = uri[len("s3://") :].split("/", 1)
+    return f"http://127.0.0.1:1/s3/{bucket}/{key}?X-Amz-Expires=9999999999&X-Amz-Signature=abc"
+
+
+def test_browser_worker_serves_tasks_one_after_another(page: Any, s3: Any, images: str) -> None:
+    from gtaudit.local.browser import BrowserWorker
+    from gtaudit.local.liquid import render_task
+    from gtaudit.local.workers import Task
+
+    task_input = audit_input(images)
+    html = render_task(AUDIT, task_input, emulator_links)
+    task = Task("gtaudit-audit-r1-x", "audit", "0", {"source-ref": task_input["overlay"]}, task_input, html, 1)
+    worker = BrowserWorker(announce=lambda line: None, timeout=30)
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.extend([worker.work(task, s3), worker.work(task, s3)]))
+    runner.start()
+    try:
+        for _ in range(100):
+            if worker.url:
+                break
+            time.sleep(0.05)
+        page.goto(worker.url)
+        # Same origin: the mask's pixels are readable, so the legend shows each class's share.
+        page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
+        page.keyboard.press("a")
+        page.keyboard.press("Control+Enter")
+        # The same tab opens the second task by itself; this time the person releases it.
+        page.wait_for_selector(".crowd-local-release", state="attached")
+        page.wait_for_function("window.CROWD_LOCAL && window.CROWD_LOCAL.version === 3", timeout=10_000)
+        page.click(".crowd-local-release")
+        runner.join(timeout=20)
+    finally:
+        worker.close()
+    first, second = results
+    assert first.status == "submitted"
+    assert first.content["approve"] == {"on": True}
+    assert first.submitted_at >= first.accepted_at
+    assert 0 <= first.active_seconds <= (first.submitted_at - first.accepted_at).total_seconds()
+    assert second.status == "returned"
+    assert second.content is None

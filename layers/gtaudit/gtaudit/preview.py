@@ -1,9 +1,9 @@
-"""Serve one rendered worker task page on 127.0.0.1 with the local crowd elements.
+"""Serve rendered worker task pages on 127.0.0.1 with the local crowd elements.
 
 Used by ``gtaudit preview`` (a template with a task input, objects read from a local folder) and
 by the local runtime's browser worker (objects read from the embedded S3). The page's
-``grant_read_access`` URLs point back at this server (``/s3/<bucket>/<key>``); the crowd form
-POSTs its answer to ``/submit``.
+``grant_read_access`` URLs point back at this server (``/s3/<bucket>/<key>``, same origin, so the
+audit page can read the mask's pixels); the crowd form POSTs its answer to ``/submit?v=<page>``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import json
 import mimetypes
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from gtaudit.exceptions import InvalidTaskInputError
 from gtaudit.local.crowd import ASSETS, asset, localize_page
@@ -86,19 +87,27 @@ def s3_reader(s3: Any) -> ObjectReader:
     return read
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What the page sent: the answer (``None`` when the worker released the task) and its active time."""
+
+    answer: dict[str, Any] | None
+    active_seconds: float | None
+
+
 class TaskPageServer:
-    """One task page on ``http://127.0.0.1:<port>/``; collects the answers POSTed to ``/submit``.
+    """Worker task pages on ``http://127.0.0.1:<port>/``, one at a time, at a stable URL.
+
+    ``show`` puts a rendered page up (a new *version*); the page POSTs its answer to
+    ``/submit?v=<version>`` and ``wait`` returns it. Between tasks ``/`` shows a waiting page that
+    reloads itself when the next task is shown, so a person keeps one tab open all day.
 
     Parameters
     ----------
-    template_text
-        The Liquid template.
-    task_input
-        Its ``task.input``.
     read_object
-        Serves ``/s3/<bucket>/<key>`` (the URLs ``grant_read_access`` produced).
+        Serves ``/s3/<bucket>/<key>`` (the URLs ``url_for`` produced).
     mode
-        ``"preview"`` (the page shows the answer) or ``"runtime"``.
+        ``"preview"`` (the page shows the answer JSON) or ``"runtime"`` (a thank-you note, then the next task).
     port
         0 picks a free port.
     on_submit
@@ -107,30 +116,65 @@ class TaskPageServer:
 
     def __init__(
         self,
-        template_text: str,
-        task_input: Mapping[str, Any],
         read_object: ObjectReader,
         *,
         mode: str = "preview",
         port: int = 0,
-        title: str = "gtaudit task",
         on_submit: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        rendered = render_task(template_text, task_input, url_for)
-        self.page = localize_page(rendered, submit_url="/submit", mode=mode, title=title).encode("utf-8")
         self.read_object = read_object
+        self.mode = mode
         self.on_submit = on_submit
         self.answers: list[dict[str, Any]] = []
         self.submitted = threading.Event()
+        self._lock = threading.Lock()
+        self._version = 0
+        self._page: bytes | None = None
+        self._result: Submission | None = None
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_template(
+        cls, template_text: str, task_input: Mapping[str, Any], read_object: ObjectReader, **kwargs: Any
+    ) -> TaskPageServer:
+        """A server showing ``template_text`` rendered with ``task_input`` (GT's Liquid, ``url_for``)."""
+        title = kwargs.pop("title", "gtaudit task")
+        server = cls(read_object, **kwargs)
+        server.show(render_task(template_text, task_input, url_for), title=title)
+        return server
 
     @property
     def url(self) -> str:
         """The page's URL."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}/"
+
+    @property
+    def version(self) -> int:
+        """The number of pages shown so far (the current page's version)."""
+        return self._version
+
+    def show(self, rendered_html: str, *, title: str = "gtaudit task") -> int:
+        """Put up a rendered task page (it replaces the current one); return its version."""
+        with self._lock:
+            self._version += 1
+            v = self._version
+            page = localize_page(
+                rendered_html, submit_url=f"/submit?v={v}", mode=self.mode, title=title, extra={"version": v}
+            )
+            self._page = page.encode("utf-8")
+            self._result = None
+            self.submitted.clear()
+        return v
+
+    def clear(self) -> None:
+        """Show the waiting page (no task)."""
+        with self._lock:
+            self._page = None
+            self._version += 1
+            self.submitted.clear()
 
     def start(self) -> TaskPageServer:
         """Serve in a background thread; return self."""
@@ -139,10 +183,15 @@ class TaskPageServer:
         return self
 
     def wait(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """Block until the first answer arrives (or ``timeout`` seconds pass); return it or ``None``."""
+        """Block until the current page's answer arrives (or ``timeout`` passes); return it or ``None``."""
+        result = self.wait_submission(timeout)
+        return result.answer if result else None
+
+    def wait_submission(self, timeout: float | None = None) -> Submission | None:
+        """Like ``wait``, with the active time the page measured; ``answer`` is ``None`` if released."""
         if not self.submitted.wait(timeout):
             return None
-        return self.answers[0]
+        return self._result
 
     def close(self) -> None:
         """Stop serving and release the port."""
@@ -157,11 +206,34 @@ class TaskPageServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _accept(self, answer: dict[str, Any]) -> None:
-        self.answers.append(answer)
-        if self.on_submit is not None:
-            self.on_submit(answer)
+    def _current(self) -> tuple[int, bytes | None]:
+        with self._lock:
+            return self._version, self._page
+
+    def _accept(self, version: int, answer: dict[str, Any] | None, active: float | None) -> bool:
+        with self._lock:
+            if version != self._version or self._result is not None or self._page is None:
+                return False
+            self._result = Submission(answer, active)
+        if answer is not None:
+            self.answers.append(answer)
+            if self.on_submit is not None:
+                self.on_submit(answer)
         self.submitted.set()
+        return True
+
+
+_WAITING_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Waiting for a task</title>
+<style>body{font:16px system-ui,sans-serif;display:flex;align-items:center;justify-content:center;
+height:90vh;color:#444}</style>
+</head><body><p>No task right now. This page opens the next one as soon as it is ready.</p>
+<script>
+var v = %d;
+setInterval(function () {
+  fetch("/state").then(function (r) { return r.json(); })
+    .then(function (s) { if (s.version !== v && s.task) location.reload(); });
+}, 1000);
+</script></body></html>"""
 
 
 def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
@@ -178,42 +250,67 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _text(self, status: int, text: str) -> None:
+            self._send(status, text.encode(), "text/plain; charset=utf-8")
+
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            version, page = server._current()
             if path in {"/", "/index.html"}:
-                self._send(HTTPStatus.OK, server.page, "text/html; charset=utf-8")
-                return
-            if path.startswith("/_crowd/") and path[len("/_crowd/") :] in ASSETS:
+                body = page if page is not None else (_WAITING_PAGE % version).encode()
+                self._send(HTTPStatus.OK, body, "text/html; charset=utf-8")
+            elif path == "/state":
+                state = {"version": version, "task": page is not None}
+                self._send(HTTPStatus.OK, json.dumps(state).encode(), "application/json")
+            elif path.startswith("/_crowd/") and path[len("/_crowd/") :] in ASSETS:
                 name = path[len("/_crowd/") :]
                 ctype = "text/javascript; charset=utf-8" if name.endswith(".js") else "text/css; charset=utf-8"
                 self._send(HTTPStatus.OK, asset(name), ctype)
-                return
-            if path.startswith("/s3/"):
+            elif path.startswith("/s3/"):
                 bucket, _, key = path[len("/s3/") :].partition("/")
                 data = server.read_object(unquote(bucket), unquote(key)) if bucket and key else None
-                if data is not None:
-                    ctype = mimetypes.guess_type(key)[0] or "application/octet-stream"
-                    self._send(HTTPStatus.OK, data, ctype)
-                    return
-            self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain; charset=utf-8")
+                if data is None:
+                    self._text(HTTPStatus.NOT_FOUND, "no such object")
+                else:
+                    self._send(HTTPStatus.OK, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
+            else:
+                self._text(HTTPStatus.NOT_FOUND, "not found")
 
         def do_POST(self) -> None:
-            if urlsplit(self.path).path != "/submit":
-                self._send(HTTPStatus.NOT_FOUND, b"not found", "text/plain; charset=utf-8")
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_ANSWER_BYTES:
-                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"bad length", "text/plain; charset=utf-8")
+            parts = urlsplit(self.path)
+            if parts.path not in {"/submit", "/release"}:
+                self._text(HTTPStatus.NOT_FOUND, "not found")
                 return
             try:
-                answer = json.loads(self.rfile.read(length))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self._send(HTTPStatus.BAD_REQUEST, b"not JSON", "text/plain; charset=utf-8")
+                version = int(parse_qs(parts.query)["v"][0])
+            except (KeyError, ValueError, IndexError):
+                self._text(HTTPStatus.BAD_REQUEST, "missing ?v=<page version>")
                 return
-            if not isinstance(answer, dict):
-                self._send(HTTPStatus.BAD_REQUEST, b"answer must be an object", "text/plain; charset=utf-8")
+            active = _float_or_none(self.headers.get("X-Gtaudit-Active-Seconds"))
+            answer: dict[str, Any] | None = None
+            if parts.path == "/submit":
+                length = int(self.headers.get("Content-Length") or 0)
+                if length <= 0 or length > MAX_ANSWER_BYTES:
+                    self._text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "bad length")
+                    return
+                try:
+                    answer = json.loads(self.rfile.read(length))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    self._text(HTTPStatus.BAD_REQUEST, "not JSON")
+                    return
+                if not isinstance(answer, dict):
+                    self._text(HTTPStatus.BAD_REQUEST, "the answer must be a JSON object")
+                    return
+            if not server._accept(version, answer, active):
+                self._text(HTTPStatus.CONFLICT, "this task is no longer open")
                 return
-            server._accept(answer)
             self._send(HTTPStatus.OK, b'{"ok": true}', "application/json")
 
     return Handler
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return None if text is None else max(0.0, float(text))
+    except ValueError:
+        return None

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     def show(answer: dict[str, object]) -> None:
         print(json.dumps(answer, ensure_ascii=False), flush=True)
 
-    server = TaskPageServer(
+    server = TaskPageServer.from_template(
         template, task_input, folder_reader(args.s3_root), port=args.port, title=args.template.name, on_submit=show
     )
     with server:

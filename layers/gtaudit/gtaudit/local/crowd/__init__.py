@@ -41,6 +41,7 @@ def localize_page(
     submit_url: str | None = None,
     mode: str = "preview",
     title: str = "gtaudit task",
+    extra: dict[str, object] | None = None,
 ) -> str:
     """Turn a rendered task template into a standalone page that uses the local crowd elements.
 
@@ -56,13 +57,15 @@ def localize_page(
         ``"preview"`` shows the answer JSON after submitting; ``"runtime"`` shows a thank-you note.
     title
         The page title.
+    extra
+        More keys for ``window.CROWD_LOCAL`` (the server's page ``version``, for instance).
 
     Returns
     -------
     str
         A complete HTML document. The AWS script tag is replaced in place (prepended if absent).
     """
-    config = json.dumps({"submitUrl": submit_url, "mode": mode}).replace("</", "<\\/")
+    config = json.dumps({"submitUrl": submit_url, "mode": mode, **(extra or {})}).replace("</", "<\\/")
     local_tag = f'<script src="{asset_base}crowd-elements.js"></script>'
     body, count = _AWS_TAG.subn(local_tag, html, count=1)
     if not count:

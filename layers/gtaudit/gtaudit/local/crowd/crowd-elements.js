@@ -109,12 +109,46 @@
       this.dispatchEvent(new CustomEvent("crowd-submitted", { bubbles: true, detail: answer }));
       showAnswer(answer);
       if (CONFIG.submitUrl) {
-        fetch(CONFIG.submitUrl, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(answer) })
-          .then(function (r) { setStatus(r.ok ? "sent" : "error " + r.status); })
+        fetch(CONFIG.submitUrl, { method: "POST", headers: { "Content-Type": "application/json", "X-Gtaudit-Active-Seconds": activeSeconds() }, body: JSON.stringify(answer) })
+          .then(function (r) { setStatus(r.ok ? "sent" : "error " + r.status); if (r.ok) awaitNextTask(); })
           .catch(function (e) { setStatus("error " + e); });
       }
       return true;
     }
+  }
+
+  // Active time, as GT's timeSpentInSeconds: seconds the page was visible with input in the last minute.
+  var active = 0, lastInput = Date.now();
+  ["pointerdown", "pointermove", "keydown", "wheel"].forEach(function (t) {
+    document.addEventListener(t, function () { lastInput = Date.now(); }, { capture: true, passive: true });
+  });
+  setInterval(function () {
+    if (document.visibilityState === "visible" && Date.now() - lastInput < 60000) active += 1;
+  }, 1000);
+  function activeSeconds() { return String(active); }
+  // Runtime: once this task is answered or released, open the next one when the server has it.
+  function awaitNextTask() {
+    if (CONFIG.mode !== "runtime") return;
+    setInterval(function () {
+      fetch("/state").then(function (r) { return r.json(); }).then(function (st) {
+        if (st.version !== CONFIG.version) location.reload();
+      }).catch(function () {});
+    }, 1000);
+  }
+  if (CONFIG.mode === "runtime" && CONFIG.version != null) {
+    document.addEventListener("DOMContentLoaded", function () {
+      var bar = el("div", "crowd-local-bar");
+      var rel = el("button", "crowd-local-release", "Release task");
+      rel.type = "button";
+      rel.title = "Give this task back without answering (GT: Release task)";
+      rel.addEventListener("click", function () {
+        rel.disabled = true;
+        fetch("/release?v=" + CONFIG.version, { method: "POST", headers: { "X-Gtaudit-Active-Seconds": activeSeconds() } })
+          .then(function () { document.body.textContent = "Task released. Waiting for the next one..."; awaitNextTask(); });
+      });
+      bar.appendChild(rel);
+      document.body.appendChild(bar);
+    });
   }
   function setStatus(text) {
     var s = document.getElementById("crowd-answer-status");
@@ -506,6 +540,7 @@
         self.redraw(0, 0, self.W, self.H);
         self.setAttribute("data-ready", "");
       };
+      // A cross-origin mask needs CORS (GT: on the bucket); without it the image cannot be read.
       m.onerror = function () { self.statusEl.textContent = "The previous mask could not be loaded."; self.setAttribute("data-ready", ""); };
       m.src = src;
     }
