@@ -35,10 +35,12 @@ $(STAMP): pyproject.toml layers/gtaudit/requirements.txt layers/pillow/requireme
 .PHONY: venv
 venv: $(STAMP) ## create .venv (Python 3.13) with the package and the dev tools
 
-# Debian's Chromium for the browser workers and tests (Playwright's own download cannot work here).
+# Debian's Chromium for the browser workers and tests (Playwright's own download cannot work here),
+# and a Japanese font so ja task pages (TaskLanguage=ja) render text, not boxes, in screenshots.
 .PHONY: chromium
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium && test -d /usr/share/fonts/opentype/ipafont-gothic; } >/dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null; }
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy
