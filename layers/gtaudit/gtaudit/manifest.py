@@ -60,7 +60,7 @@ class BadLine:
     reason: str
 
 
-def iter_manifest(stream: Iterable[bytes] | Iterable[str]) -> Iterator[ManifestLine | BadLine]:
+def iter_manifest(stream: Iterable[bytes | str]) -> Iterator[ManifestLine | BadLine]:
     """Parse a JSON Lines stream lazily, one line at a time; blank lines are skipped.
 
     A bad line is yielded as ``BadLine`` rather than raised, so one bad line never sinks the rest.
