@@ -9,7 +9,8 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtaudit.audit import PostAnnotationEvent, parse_model, post_audit
+from gtaudit.audit import post_audit
+from gtaudit.models import PostAnnotationEvent, parse_event
 from gtaudit.s3uri import split_allowed
 
 logger = Logger()
@@ -25,11 +26,11 @@ ALLOWED = split_allowed(os.environ.get("ALLOWED_BUCKETS"))
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
     """Consolidate one batch (read from ``payload.s3Uri``); any reject wins."""
-    parsed = parse_model(PostAnnotationEvent, event)
+    parsed = parse_event(PostAnnotationEvent, event)
     results = post_audit(s3, parsed, allowed=ALLOWED)
     counts = {"approve": 0, "reject": 0, "failed": 0}
     for r in results:
-        content = r["consolidatedAnnotation"]["content"][parsed.labelAttributeName]
+        content = r["consolidatedAnnotation"]["content"][parsed.label_attribute_name]
         counts[content.get("verdict", "failed")] += 1
     for name, key in (("Approved", "approve"), ("Rejected", "reject"), ("AuditFailed", "failed")):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=counts[key])

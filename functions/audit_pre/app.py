@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtaudit.audit import PreAnnotationEvent, parse_model, pre_audit
+from gtaudit.audit import pre_audit
+from gtaudit.models import PreAnnotationEvent, parse_event
 from gtaudit.s3uri import split_allowed
 
 logger = Logger()
@@ -24,8 +25,8 @@ ALLOWED = split_allowed(os.environ.get("ALLOWED_BUCKETS"))
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Return ``{"taskInput": ..., "isHumanAnnotationRequired": bool}`` for one audit line."""
-    parsed = parse_model(PreAnnotationEvent, event)
-    result = pre_audit(parsed.dataObject, language=LANGUAGE, allowed=ALLOWED)
+    parsed = parse_event(PreAnnotationEvent, event)
+    result = pre_audit(parsed.data_object, language=LANGUAGE, allowed=ALLOWED)
     task = result["taskInput"]
     if result["isHumanAnnotationRequired"]:
         metrics.add_metric(name="AuditTasks", unit=MetricUnit.Count, value=1)

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from gtaudit.exceptions import (
     ForbiddenLocationError,
     InvalidAnswerError,
@@ -26,6 +24,7 @@ from gtaudit.exceptions import (
 )
 from gtaudit.labels import BACKGROUND
 from gtaudit.manifest import GTAUDIT_KEY, object_id_of
+from gtaudit.models import PostAnnotationEvent
 from gtaudit.reasons import REASON_CODES, reason_inputs
 from gtaudit.s3io import get_bytes, get_json
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri
@@ -50,49 +49,6 @@ INSTRUCTIONS = {
         "そうでなければ差し戻し、当てはまる理由をすべて選び、問題の場所を画像上でクリックしてメモを付けてください。"
     ),
 }
-
-
-# ---------------------------------------------------------------- Ground Truth event models
-class PreAnnotationEvent(BaseModel):
-    """The pre-annotation Lambda's event (one data object). Unknown keys are kept, not rejected."""
-
-    model_config = ConfigDict(extra="allow")
-
-    version: str | None = None
-    labelingJobArn: str | None = None
-    dataObject: dict[str, Any]
-
-
-class PostPayload(BaseModel):
-    """``payload`` of the consolidation event."""
-
-    model_config = ConfigDict(extra="allow")
-
-    s3Uri: str
-
-
-class PostAnnotationEvent(BaseModel):
-    """The consolidation Lambda's event (one batch). ``labelCategories`` may be null or missing."""
-
-    model_config = ConfigDict(extra="allow")
-
-    version: str | None = None
-    labelingJobArn: str | None = None
-    labelCategories: list[str] | None = None
-    labelAttributeName: str = Field(min_length=1)
-    roleArn: str | None = None
-    payload: PostPayload
-
-
-def parse_model[M: BaseModel](model: type[M], event: object) -> M:
-    """Validate ``event`` into ``model``; raise ``InvalidEventError`` naming what is wrong."""
-    from pydantic import ValidationError
-
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
-        raise InvalidEventError(f"not a {model.__name__}: {problems}") from exc
 
 
 # ---------------------------------------------------------------- audit task input
@@ -360,7 +316,7 @@ def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -
     """
     allowed = list(allowed)
     try:
-        request: S3Uri = check_allowed(parse_s3_uri(event.payload.s3Uri), allowed)
+        request: S3Uri = check_allowed(parse_s3_uri(event.payload.s3_uri), allowed)
     except (InvalidS3UriError, ForbiddenLocationError) as exc:
         raise InvalidEventError(f"payload.s3Uri: {exc}") from exc
     batch = get_json(s3, request)
@@ -374,7 +330,7 @@ def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -
         out.append(
             {
                 "datasetObjectId": str(item["datasetObjectId"]),
-                "consolidatedAnnotation": {"content": {event.labelAttributeName: content}},
+                "consolidatedAnnotation": {"content": {event.label_attribute_name: content}},
             }
         )
     return out

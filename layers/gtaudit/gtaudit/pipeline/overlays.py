@@ -1,0 +1,134 @@
+"""Make sure every consolidated mask of a labeling job has its overlay before the audit job starts.
+
+The overlay Lambda normally renders each overlay as its mask is written. At job completion the
+orchestrator lists ``<job>/overlays/`` once (1,000 keys a call, kept as a bitmap of dataset
+object indices, so 100,000 objects cost 12.5 KB) and collects the masks without an overlay:
+
+* up to ``inline_limit`` of them are rendered right here (``gtaudit.overlay.render_mask_overlays``);
+* more are sent to the overlay Lambda asynchronously (``InvocationType=Event``) in chunks of
+  ``chunk`` masks, and the orchestrator re-lists until they exist or its time is nearly up; then
+  it raises ``StepPendingError`` and the retry of the same event resumes (rendering is idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gtaudit import layout
+from gtaudit.exceptions import StepPendingError
+from gtaudit.s3uri import S3Uri
+
+_INDEX = re.compile(r"^(\d+)_")
+_OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
+
+
+def dataset_object_id_of_mask(mask: S3Uri) -> str | None:
+    """The ``<datasetObjectId>_`` prefix of a consolidated mask's file name."""
+    m = _INDEX.match(mask.name)
+    return m.group(1) if m else None
+
+
+class IdSet:
+    """A set of dataset object IDs: a bitmap for GT's integer indices, a set for anything else."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.other: set[str] = set()
+
+    def add(self, oid: str) -> None:
+        """Add one ID."""
+        if oid.isdigit() and len(oid) < 9:
+            i = int(oid)
+            if i >= len(self.bits) * 8:
+                self.bits.extend(b"\0" * (i // 8 + 1 - len(self.bits)))
+            self.bits[i // 8] |= 1 << (i % 8)
+        else:
+            self.other.add(oid)
+
+    def __contains__(self, oid: str) -> bool:
+        if oid.isdigit() and len(oid) < 9:
+            i = int(oid)
+            return i < len(self.bits) * 8 and bool(self.bits[i // 8] & (1 << (i % 8)))
+        return oid in self.other
+
+
+def existing_overlays(s3: Any, job_root: S3Uri) -> IdSet:
+    """The dataset object IDs that already have an overlay under ``<job>/overlays/``."""
+    ids = IdSet()
+    prefix = job_root.join("overlays").key + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=job_root.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            m = _OVERLAY.search(obj["Key"])
+            if m:
+                ids.add(m.group(1))
+    return ids
+
+
+class OverlayEnsurer:
+    """Collects the masks that lack an overlay while the manifest streams past, then renders them."""
+
+    def __init__(
+        self,
+        s3: Any,
+        lambda_client: Any,
+        job_root: S3Uri,
+        *,
+        function: str = "",
+        inline_limit: int = 20,
+        chunk: int = 25,
+        render_inline: Callable[[list[str]], Any] | None = None,
+        time_left: Callable[[], float] | None = None,
+        poll_seconds: float = 15.0,
+        reserve_seconds: float = 120.0,
+    ) -> None:
+        self.s3, self.lambda_client, self.job_root = s3, lambda_client, job_root
+        self.function, self.inline_limit, self.chunk = function, inline_limit, chunk
+        self.render_inline, self.time_left = render_inline, time_left
+        self.poll_seconds, self.reserve_seconds = poll_seconds, reserve_seconds
+        self.existing = existing_overlays(s3, job_root)
+        self.missing: list[tuple[str, str]] = []  # (dataset object id, mask URI); few in practice
+        self.checked = 0
+
+    def overlay_for(self, mask: S3Uri) -> S3Uri:
+        """The overlay URI of a mask; remember the mask if its overlay does not exist yet."""
+        oid = dataset_object_id_of_mask(mask)
+        if oid is None:
+            head = self.s3.head_object(Bucket=mask.bucket, Key=mask.key)
+            oid = head.get("Metadata", {}).get("dataset-object-id", mask.name.rsplit(".", 1)[0])
+        self.checked += 1
+        if oid not in self.existing:
+            self.missing.append((oid, str(mask)))
+        return layout.overlay(self.job_root, oid)
+
+    def finish(self) -> dict[str, int]:
+        """Render the missing overlays (inline or through the overlay Lambda); raise if still pending."""
+        masks = [m for _, m in self.missing]
+        if not masks:
+            return {"checked": self.checked, "missing": 0}
+        if len(masks) <= self.inline_limit and self.render_inline is not None:
+            self.render_inline(masks)
+        elif self.function:
+            for i in range(0, len(masks), self.chunk):
+                payload = json.dumps({"masks": masks[i : i + self.chunk]}).encode()
+                self.lambda_client.invoke(FunctionName=self.function, InvocationType="Event", Payload=payload)
+            self._wait()
+        elif self.render_inline is not None:
+            self.render_inline(masks)
+        still = self._still_missing()
+        if still:
+            raise StepPendingError(f"{still} of {len(masks)} overlays are not rendered yet")
+        return {"checked": self.checked, "missing": len(masks)}
+
+    def _still_missing(self) -> int:
+        self.existing = existing_overlays(self.s3, self.job_root)
+        return sum(1 for oid, _ in self.missing if oid not in self.existing)
+
+    def _wait(self) -> None:
+        while self._still_missing():
+            if self.time_left is None or self.time_left() < self.reserve_seconds + self.poll_seconds:
+                return
+            time.sleep(self.poll_seconds)
