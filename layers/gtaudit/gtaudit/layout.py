@@ -46,7 +46,8 @@ def consolidated_mask(annotations_root: S3Uri, dataset_object_id: str, timestamp
 
 def worker_response(root: S3Uri, iteration: int, object_index: int | str, timestamp: str) -> S3Uri:
     """``<job>/annotations/worker-response/iteration-N/<index>/<timestamp>.json``."""
-    return root.join("annotations", "worker-response", f"iteration-{iteration}", str(object_index), f"{timestamp}.json")
+    iteration_dir = f"iteration-{iteration}"
+    return root.join("annotations", "worker-response", iteration_dir, str(object_index), f"{timestamp}.json")
 
 
 def consolidation_request(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:

@@ -19,12 +19,24 @@ class Reason:
 
 
 REASONS: tuple[Reason, ...] = (
-    Reason("missing-object", "Missing object: something that should be labeled is not", "未ラベル: ラベルすべき対象が塗られていない"),
+    Reason(
+        "missing-object",
+        "Missing object: something that should be labeled is not",
+        "未ラベル: ラベルすべき対象が塗られていない",
+    ),
     Reason("wrong-class", "Wrong class: a region has the wrong label", "クラス誤り: 領域のラベルが違う"),
-    Reason("loose-boundary", "Loose boundary: edges do not follow the object", "境界が粗い: 輪郭が対象に沿っていない"),
-    Reason("extra-region", "Extra region: something is labeled that should not be", "余分な領域: 対象でない所が塗られている"),
+    Reason(
+        "loose-boundary",
+        "Loose boundary: edges do not follow the object",
+        "境界が粗い: 輪郭が対象に沿っていない",
+    ),
+    Reason(
+        "extra-region",
+        "Extra region: something is labeled that should not be",
+        "余分な領域: 対象でない所が塗られている",
+    ),
     Reason("other", "Other (see comment)", "その他 (コメント参照)"),
-)  # fmt: skip
+)
 REASON_CODES: frozenset[str] = frozenset(r.code for r in REASONS)
 
 
