@@ -60,7 +60,11 @@ def consolidation_request(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:
 def consolidation_response(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:
     """``<job>/annotations/consolidated-annotation/consolidation-response/iteration-N/<timestamp>.json``."""
     return root.join(
-        "annotations", "consolidated-annotation", "consolidation-response", f"iteration-{iteration}", f"{timestamp}.json"
+        "annotations",
+        "consolidated-annotation",
+        "consolidation-response",
+        f"iteration-{iteration}",
+        f"{timestamp}.json",
     )
 
 
