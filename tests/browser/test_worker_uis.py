@@ -411,3 +411,68 @@ def test_browser_worker_serves_tasks_one_after_another(page: Any, s3: Any, image
     assert 0 <= first.active_seconds <= (first.submitted_at - first.accepted_at).total_seconds()
     assert second.status == "returned"
     assert second.content is None
+
+
+def test_rework_starts_from_the_previous_mask_and_shows_the_feedback(
+    page: Any, s3: Any, images: str, artifacts: Path
+) -> None:
+    bucket = images
+    previous = f"s3://{bucket}/out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png"
+    feedback = {
+        "verdict": "reject",
+        "reasons": ["loose-boundary", "extra-region"],
+        "comment": "The box's right edge spills over; the bar is fine.",
+        "notes": [{"n": 1, "x": 0.5, "y": 0.33, "text": ARM_NOTE}, {"n": 2, "x": 0.8, "y": 0.8, "text": "extra"}],
+        "auditors": ["private.us-east-1.cccc"],
+    }
+    task = segmentation_input(
+        bucket,
+        round=2,
+        initialValue={"labelMappings": {"person": {"color": PERSON}, "animal": {"color": ANIMAL}}, "src": previous},
+        feedback=feedback,
+    )
+    with TaskPageServer.from_template(SEGMENTATION, task, s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
+        fb = page.locator("#gta-feedback")
+        assert fb.is_visible()
+        assert "Loose boundary" in fb.inner_text()
+        assert "right edge spills over" in fb.inner_text()
+        assert page.locator("#gta-feedback .gta-pin").all_text_contents() == ["1", "2"]
+        assert page.locator(".gta-notes li").all_text_contents() == [f"1{ARM_NOTE}", "2extra"]
+        # The previous mask is loaded into the editor, class by class.
+        assert page.evaluate("document.querySelector('crowd-semantic-segmentation').map[50 * 200 + 60]") == 2
+        page.screenshot(path=str(artifacts / "segmentation-rework.png"))
+        left, top, zoom = image_origin(page)
+        page.keyboard.press("e")  # eraser over the box's right part
+        page.mouse.move(left + 95 * zoom, top + 25 * zoom)
+        page.mouse.down()
+        page.mouse.move(left + 95 * zoom, top + 75 * zoom, steps=8)
+        page.mouse.up()
+        page.click("crowd-button[form-action=submit] button")
+        answer = server.wait(timeout=10)
+    assert answer is not None
+    seg = answer["crowd-semantic-segmentation"]
+    assert seg["initialValueModified"] is True
+    painted = Image.open(io.BytesIO(base64.b64decode(seg["labeledImage"]["pngImageData"])))
+    assert painted.getpixel((95, 50))[3] == 0  # erased
+    assert painted.getpixel((40, 50)) == (0x1F, 0x77, 0xB4, 255)  # kept from the previous mask
+    assert painted.getpixel((150, 100)) == (0x2C, 0xA0, 0x2C, 255)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "ui" / "examples").glob("*.json")))
+def test_example_inputs_render(page: Any, artifacts: Path, example: str) -> None:
+    """The README's `gtaudit preview` examples (English and Japanese) on the committed sample images."""
+    from gtaudit.preview import folder_reader, load_task_input
+
+    task = load_task_input(json.loads((ROOT / "ui" / "examples" / example).read_text(encoding="utf-8")))
+    template = AUDIT if example.startswith("audit") else SEGMENTATION
+    with TaskPageServer.from_template(template, task, folder_reader(ROOT)) as server:
+        page.goto(server.url)
+        if template is AUDIT:
+            page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
+        else:
+            page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
+            assert "could not be loaded" not in page.locator(".css-status").inner_text()
+        page.screenshot(path=str(artifacts / f"example-{example.removesuffix('.json')}.png"))
+    assert page.watch.errors == []
