@@ -74,6 +74,9 @@ def main() -> int:
             json.dumps(msg)  # an unserializable result is the function's error, as in Lambda
         except Exception as exc:
             msg = _error(exc)
+            # Lambda's Python runtime logs an unhandled error this way before it answers.
+            print(f"[ERROR] {msg['errorType']}: {msg['errorMessage']}", file=sys.stderr)
+            print("".join(msg["stackTrace"]), file=sys.stderr, flush=True)
         ms = (time.perf_counter() - started) * 1000
         print(f"END RequestId: {request_id}\nREPORT RequestId: {request_id} Duration: {ms:.2f} ms",
               file=sys.stderr, flush=True)  # fmt: skip

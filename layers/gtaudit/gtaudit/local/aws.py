@@ -48,6 +48,8 @@ class MotoServer:
 
 def client(service: str, endpoint: str, **kwargs: Any) -> Any:
     """A boto3 client for the embedded service at ``endpoint`` with moto's fake credentials."""
+    config = kwargs.pop("config", None) or Config()
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=20).merge(config)
     return boto3.session.Session(
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -55,6 +57,6 @@ def client(service: str, endpoint: str, **kwargs: Any) -> Any:
     ).client(
         service,
         endpoint_url=endpoint,
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=20),
+        config=config,
         **kwargs,
     )

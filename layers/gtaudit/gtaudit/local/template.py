@@ -9,6 +9,7 @@ so that a wiring mistake in the template fails locally as it would in AWS. Intri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping
@@ -404,8 +405,11 @@ def load_template(
                         EventRule(rule_name, fn.logical_id, props["EventPattern"], bus, target.get("InputPath"))
                     )
     for res in active.values():
-        if res.get("Type") == "AWS::S3::Bucket":
-            res["Properties"] = resolver.resolve(res.get("Properties") or {})
+        if res.get("Type") not in {"AWS::Serverless::Function", "AWS::Events::Rule"}:
+            # Resolved where possible (deploy reads buckets' and tables' properties); an attribute the
+            # local runtime cannot give (say, a stream ARN of a missing resource) leaves it raw.
+            with contextlib.suppress(TemplateError, KeyError, TypeError, ValueError, IndexError):
+                res["Properties"] = resolver.resolve(res.get("Properties") or {})
     stack.outputs = {k: resolver.resolve(v.get("Value")) for k, v in (raw.get("Outputs") or {}).items()}
     return stack
 

@@ -1,0 +1,389 @@
+"""The GT emulator against a botocore client, on a small template of its own (test doubles only)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from gtaudit.local.aws import client
+from gtaudit.local.runtime import LocalRuntime
+
+TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/testers"
+ROLE = "arn:aws:iam::123456789012:role/gt"
+
+try:
+    from gtaudit.local.workers import Task
+except ImportError:  # the scripted workers' module is another part's; tests only need its Task shape
+
+    @dataclass(frozen=True)
+    class Task:  # type: ignore[no-redef]
+        job_name: str
+        kind: str
+        dataset_object_id: str
+        data_object: dict[str, Any]
+        task_input: dict[str, Any]
+        html: str
+        iteration: int
+
+    sys.modules["gtaudit.local.workers"] = types.SimpleNamespace(Task=Task)  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: str
+    content: dict[str, Any] | None
+    accepted_at: datetime
+    submitted_at: datetime | None
+    active_seconds: float
+
+
+class FakeWorker:
+    """Answers with the task's object id; returns every task whose object id starts with ``ret``."""
+
+    def __init__(self, n: int) -> None:
+        self.worker_id = f"private.us-east-1.worker{n}"
+        self.sub = f"00000000-0000-0000-0000-00000000000{n}"
+        self.tasks: list[Any] = []
+
+    def work(self, task: Any, s3: Any) -> Answer:
+        self.tasks.append(task)
+        t0 = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
+        if task.task_input["objectId"].startswith("ret"):
+            return Answer("returned", None, t0, t0 + timedelta(seconds=3), 3.0)
+        content = {"answer": {"id": task.task_input["objectId"], "html_has_url": "http://127.0.0.1:" in task.html}}
+        return Answer("submitted", content, t0, t0 + timedelta(seconds=42.5), 40.25)
+
+
+PRE = """
+import os
+def lambda_handler(event, context):
+    line = event["dataObject"]
+    oid = line["object-id"]
+    assert os.environ["REQUIRED_SETTING"] == "yes"
+    if oid.startswith("skip"):
+        return {"taskInput": {"objectId": oid, "skipReason": "not an image"}, "isHumanAnnotationRequired": False}
+    return {"taskInput": {"objectId": oid, "src": line["source-ref"]}, "isHumanAnnotationRequired": True}
+"""
+POST = """
+import json, boto3
+s3 = boto3.client("s3")
+def lambda_handler(event, context):
+    bucket, key = event["payload"]["s3Uri"][5:].split("/", 1)
+    batch = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    attr = event["labelAttributeName"]
+    return [{"datasetObjectId": item["datasetObjectId"],
+             "consolidatedAnnotation": {"content": {attr: {
+                 "workers": [a["workerId"] for a in item["annotations"]],
+                 "ids": [json.loads(a["annotationData"]["content"])["answer"]["id"] for a in item["annotations"]]}}}}
+            for item in batch]
+"""
+ON_DONE = """
+import json, os, boto3
+s3 = boto3.client("s3")
+def lambda_handler(event, context):
+    s3.put_object(Bucket=os.environ["BUCKET"], Key="events/" + event["detail"]["LabelingJobStatus"] + ".json",
+                  Body=json.dumps(event).encode())
+    return {}
+"""
+TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Setting:
+    Type: String
+    Default: "yes"
+Globals:
+  Function:
+    Timeout: 30
+    Environment:
+      Variables:
+        REQUIRED_SETTING: !Ref Setting
+Resources:
+  Data:
+    Type: AWS::S3::Bucket
+  PreFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/pre/, Handler: %(pre_handler)s}
+  PostFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/post/, Handler: app.lambda_handler}
+  OnDoneFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/on_done/
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          BUCKET: !Ref Data
+      Events:
+        JobDone:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [aws.sagemaker]
+              detail-type: [SageMaker Ground Truth Labeling Job State Change]
+              detail:
+                LabelingJobStatus: [Completed, Failed, Stopped]
+"""
+
+
+def make_project(root: Path, pre_handler: str = "app.lambda_handler") -> Path:
+    for name, code in (("pre", PRE), ("post", POST), ("on_done", ON_DONE)):
+        (root / "functions" / name).mkdir(parents=True)
+        (root / "functions" / name / "app.py").write_text(textwrap.dedent(code))
+    (root / "template.yaml").write_text(TEMPLATE % {"pre_handler": pre_handler})
+    return root
+
+
+@pytest.fixture
+def workers() -> list[FakeWorker]:
+    return [FakeWorker(1), FakeWorker(2), FakeWorker(3)]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, workers: list[FakeWorker]) -> Iterator[LocalRuntime]:
+    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+        yield rt
+
+
+def job_request(rt: LocalRuntime, name: str, **over: Any) -> dict[str, Any]:
+    fn = rt.stack.functions
+    req: dict[str, Any] = {
+        "LabelingJobName": name,
+        "LabelAttributeName": "label-r1",
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": f"s3://{rt.bucket}/in/input.manifest"}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{rt.bucket}/out"},
+        "RoleArn": ROLE,
+        "HumanTaskConfig": {
+            "WorkteamArn": TEAM,
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{rt.bucket}/ui/t.liquid.html"},
+            "PreHumanTaskLambdaArn": fn["PreFunction"].arn,
+            "TaskTitle": "Paint",
+            "TaskDescription": "Paint every object",
+            "NumberOfHumanWorkersPerDataObject": 2,
+            "TaskTimeLimitInSeconds": 600,
+            "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": fn["PostFunction"].arn},
+        },
+    }
+    for path, value in over.items():
+        cur = req
+        *parents, last = path.split(".")
+        for p in parents:
+            cur = cur[p]
+        if value is None:
+            cur.pop(last, None)
+        else:
+            cur[last] = value
+    return req
+
+
+def seed(rt: LocalRuntime, ids: list[str]) -> None:
+    s3 = rt.client("s3")
+    lines = [json.dumps({"source-ref": f"s3://{rt.bucket}/images/{i}.jpg", "object-id": i}) for i in ids]
+    s3.put_object(Bucket=rt.bucket, Key="in/input.manifest", Body="\n".join(lines).encode())
+    tpl = '<img src="{{ task.input.src | grant_read_access }}"><p>{{ task.input.objectId }}</p>'
+    s3.put_object(Bucket=rt.bucket, Key="ui/t.liquid.html", Body=tpl.encode())
+    for i in ids:
+        s3.put_object(Bucket=rt.bucket, Key=f"images/{i}.jpg", Body=b"jpeg-bytes-" + i.encode())
+
+
+@pytest.mark.parametrize(
+    ("override", "code", "needle"),
+    [
+        ({"LabelingJobName": "bad_name"}, "ValidationException", "labeling job name"),
+        ({"LabelingJobName": "-starts-with-hyphen"}, "ValidationException", "labeling job name"),
+        ({"LabelAttributeName": "label-ref"}, "ValidationException", "-ref"),
+        ({"LabelAttributeName": "x-metadata"}, "ValidationException", "-metadata"),
+        ({"HumanTaskConfig.NumberOfHumanWorkersPerDataObject": 10}, "ValidationException", "between 1 and 9"),
+        ({"HumanTaskConfig.TaskTimeLimitInSeconds": 29}, "ValidationException", "between 30 and 28800"),
+        ({"HumanTaskConfig.TaskAvailabilityLifetimeInSeconds": 59}, "ValidationException", "between 60"),
+        ({"HumanTaskConfig.TaskTitle": "x" * 129}, "ValidationException", "TaskTitle"),
+        ({"HumanTaskConfig.TaskKeywords": ["a"] * 6}, "ValidationException", "TaskKeywords"),
+        (
+            {"HumanTaskConfig.PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:nope"},
+            "ValidationException",
+            "does not exist",
+        ),
+        ({"HumanTaskConfig.PreHumanTaskLambdaArn": None}, "ValidationException", "PreHumanTaskLambdaArn"),
+        (
+            {"HumanTaskConfig.WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/x"},
+            "ValidationException",
+            "does not exist",
+        ),
+        ({"RoleArn": "arn:aws:iam::123456789012:user/bob"}, "ValidationException", "RoleArn"),
+        ({"OutputConfig.S3OutputPath": "https://example.com/x"}, "ValidationException", "S3OutputPath"),
+    ],
+)
+def test_create_labeling_job_validation(
+    runtime: LocalRuntime, override: dict[str, Any], code: str, needle: str
+) -> None:
+    # botocore checks some minimums itself; switch that off so the emulator's own checks answer.
+    assert runtime.gt is not None
+    sm = client("sagemaker", runtime.gt.endpoint, config=Config(parameter_validation=False))
+    with pytest.raises(ClientError) as err:
+        sm.create_labeling_job(**job_request(runtime, "job-1", **override))
+    assert err.value.response["Error"]["Code"] == code
+    assert needle in err.value.response["Error"]["Message"]
+
+
+def test_names_are_unique_case_insensitively_and_unknown_jobs_are_not_found(runtime: LocalRuntime) -> None:
+    seed(runtime, ["a"])
+    sm = runtime.client("sagemaker")
+    sm.create_labeling_job(**job_request(runtime, "Same-Name"))
+    with pytest.raises(ClientError) as err:
+        sm.create_labeling_job(**job_request(runtime, "same-name"))
+    assert err.value.response["Error"]["Code"] == "ResourceInUse"
+    with pytest.raises(ClientError) as err:
+        sm.describe_labeling_job(LabelingJobName="nope")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+    assert runtime.wait_idle(60)
+
+
+def read_json(s3: Any, bucket: str, key: str) -> Any:
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_a_job_runs_as_ground_truth_does(runtime: LocalRuntime, workers: list[FakeWorker]) -> None:
+    ids = ["a", "b", "skip-c", "ret-d"]
+    seed(runtime, ids)
+    sm = runtime.client("sagemaker")
+    arn = sm.create_labeling_job(**job_request(runtime, "job-e2e"))["LabelingJobArn"]
+    assert arn == "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/job-e2e"
+    assert runtime.wait_idle(60)
+    desc = sm.describe_labeling_job(LabelingJobName="job-e2e")
+    assert desc["LabelingJobStatus"] == "Completed"
+    assert desc["LabelCounters"]["TotalLabeled"] == 2
+    assert desc["LabelCounters"]["FailedNonRetryableError"] == 2
+    out = desc["LabelingJobOutput"]["OutputDatasetS3Uri"]
+    assert out == f"s3://{runtime.bucket}/out/job-e2e/manifests/output/output.manifest"
+    s3 = runtime.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=runtime.bucket, Prefix="out/job-e2e/")["Contents"])
+    responses = [k for k in keys if "/worker-response/" in k]
+    assert [k.split("/")[4:6] for k in responses] == [["iteration-1", "0"], ["iteration-1", "1"]]
+    for k in responses:
+        answers = read_json(s3, runtime.bucket, k)["answers"]
+        assert len(answers) == 2
+        for a in answers:
+            assert set(a) == {"acceptanceTime", "answerContent", "submissionTime", "timeSpentInSeconds", "workerId",
+                              "workerMetadata"}  # fmt: skip
+            assert a["acceptanceTime"] == "2026-11-24T10:00:00.123Z"
+            assert a["submissionTime"] == "2026-11-24T10:00:42.623Z"
+            assert a["timeSpentInSeconds"] == 40.25
+            assert a["workerMetadata"]["identityData"]["identityProviderType"] == "Cognito"
+            assert a["answerContent"]["answer"]["html_has_url"] is True
+    req_keys = [k for k in keys if "/consolidation-request/iteration-1/" in k]
+    assert len(req_keys) == 1
+    batch = read_json(s3, runtime.bucket, req_keys[0])
+    assert [b["datasetObjectId"] for b in batch] == ["0", "1"]
+    assert batch[0]["dataObject"] == {"s3Uri": f"s3://{runtime.bucket}/images/a.jpg"}
+    assert json.loads(batch[0]["annotations"][0]["annotationData"]["content"])["answer"]["id"] == "a"
+    assert any("/consolidation-response/iteration-1/" in k for k in keys)
+    lines = [json.loads(x) for x in s3.get_object(Bucket=runtime.bucket, Key=out[len(f"s3://{runtime.bucket}/") :])
+             ["Body"].read().decode().splitlines()]  # fmt: skip
+    assert [x["object-id"] for x in lines] == ids
+    assert lines[0]["label-r1"]["ids"] == ["a", "a"]
+    meta = lines[0]["label-r1-metadata"]
+    assert meta["type"] == "groundtruth/custom" and meta["human-annotated"] == "yes"
+    assert meta["job-name"] == "labeling-job/job-e2e" and "failure-reason" not in meta
+    assert "label-r1" not in lines[2] and "isHumanAnnotationRequired" in lines[2]["label-r1-metadata"]["failure-reason"]
+    assert "not an image" in lines[2]["label-r1-metadata"]["failure-reason"]
+    assert "label-r1" not in lines[3] and "3 returned" in lines[3]["label-r1-metadata"]["failure-reason"]
+    assert lines[3]["label-r1-metadata"]["retry-count"] == 3
+    # Every worker got at most one task per object, and nobody saw the skipped object.
+    for w in workers:
+        seen = [t.dataset_object_id for t in w.tasks]
+        assert len(seen) == len(set(seen)) and "2" not in seen
+    # The state change event reached the function the template's rule names, through EventBridge.
+    event = read_json(s3, runtime.bucket, "events/Completed.json")
+    assert event["detail-type"] == "SageMaker Ground Truth Labeling Job State Change"
+    assert event["source"] == "aws.sagemaker" and event["resources"] == [arn]
+    listed = sm.list_labeling_jobs(StatusEquals="Completed")["LabelingJobSummaryList"]
+    assert [j["LabelingJobName"] for j in listed] == ["job-e2e"]
+
+
+def test_grant_read_access_urls_stream_the_object_and_expire(runtime: LocalRuntime) -> None:
+    import urllib.error
+    import urllib.request
+
+    seed(runtime, ["a"])
+    assert runtime.gt is not None
+    url = runtime.gt.url_for(f"s3://{runtime.bucket}/images/a.jpg")
+    assert url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.read() == b"jpeg-bytes-a"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=5)
+    assert err.value.code == 403
+    expired = runtime.gt.url_for(f"s3://{runtime.bucket}/images/a.jpg", expires_in=-1)
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(expired, timeout=5)
+
+
+def test_a_wrong_handler_in_the_template_fails_locally(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    proj = make_project(tmp_path / "proj", pre_handler="app.no_such_handler")
+    with LocalRuntime(proj, work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-bad"))
+        assert rt.wait_idle(60)
+        key = "out/job-bad/manifests/output/output.manifest"
+        line = json.loads(rt.client("s3").get_object(Bucket=rt.bucket, Key=key)["Body"].read())
+    reason = line["label-r1-metadata"]["failure-reason"]
+    assert "pre-annotation Lambda failed" in reason and "no_such_handler" in reason
+    assert not any(w.tasks for w in workers)
+
+
+def test_a_missing_env_var_in_the_template_fails_locally(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    proj = make_project(tmp_path / "proj")
+    text = (proj / "template.yaml").read_text().replace("REQUIRED_SETTING: !Ref Setting", "OTHER: !Ref Setting")
+    (proj / "template.yaml").write_text(text)
+    with LocalRuntime(proj, work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-env"))
+        assert rt.wait_idle(60)
+        desc = rt.client("sagemaker").describe_labeling_job(LabelingJobName="job-env")
+    assert desc["LabelCounters"]["FailedNonRetryableError"] == 1
+    assert "REQUIRED_SETTING" in (tmp_path / "work" / "logs" / "gtaudit-PreFunction.log").read_text()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_nothing_is_left_running_after_shutdown(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-x"))
+        assert rt.wait_idle(60)
+        assert rt.gt is not None and rt.lambdas is not None
+        ports = [rt.moto.port, int(rt.gt.endpoint.rsplit(":", 1)[1])]
+        pids = rt.lambdas.pids()
+        assert pids and all(_port_open(p) for p in ports)
+        assert all(c.laddr.ip == "127.0.0.1" for c in psutil.Process().net_connections() if c.status == "LISTEN")
+    assert not any(_port_open(p) for p in ports)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_an_exception_inside_the_runtime_still_stops_everything(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    rt = LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: workers})
+    with pytest.raises(KeyboardInterrupt), rt:
+        port = rt.moto.port
+        rt.lambdas.invoke(
+            "PreFunction", {"dataObject": {"object-id": "a", "source-ref": "s3://b/k"}}
+        ) if rt.lambdas else None
+        pids = rt.lambdas.pids() if rt.lambdas else []
+        raise KeyboardInterrupt
+    assert not _port_open(port)
+    assert pids and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
