@@ -237,6 +237,7 @@ class Harness:
         out = []
         for i, line in enumerate(self.input_lines(name)):
             v = verdict(i, line)
+            content: dict[str, Any]
             if v == "failed":
                 content = {
                     "status": "failed",
