@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic import ValidationError
 
 from gtaudit import layout
@@ -259,9 +259,7 @@ def decode_mask(
                 raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
             if size is not None and img.size != size:
                 raise SizeMismatchError(f"mask is {img.width}x{img.height}, the image is {size[0]}x{size[1]}")
-            if img.mode != "RGBA":
-                img = img.convert("RGBA")
-            rgba = np.asarray(img)
+            rgba = _decode_rgba(img)
     except InvalidMaskError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
@@ -293,6 +291,24 @@ def decode_mask(
                 f"{unknown} of {painted} painted pixels match no label colour (limit {max_unknown_fraction:.0%})"
             )
     return classes.reshape(height, width)
+
+
+def _decode_rgba(img: Image.Image) -> np.ndarray:
+    """Decode an opened image into an ``(h, w, 4)`` RGBA array.
+
+    An RGBA PNG is decoded straight into the array's memory: ``np.asarray`` on a loaded image
+    copies it through ``tobytes``, which costs about as much as the decoding itself.
+    """
+    if img.mode == "RGBA" and isinstance(img, ImageFile.ImageFile) and img._im is None:
+        arr = np.empty((img.height, img.width, 4), dtype=np.uint8)
+        target = Image.frombuffer("RGBA", img.size, arr, "raw", "RGBA", 0, 1)
+        img.im = target.im
+        img.load()
+        if img.im is target.im:  # Pillow decoded into our buffer
+            return arr
+    elif img.mode != "RGBA":
+        img = img.convert("RGBA")
+    return np.asarray(img)
 
 
 def _snap(keys: np.ndarray, palette: Sequence[tuple[int, str]], tolerance: float) -> tuple[np.ndarray, np.ndarray]:

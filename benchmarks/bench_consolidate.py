@@ -1,0 +1,168 @@
+"""Consolidate 3 workers' RGBA masks of a 3968x2976 image; time as a ratio to the floor, and peak RSS.
+
+Floor: decoding the three worker PNGs plus encoding one P-mode mask, the work no consolidation can
+avoid, measured in the same run. Measured: ``consolidate_object`` on the same answers (JSON and
+base64 parsing, colour mapping with snapping, the vote, agreement, the PNG), writing to an
+in-memory S3 stub. Both take the best CPU time (the machine may be shared) of several interleaved
+runs, in a child process that does nothing else, so its peak RSS is the consolidation's own.
+Target: ratio <= 2.0, peak RSS < 1 GiB.
+
+    .venv/bin/python benchmarks/bench_consolidate.py
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gtaudit.consolidate import BatchContext, consolidate_object, encode_mask
+from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
+from gtaudit.models import ConsolidationItem
+from gtaudit.s3uri import S3Uri
+from PIL import Image, ImageDraw, ImageFilter
+
+WIDTH, HEIGHT = 3968, 2976
+WORKERS = 3
+REPEATS = 5
+TARGET_RATIO = 2.0
+RSS_LIMIT_MIB = 1024
+LABELS = {name: PALETTE[i] for i, name in enumerate(DEFAULT_LABELS)}
+
+
+def make_mask(seed: int) -> bytes:
+    """A worker's RGBA mask: the same scene for every worker, shifted a little, with soft edges."""
+    rng = np.random.default_rng(1234)  # the scene
+    jitter = np.random.default_rng(seed)  # the worker's own hand
+    img = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    colors = [hex_to_rgb(c) for c in LABELS.values()]
+    for _ in range(40):
+        color = colors[int(rng.integers(len(colors)))]
+        x, y = int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT))
+        r = int(rng.integers(80, 700))
+        dx, dy = (int(v) for v in jitter.integers(-12, 13, size=2))
+        if rng.random() < 0.5:
+            draw.ellipse([x + dx - r, y + dy - r, x + dx + r, y + dy + r], fill=(*color, 255))
+        else:
+            pts = [(x + dx + int(rng.integers(-r, r)), y + dy + int(rng.integers(-r, r))) for _ in range(6)]
+            draw.polygon(pts, fill=(*color, 255))
+    # Anti-aliased edges as a browser canvas draws them: partial alpha along the boundaries.
+    alpha = img.getchannel("A").filter(ImageFilter.GaussianBlur(1))
+    img.putalpha(alpha)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class MemoryS3:
+    """Just enough of an S3 client for ``consolidate_object`` to write its mask."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
+        self.objects[f"{Bucket}/{Key}"] = Body
+
+
+def item_for(pngs: list[bytes]) -> ConsolidationItem:
+    annotations = [
+        {
+            "workerId": f"private.us-east-1.worker{i}",
+            "annotationData": {
+                "content": json.dumps(
+                    {
+                        "crowd-semantic-segmentation": {
+                            "inputImageProperties": {"width": WIDTH, "height": HEIGHT},
+                            "labelMappings": {n: {"color": c} for n, c in LABELS.items()},
+                            "labeledImage": {"pngImageData": base64.b64encode(p).decode("ascii")},
+                        }
+                    }
+                )
+            },
+        }
+        for i, p in enumerate(pngs)
+    ]
+    return ConsolidationItem.model_validate(
+        {"datasetObjectId": "0", "dataObject": {"s3Uri": "s3://bench/images/0.jpg"}, "annotations": annotations}
+    )
+
+
+def timed(fn: Any) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of ``fn()``. CPU time is what we compare: the machine may be shared."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def floor_once(pngs: list[bytes], classes: np.ndarray, colors: list[str]) -> None:
+    for p in pngs:
+        with Image.open(io.BytesIO(p)) as img:
+            img.load()
+    encode_mask(classes, colors)
+
+
+def measure(folder: Path) -> dict[str, Any]:
+    """Run in the child: best-of-N floor and consolidation times, and the peak RSS."""
+    pngs = [p.read_bytes() for p in sorted(folder.glob("worker*.png"))]
+    item = item_for(pngs)
+    ctx = BatchContext(
+        s3=MemoryS3(),
+        attribute="label-r1",
+        categories=tuple(LABELS),
+        output_root=S3Uri("bench", "out/job/annotations"),
+        timestamp="2026-11-24T100000",
+    )
+    floors, totals = [], []
+    result = consolidate_object(item, ctx)
+    assert result.consolidated, result.content
+    mask = np.asarray(Image.open(io.BytesIO(next(iter(ctx.s3.objects.values())))))
+    colors = [v["hex-color"] for v in result.content["internal-color-map"].values()]
+    for _ in range(REPEATS):
+        totals.append(timed(lambda: consolidate_object(item, ctx)))
+        floors.append(timed(lambda: floor_once(pngs, mask, colors)))
+    return {
+        "floor": min(c for c, _ in floors),
+        "total": min(c for c, _ in totals),
+        "floor_wall": min(w for _, w in floors),
+        "total_wall": min(w for _, w in totals),
+        "agreement": result.content["agreement"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "mask_bytes": [len(p) for p in pngs],
+    }
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        print(json.dumps(measure(Path(sys.argv[2]))))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in range(WORKERS):
+            (Path(tmp) / f"worker{w}.png").write_bytes(make_mask(w))
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", tmp], check=True, capture_output=True, text=True
+        ).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    ratio = r["total"] / r["floor"]
+    print(f"consolidate {WORKERS} workers, {WIDTH}x{HEIGHT}, {len(LABELS)} labels, best of {REPEATS}")
+    print(f"  worker PNGs        {', '.join(f'{b / 1024:.0f} KiB' for b in r['mask_bytes'])}")
+    print(f"  floor (decode 3 + encode 1)  {r['floor'] * 1000:8.1f} ms CPU  ({r['floor_wall'] * 1000:.1f} ms wall)")
+    print(f"  consolidate_object           {r['total'] * 1000:8.1f} ms CPU  ({r['total_wall'] * 1000:.1f} ms wall)")
+    print(f"  ratio to floor               {ratio:8.2f}   (target <= {TARGET_RATIO})")
+    print(f"  peak RSS                     {r['peak_rss_mib']:8.1f} MiB (limit {RSS_LIMIT_MIB} MiB)")
+    print(f"  agreement                    {r['agreement']}")
+    ok = ratio <= TARGET_RATIO and r["peak_rss_mib"] < RSS_LIMIT_MIB
+    print("  OK" if ok else "  OVER TARGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
