@@ -40,11 +40,13 @@ BUDGET_S = 10.0
 PAGE_BYTES = 1_000_000  # DynamoDB's 1 MB Query page
 
 
-def generate(n_records: int, *, seed: int = 7, days: int = 30) -> list[dict[str, Any]]:
+def generate(
+    n_records: int, *, seed: int = 7, days: int = 30, n_labelers: int = 20, n_auditors: int = 4
+) -> list[dict[str, Any]]:
     """Wire-format items as the worktime function writes them: tasks plus verdicts, ~n_records in all."""
     rng = random.Random(seed)
-    labelers = [f"private.us-east-1.{rng.getrandbits(64):016x}" for _ in range(20)]
-    auditors = [f"private.us-east-1.{rng.getrandbits(64):016x}" for _ in range(4)]
+    labelers = [f"private.us-east-1.{rng.getrandbits(64):016x}" for _ in range(n_labelers)]
+    auditors = [f"private.us-east-1.{rng.getrandbits(64):016x}" for _ in range(n_auditors)]
     sloppiness = {w: rng.choice((0.05, 0.08, 0.1, 0.15, 0.3)) for w in labelers}
     start = datetime(2026, 10, 26, tzinfo=UTC)
     items: list[dict[str, Any]] = []

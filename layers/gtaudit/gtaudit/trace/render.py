@@ -18,6 +18,7 @@ FORMATS = ("table", "csv", "json", "html")
 
 WORKER_COLUMNS = (
     ("worker_id", "worker"),
+    ("role", "role"),
     ("tasks", "tasks"),
     ("active_hours", "active h"),
     ("wall_hours", "wall h"),
@@ -146,7 +147,7 @@ body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK J
 main{max-width:1120px;margin:0 auto;padding:28px 32px 48px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:32px 0 10px}
 .sub{color:#52606d;margin:0 0 20px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(128px,1fr));gap:10px}
 .card{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px 14px}
 .card b{display:block;font-size:22px;font-weight:600}.card span{color:#616e7c;font-size:12px}
 .panel{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:14px 16px;margin-top:12px}
@@ -216,6 +217,12 @@ def hours_chart(report: dict[str, Any]) -> str:
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{ph:.1f}" fill="{colors[w]}">'
                 f"<title>{escape(w)} {escape(d['day'])}: {h:.2f} h</title></rect>"
             )
+        total = sum(d["active_hours_by_worker"].values())
+        if total > 0:
+            out.append(
+                f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="10" text-anchor="middle" '
+                f'fill="#52606d">{total:.1f}</text>'
+            )
         if i % label_every == 0:
             out.append(
                 f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle" '
@@ -270,13 +277,14 @@ def rejection_chart(report: dict[str, Any]) -> str:
 def _html_table(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...], *, short: bool = False) -> str:
     if not rows:
         return '<p class="muted">None.</p>'
-    head = "".join(f'<th class="{"n" if i else ""}">{escape(h)}</th>' for i, (_, h) in enumerate(columns))
+    numeric = [any(isinstance(r.get(k), int | float) for r in rows) for k, _ in columns]
+    head = "".join(f'<th class="{"n" if numeric[i] else ""}">{escape(h)}</th>' for i, (_, h) in enumerate(columns))
     body = []
     for r in rows:
         tds = []
         for i, (k, _) in enumerate(columns):
             v = r.get(k)
-            cls = "n" if i else ""
+            cls = "n" if numeric[i] else ""
             if k == "rejection_rate" and isinstance(v, int | float) and v > _REJECT_WARN:
                 cls += " bad"
             text = _cell(k, v)

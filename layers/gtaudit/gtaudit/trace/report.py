@@ -31,6 +31,13 @@ def _hours(seconds: float) -> float:
     return round(seconds / 3600.0, 4)
 
 
+def _role(by_stage: dict[str, int]) -> str:
+    """``labeler``, ``auditor``, ``labeler+auditor`` or ``-`` (no submitted task in the period)."""
+    labels = sum(n for s, n in by_stage.items() if s != "audit")
+    audits = by_stage.get("audit", 0)
+    return "+".join(r for r, n in (("labeler", labels), ("auditor", audits)) if n) or "-"
+
+
 @dataclass
 class _Worker:
     tasks: int = 0
@@ -175,6 +182,7 @@ def build_report(
         worker_rows.append(
             {
                 "worker_id": name,
+                "role": _role(wr.by_stage),
                 "tasks": wr.tasks,
                 "tasks_by_stage": dict(sorted(wr.by_stage.items())),
                 "objects": len(wr.objects),
