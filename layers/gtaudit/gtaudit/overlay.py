@@ -83,14 +83,19 @@ def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditE
     return im
 
 
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1 to 8), 1 when absent or unreadable."""
+    try:
+        value = im.getexif().get(_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def _displayed_size(im: Image.Image) -> tuple[int, int]:
     """The size after EXIF orientation, read from the header without decoding."""
     w, h = im.size
-    try:
-        orientation = im.getexif().get(_ORIENTATION, 1)
-    except (OSError, ValueError, SyntaxError):
-        orientation = 1
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
 
 
 def _flatten(im: Image.Image) -> Image.Image:
@@ -125,19 +130,19 @@ def _icc_for_rgb(im: Image.Image) -> bytes | None:
     return None
 
 
-def _decode_original(image: bytes, limit: int) -> tuple[Image.Image, Image.Image, bytes | None]:
-    """(header-only image, loaded + oriented RGB image, ICC profile)."""
-    im = _open(image, ORIGINAL_FORMATS, "image", InvalidImageError, limit)
+def _decode_original(im: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """(the opened original decoded, oriented and in 8-bit RGB; its RGB ICC profile)."""
     try:
         icc = _icc_for_rgb(im)
-        oriented = ImageOps.exif_transpose(im)
+        # exif_transpose copies the whole image even when there is nothing to do.
+        oriented = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
         rgb = _to_rgb(oriented)
         rgb.load()
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"image is too large to decode: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(f"image cannot be decoded: {exc}") from exc
-    return im, rgb, icc
+    return rgb, icc
 
 
 # ---------------------------------------------------------------------------------------- masks
@@ -147,8 +152,25 @@ def _decode_original(image: bytes, limit: int) -> tuple[Image.Image, Image.Image
 class _MaskLayers:
     """A mask reduced to what blending needs: label colours and per-pixel label coverage (0..255)."""
 
-    colour: Image.Image  # RGB, or P whose palette holds the label colours
-    coverage: Image.Image  # L: 0 background, 255 fully labelled
+    colour: Image.Image  # P whose palette holds the label colours, or RGBA
+    coverage_lut: list[int] | None = None  # P: coverage of each palette index
+    coverage: Image.Image | None = None  # RGB: L coverage image
+
+    def alpha(self, box: tuple[int, int, int, int], alpha8: int) -> Image.Image:
+        """Blend weights (L) in ``box``: coverage scaled by ``alpha8 / 255``."""
+        if self.coverage_lut is not None:
+            # One table look-up on the 8-bit index gives the weights directly.
+            return self.colour.crop(box).point([(c * alpha8 + 127) // 255 for c in self.coverage_lut], "L")
+        assert self.coverage is not None
+        cov = self.coverage.crop(box)
+        return cov if alpha8 == 255 else cov.point([(v * alpha8 + 127) // 255 for v in range(256)])
+
+    def key_bands(self) -> list[Image.Image]:
+        """Full-frame bands whose changes mark region boundaries (for contours)."""
+        labelled = self.alpha((0, 0, *self.colour.size), 255).point(_NONZERO_LUT)
+        if self.coverage_lut is not None:
+            return [self.colour.point(list(range(256)), "L"), labelled]
+        return [*self.colour.split()[:3], labelled]
 
 
 def _mask_layers(mask: Image.Image) -> _MaskLayers:
@@ -164,20 +186,20 @@ def _mask_layers(mask: Image.Image) -> _MaskLayers:
         elif isinstance(trns, int):
             alphas[trns] = 0
         lut = [0 if tuple(palette[3 * i : 3 * i + 3]) == _WHITE else alphas[i] for i in range(256)]
-        return _MaskLayers(mask, mask.point(lut, "L"))
+        return _MaskLayers(mask, coverage_lut=lut)
     if mode in ("RGB", "RGBA", "L", "LA", "1"):
         rgba = mask.convert("RGBA") if mode != "RGBA" else mask
-        bands = rgba.split()
-        # A pixel is labelled where any colour channel differs from 255 ...
-        not_white = bands[0].point(_NOT_255_LUT)
-        for band in bands[1:3]:
-            not_white = ImageChops.lighter(not_white, band.point(_NOT_255_LUT))
+        r, g, b, a = rgba.split()
+        # A pixel is labelled where its darkest channel is below 255 (not white) ...
+        not_white = ImageChops.darker(ImageChops.darker(r, g), b).point(_NOT_255_LUT)
         # ... weighted by its alpha (0 for a transparent background).
-        coverage = ImageChops.multiply(not_white, bands[3])
-        return _MaskLayers(rgba.convert("RGB"), coverage)
+        coverage = ImageChops.multiply(not_white, a)
+        # Colours stay RGBA: each strip is converted to RGB only where it is blended.
+        return _MaskLayers(rgba, coverage=coverage)
     raise InvalidMaskError(f"mask mode {mode!r} is not a colour mask (expected P, RGB, RGBA, L or LA)")
 
 
+_NONZERO_LUT = [0] + [255] * 255
 _NOT_255_LUT = [255] * 255 + [0]
 
 
@@ -204,48 +226,60 @@ def _check_opacity(opacity: float) -> int:
 
 
 def _check_outline(outline: int) -> int:
-    if isinstance(outline, bool) or not isinstance(outline, int) or not 0 <= outline <= 64:
-        raise ValueError(f"outline must be an integer number of pixels in [0, 64], got {outline!r}")
+    if isinstance(outline, bool) or not isinstance(outline, int) or not 0 <= outline <= MAX_OUTLINE:
+        raise ValueError(f"outline must be an integer number of pixels in [0, {MAX_OUTLINE}], got {outline!r}")
     return outline
 
 
+# Rows per strip: the mask, weights and colours of one strip stay in the CPU cache while they are
+# blended, and strips without labels are skipped.
+_STRIP = 64
+
+
 def _blend_into(base: Image.Image, layers: _MaskLayers, alpha8: int, outline: int) -> None:
-    """Blend the mask onto ``base`` (an RGB image this module owns) inside the labelled box."""
-    bbox = layers.coverage.getbbox()
-    if bbox is None or (alpha8 == 0 and outline == 0):
+    """Blend the mask onto ``base`` (an RGB image this module owns), strip by strip."""
+    edges = _contour(layers, outline) if outline else None
+    if alpha8 == 0 and edges is None:
         return
-    if outline:
-        # Keep a margin so the contour filters see the neighbours of the box's edge pixels.
-        left, top, right, bottom = bbox
-        bbox = (
-            max(0, left - outline),
-            max(0, top - outline),
-            min(base.width, right + outline),
-            min(base.height, bottom + outline),
-        )
-    coverage = layers.coverage.crop(bbox)
-    colour = layers.colour.crop(bbox).convert("RGB")
-    alpha = coverage if alpha8 == 255 else coverage.point([(v * alpha8 + 127) // 255 for v in range(256)])
-    if outline:
-        alpha = ImageChops.lighter(alpha, _contour(colour, coverage, outline))
-    base.paste(colour, bbox[:2], alpha)
+    width, height = base.size
+    for top in range(0, height, _STRIP):
+        box = (0, top, width, min(height, top + _STRIP))
+        alpha = layers.alpha(box, alpha8) if alpha8 else None
+        if edges is not None:
+            strip_edges = edges.crop(box)
+            alpha = strip_edges if alpha is None else ImageChops.lighter(alpha, strip_edges)
+        assert alpha is not None
+        bbox = alpha.getbbox()
+        if bbox is None:
+            continue
+        if bbox != (0, 0, *alpha.size):
+            alpha = alpha.crop(bbox)
+        at = (bbox[0], top + bbox[1])
+        colour = layers.colour.crop((*at, bbox[2], top + bbox[3]))
+        base.paste(colour if colour.mode == "RGB" else colour.convert("RGB"), at, alpha)
 
 
-def _contour(colour: Image.Image, coverage: Image.Image, width: int) -> Image.Image:
-    """Opaque pixels along the inner edge of every labelled region, ``width`` pixels wide."""
-    size = 2 * width + 1
-    # Background pixels are forced to white so an edge exists between a label and any background.
-    key = Image.new("RGB", colour.size, _WHITE)
-    key.paste(colour, (0, 0), coverage.point(lambda v: 255 if v else 0))
+MAX_OUTLINE = 8
+
+
+def _contour(layers: _MaskLayers, width: int) -> Image.Image:
+    """Opaque weights (L) along the inner edge of every labelled region, ``width`` pixels wide."""
     edge: Image.Image | None = None
-    for band in key.split():
-        spread = ImageChops.difference(
-            band.filter(ImageFilter.MaxFilter(size)), band.filter(ImageFilter.MinFilter(size))
-        )
-        band_edge = spread.point(lambda v: 255 if v else 0)
-        edge = band_edge if edge is None else ImageChops.lighter(edge, band_edge)
+    for band in layers.key_bands():
+        h = band.height
+        for dx, dy in ((1, 0), (0, 1)):
+            # diff[p] = |band[p] - band[p - (dx, dy)]|; the wrapped-around first column/row is cleared.
+            diff = ImageChops.difference(band, ImageChops.offset(band, dx, dy))
+            diff.paste(0, (0, 0, 1, h) if dx else (0, 0, band.width, 1))
+            # Mark both pixels of every differing pair.
+            both = ImageChops.lighter(diff, ImageChops.offset(diff, -dx, -dy))
+            edge = both if edge is None else ImageChops.lighter(edge, both)
     assert edge is not None
-    labelled = coverage.point(lambda v: 255 if v else 0)
+    edge = edge.point(_NONZERO_LUT)
+    if width > 1:
+        # A box blur spreads every edge pixel over a (2w-1)-square; any non-zero result is "near".
+        edge = edge.filter(ImageFilter.BoxBlur(width - 1)).point(_NONZERO_LUT)
+    labelled = layers.key_bands()[-1]
     return ImageChops.multiply(edge, labelled)
 
 
@@ -376,14 +410,13 @@ def render_overlay(
             f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at "
             f"{displayed[0]}x{displayed[1]} (stored {header.size[0]}x{header.size[1]}, EXIF orientation applied)"
         )
-    _, base, icc = _decode_original(image, limit)
+    # Decoded here, from bytes: ``base`` is ours to blend into (no caller's object is touched).
+    base, icc = _decode_original(header)
     if base.size != mask_im.size:  # orientation from XMP rather than EXIF
         raise SizeMismatchError(
             f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at {base.size[0]}x{base.size[1]}"
         )
     layers = _load_mask(mask_im)
-    if base is header:  # never blend into the decoder's own image object; cheap insurance
-        base = base.copy()
     _blend_into(base, layers, alpha8, outline)
     return _encode(base, fmt, quality, icc)
 
