@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from gtaudit.exceptions import InvalidTaskInputError
+from gtaudit.exceptions import InvalidS3UriError, InvalidTaskInputError
 from gtaudit.local.crowd import ASSETS, asset, localize_page
 from gtaudit.local.liquid import render_task
 from gtaudit.s3uri import parse_s3_uri
@@ -31,8 +31,15 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a 12 MP RGBA PNG in base64 stays well bel
 
 
 def url_for(uri: str) -> str:
-    """``s3://bucket/key`` -> ``/s3/bucket/key``: the URL this server answers for the object."""
-    loc = parse_s3_uri(uri)
+    """``s3://bucket/key`` -> ``/s3/bucket/key``: the URL this server answers for the object.
+
+    A malformed URI is returned unchanged (the template escapes it), so one bad value in a task
+    input shows as a broken image instead of failing the whole page.
+    """
+    try:
+        loc = parse_s3_uri(uri)
+    except InvalidS3UriError:
+        return uri
     return f"/s3/{quote(loc.bucket, safe='')}/{quote(loc.key, safe='/')}"
 
 
