@@ -236,9 +236,12 @@ def test_payload_uri_must_be_s3(s3: Any, bucket: str, lambda_context: Any, uri: 
         invoke(event, lambda_context)
 
 
-def test_request_that_is_not_an_array_is_an_invalid_event(s3: Any, bucket: str, lambda_context: Any) -> None:
+@pytest.mark.parametrize("body", [b'{"datasetObjectId": "0"}', b"[{not json", b"\xff\xfe"])
+def test_request_that_is_not_an_array_is_an_invalid_event(
+    s3: Any, bucket: str, lambda_context: Any, body: bytes
+) -> None:
     event = seed(s3, "content")
     u = parse_s3_uri(event["payload"]["s3Uri"])
-    s3.put_object(Bucket=u.bucket, Key=u.key, Body=b'{"datasetObjectId": "0"}')
+    s3.put_object(Bucket=u.bucket, Key=u.key, Body=body)
     with pytest.raises(InvalidEventError):
         invoke(event, lambda_context)

@@ -466,6 +466,8 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
     ------
     InvalidEventError
         ``payload.s3Uri`` or ``outputConfig`` is not an S3 URI, or the request is not a JSON array.
+    botocore.exceptions.ClientError
+        The request cannot be read or a mask cannot be written: Ground Truth retries the batch.
     """
     try:
         request_uri = parse_s3_uri(event.payload.s3_uri)
@@ -476,7 +478,10 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
         )
     except InvalidS3UriError as exc:
         raise InvalidEventError(f"PostAnnotationEvent: {exc}") from None
-    items = get_json(s3, request_uri)
+    try:
+        items = get_json(s3, request_uri)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidEventError("PostAnnotationEvent: the consolidation request is not JSON") from None
     if not isinstance(items, list):
         raise InvalidEventError("PostAnnotationEvent: the consolidation request is not a JSON array")
     ctx = BatchContext(
