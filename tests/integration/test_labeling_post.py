@@ -245,3 +245,14 @@ def test_request_that_is_not_an_array_is_an_invalid_event(
     s3.put_object(Bucket=u.bucket, Key=u.key, Body=body)
     with pytest.raises(InvalidEventError):
         invoke(event, lambda_context)
+
+
+def test_every_sample_event_fits_the_handler_model() -> None:
+    from gtaudit.models import PostAnnotationEvent, parse_event
+
+    files = sorted(EVENTS.glob("labeling_post-*.json"))
+    assert len(files) >= 4
+    for f in files:
+        event = parse_event(PostAnnotationEvent, json.loads(f.read_text(encoding="utf-8")))
+        assert (EVENTS / "requests" / f.name).is_file()
+        assert event.payload.s3_uri in json.loads((EVENTS / "requests" / f.name).read_text(encoding="utf-8"))
