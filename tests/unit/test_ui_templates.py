@@ -109,13 +109,43 @@ def test_localize_page_swaps_only_the_aws_script() -> None:
     assert b"customElements.define" in asset("crowd-elements.js")
 
 
-def test_load_task_input_accepts_a_pre_lambda_response_and_refuses_events() -> None:
+def test_load_task_input_accepts_a_pre_lambda_response_and_refuses_others() -> None:
     assert load_task_input({"taskInput": {"a": 1}, "isHumanAnnotationRequired": True}) == {"a": 1}
     assert load_task_input({"a": 1}) == {"a": 1}
-    with pytest.raises(InvalidTaskInputError, match="Lambda event"):
-        load_task_input({"version": "2018-10-16", "dataObject": {"source-ref": "s3://b/k"}})
+    with pytest.raises(InvalidTaskInputError, match="consolidation event"):
+        load_task_input({"version": "2018-10-16", "payload": {"s3Uri": "s3://bkt/x.json"}})
+    with pytest.raises(InvalidTaskInputError, match="skips this object: nope"):
+        load_task_input({"taskInput": {"objectId": "x", "skipReason": "nope"}, "isHumanAnnotationRequired": False})
     with pytest.raises(InvalidTaskInputError):
         load_task_input([1])
+
+
+@pytest.mark.parametrize(
+    ("event", "stage", "template"),
+    [
+        ("labeling_pre-rework", "labeling", "segmentation.liquid.html"),
+        ("labeling_pre-source-ref", "labeling", "segmentation.liquid.html"),
+        ("audit_pre-task", "audit", "audit.liquid.html"),
+    ],
+)
+def test_pre_annotation_events_become_task_inputs(
+    monkeypatch: pytest.MonkeyPatch, event: str, stage: str, template: str
+) -> None:
+    monkeypatch.delenv("ALLOWED_BUCKETS", raising=False)
+    data = json.loads((ROOT / "events" / f"{event}.json").read_text(encoding="utf-8"))
+    task = load_task_input(data, stage=stage)
+    assert task["objectId"] == data["dataObject"]["object-id"]
+    page = render_task(TEMPLATES[template], task, url_for)
+    assert "/s3/gtaudit-test-data/" in page
+    if event == "labeling_pre-rework":
+        assert 'id="gta-feedback"' in page
+        assert "initial-value=" in page
+
+
+def test_an_unworkable_event_says_why() -> None:
+    data = json.loads((ROOT / "events" / "labeling_pre-unsupported-extension.json").read_text(encoding="utf-8"))
+    with pytest.raises(InvalidTaskInputError, match="unsupported image type"):
+        load_task_input(data, stage="labeling")
 
 
 def test_folder_reader_stays_inside_its_root(tmp_path: Path) -> None:

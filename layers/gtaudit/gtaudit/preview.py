@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from gtaudit.exceptions import InvalidS3UriError, InvalidTaskInputError
 from gtaudit.local.crowd import ASSETS, asset, localize_page
 from gtaudit.local.liquid import render_task
-from gtaudit.s3uri import parse_s3_uri
+from gtaudit.s3uri import parse_s3_uri, split_allowed
 
 ObjectReader = Callable[[str, str], bytes | None]
 """``(bucket, key) -> bytes`` of the object, or ``None`` when it does not exist."""
@@ -43,24 +43,59 @@ def url_for(uri: str) -> str:
     return f"/s3/{quote(loc.bucket, safe='')}/{quote(loc.key, safe='/')}"
 
 
-def load_task_input(data: Any) -> dict[str, Any]:
-    """The ``taskInput`` in a JSON document: a task input itself, or a pre-annotation Lambda's response.
+def load_task_input(data: Any, *, stage: str = "labeling") -> dict[str, Any]:
+    """The ``taskInput`` a JSON document stands for.
+
+    Parameters
+    ----------
+    data
+        A task input itself; a pre-annotation Lambda's response (``{"taskInput": ...}``); or a
+        pre-annotation *event* (``events/labeling_pre-*.json``, ``events/audit_pre-*.json``), turned
+        into a task input by the same domain function the stage's pre-annotation Lambda calls
+        (``LABEL_SET``, ``TASK_LANGUAGE`` and ``ALLOWED_BUCKETS`` from the environment, as there).
+    stage
+        ``"labeling"`` or ``"audit"``: which pre-annotation function reads an event.
 
     Raises
     ------
     InvalidTaskInputError
-        ``data`` is a Lambda *event* (it has ``dataObject`` or ``payload``) or not an object.
+        Not an object, a consolidation event, or an event whose object is not workable.
     """
     if not isinstance(data, dict):
-        raise InvalidTaskInputError("the input must be a JSON object (a taskInput or a pre-annotation response)")
+        raise InvalidTaskInputError("the input must be a JSON object (a taskInput, a pre-annotation response or event)")
+    if isinstance(data.get("dataObject"), dict):
+        data = _pre_annotation(data["dataObject"], stage)
     if isinstance(data.get("taskInput"), dict):
+        if data.get("isHumanAnnotationRequired") is False:
+            reason = data["taskInput"].get("skipReason", "no reason given")
+            raise InvalidTaskInputError(f"the pre-annotation step skips this object: {reason}")
         return dict(data["taskInput"])
-    if "dataObject" in data or "payload" in data:
-        raise InvalidTaskInputError(
-            "this is a Lambda event, not a task input: pass the taskInput that labeling_pre or audit_pre "
-            "returns for it (or their whole response)"
-        )
+    if "payload" in data:
+        raise InvalidTaskInputError("this is a consolidation event; pass a task input or a pre-annotation event")
     return dict(data)
+
+
+def _pre_annotation(data_object: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Run the stage's pre-annotation domain function on a manifest line.
+
+    Without ``ALLOWED_BUCKETS`` in the environment, the buckets the line itself names are allowed:
+    a preview shows a page, it guards nothing.
+    """
+    import os
+    import re
+
+    allowed = os.environ.get("ALLOWED_BUCKETS") or ",".join(
+        sorted(set(re.findall(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/", json.dumps(data_object))))
+    )
+    language = os.environ.get("TASK_LANGUAGE", "en")
+    if stage == "audit":
+        from gtaudit.audit import pre_audit
+
+        return pre_audit(data_object, language=language, allowed=split_allowed(allowed))
+    from gtaudit.pretask import config_from_env, pre_labeling
+
+    env = {"LABEL_SET": os.environ.get("LABEL_SET", ""), "TASK_LANGUAGE": language, "ALLOWED_BUCKETS": allowed}
+    return pre_labeling(data_object, config_from_env(env))
 
 
 def folder_reader(root: Path) -> ObjectReader:

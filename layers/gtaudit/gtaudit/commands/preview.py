@@ -18,13 +18,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "preview",
         help="serve a worker template on 127.0.0.1 with the local crowd elements",
         description=(
-            "Render ui/<template> with a task input (labeling_pre's or audit_pre's taskInput, or their whole "
-            "response) and serve it on 127.0.0.1. s3://bucket/key URIs are read from --s3-root/bucket/key, "
+            "Render ui/<template> with a task input (labeling_pre's or audit_pre's taskInput, their whole "
+            "response, or their event: events/labeling_pre-*.json, events/audit_pre-*.json) and serve it "
+            "on 127.0.0.1. s3://bucket/key URIs are read from --s3-root/bucket/key, "
             "else --s3-root/key. Each submitted answer (answerContent, as GT stores it) is printed as one JSON line."
         ),
     )
     p.add_argument("template", type=Path, help="the Liquid template, e.g. ui/audit.liquid.html")
-    p.add_argument("--input", required=True, type=Path, help="task input JSON (e.g. ui/examples/audit-input.json)")
+    p.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="task input or pre-annotation event (e.g. ui/examples/audit-input.json)",
+    )
     p.add_argument("--s3-root", type=Path, default=Path(), help="folder that stands in for S3 (default: .)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free port)")
     p.add_argument("--once", action="store_true", help="exit after the first submitted answer")
@@ -35,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (or the first answer with ``--once``); return the exit code."""
     try:
         template = args.template.read_text(encoding="utf-8")
-        task_input = load_task_input(json.loads(args.input.read_text(encoding="utf-8")))
+        stage = "audit" if "audit" in args.template.name else "labeling"
+        task_input = load_task_input(json.loads(args.input.read_text(encoding="utf-8")), stage=stage)
     except (OSError, json.JSONDecodeError, InvalidTaskInputError) as exc:
         print(f"gtaudit preview: {exc}", file=sys.stderr)
         return 2
