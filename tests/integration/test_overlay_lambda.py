@@ -180,6 +180,15 @@ def test_malformed_events_are_rejected(app: ModuleType, event: Any) -> None:
         app.lambda_handler(event, LambdaContext())
 
 
+def test_object_id_from_gt_file_name_when_metadata_lacks_it(
+    app: ModuleType, s3: Any, bucket: str, job: dict[str, Any]
+) -> None:
+    key = f"{OUTPUT}/12_2026-11-24T100000.png"  # the built-in type's <index>_<timestamp>.png
+    put_mask(s3, bucket, key, MASK.read_bytes(), source=f"s3://{bucket}/{ORIGINAL_KEY}", object_id=None)
+    assert app.lambda_handler({"masks": [f"s3://{bucket}/{key}"]}, LambdaContext())["written"] == 1
+    s3.head_object(Bucket=bucket, Key=f"{JOB}/overlays/12.jpg")
+
+
 def test_url_encoded_event_key_is_decoded_when_needed(
     app: ModuleType, s3: Any, bucket: str, job: dict[str, Any]
 ) -> None:

@@ -449,10 +449,13 @@ class MaskOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, without empty fields."""
-        return {k: v for k, v in (("mask", self.mask), ("status", self.status), ("overlay", self.overlay),
-                                  ("error", self.error), ("message", self.message)) if v is not None} | (
-            {"retryable": True} if self.retryable else {}
-        )  # fmt: skip
+        out: dict[str, Any] = {"mask": self.mask, "status": self.status}
+        for key, value in (("overlay", self.overlay), ("error", self.error), ("message", self.message)):
+            if value is not None:
+                out[key] = value
+        if self.retryable:
+            out["retryable"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
