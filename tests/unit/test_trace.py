@@ -6,9 +6,10 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from gtaudit.exceptions import InvalidEventError
+from gtaudit.exceptions import InvalidEventError, TraceTableNotFoundError
 from gtaudit.names import job_name, parse_job_name
 from gtaudit.trace.activity import activity_items, parse_activity_time
 from gtaudit.trace.records import (
@@ -22,7 +23,7 @@ from gtaudit.trace.records import (
 )
 from gtaudit.trace.render import render
 from gtaudit.trace.report import build_report
-from gtaudit.trace.store import from_wire, source_seq, task_item, time_bound, to_wire
+from gtaudit.trace.store import from_wire, resolve_table, source_seq, task_item, time_bound, to_wire
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -269,3 +270,36 @@ def test_csv_table_and_html() -> None:
     assert "No timed tasks" in empty and "No audited labels" in empty
     with pytest.raises(ValueError, match="fmt"):
         render(r, "xml")
+
+
+def test_roles() -> None:
+    w = {row["worker_id"]: row["role"] for row in sample_report()["workers"]}
+    assert w == {"w1": "labeler", "w2": "labeler", "aud": "auditor"}
+
+
+class _Stacks:
+    def __init__(self, outputs: list[dict[str, str]] | None) -> None:
+        self.outputs = outputs
+        self.asked: list[str] = []
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        self.asked.append(StackName)
+        if self.outputs is None:
+            raise RuntimeError("Stack with id x does not exist")
+        return {"Stacks": [{"Outputs": self.outputs}]}
+
+
+def test_resolve_table_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfn = _Stacks([{"OutputKey": "TraceTableName", "OutputValue": "from-stack"}])
+    monkeypatch.delenv("GTAUDIT_TRACE_TABLE", raising=False)
+    monkeypatch.setenv("GTAUDIT_STACK", "gtaudit-dev")
+    assert resolve_table("explicit", cloudformation=cfn) == "explicit" and cfn.asked == []
+    assert resolve_table(None, cloudformation=cfn) == "from-stack" and cfn.asked == ["gtaudit-dev"]
+    assert resolve_table(None, stack="other", cloudformation=cfn) == "from-stack" and cfn.asked[-1] == "other"
+    monkeypatch.setenv("GTAUDIT_TRACE_TABLE", "from-env")
+    assert resolve_table(None, cloudformation=cfn) == "from-env"
+    monkeypatch.delenv("GTAUDIT_TRACE_TABLE")
+    with pytest.raises(TraceTableNotFoundError, match="no TraceTableName"):
+        resolve_table(None, cloudformation=_Stacks([]))
+    with pytest.raises(TraceTableNotFoundError, match="--table"):
+        resolve_table(None, cloudformation=_Stacks(None))
