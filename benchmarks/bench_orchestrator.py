@@ -189,7 +189,7 @@ def child(n: int) -> dict[str, Any]:
             ],
         )
         table = ddb.Table("pipeline")
-        job = f"gtaudit-label-r1-{RUN}"
+        job = f"gtaudit-labeling-r1-{RUN}"
         s3 = DiskS3(Path(tmp), overlays=n)
         out = Path(tmp) / "jobs" / job / "manifests" / "output" / "output.manifest"
         out.parent.mkdir(parents=True)
@@ -201,7 +201,7 @@ def child(n: int) -> dict[str, Any]:
             Job(
                 RUN,
                 job,
-                "label",
+                "labeling",
                 1,
                 f"s3://{BUCKET}/runs/{RUN}/manifests/r1/labeling.manifest",
                 "label-r1",

@@ -284,7 +284,7 @@ def test_full_chain_with_rework_and_a_failed_object(h: Harness) -> None:
     started = h.start(3)
     assert started.objects == 3
     label1 = started.job_name
-    assert label1 == "gtaudit-test-label-r1-20261124t100000-ab12"
+    assert label1 == "gtaudit-test-labeling-r1-20261124t100000-ab12"
     req = h.sm.jobs[label1]
     assert req["LabelAttributeName"] == "label-r1"
     assert req["HumanTaskConfig"]["UiConfig"]["UiTemplateS3Uri"].endswith("/segmentation.liquid.html")
@@ -374,8 +374,8 @@ def test_event_ahead_of_the_job_state_is_ignored_then_processed(h: Harness) -> N
 
 
 def test_events_of_other_stacks_and_unknown_jobs_are_ignored(h: Harness) -> None:
-    assert h.handle("someone-else-label-r1-20261124t100000-ab12")["action"] == "ignored"
-    assert h.handle("gtaudit-test-label-r1-20261124t100000-ffff")["why"] == "unknown job"
+    assert h.handle("someone-else-labeling-r1-20261124t100000-ab12")["action"] == "ignored"
+    assert h.handle("gtaudit-test-labeling-r1-20261124t100000-ffff")["why"] == "unknown job"
     assert h.handle("gtaudit-test-adhoc")["action"] == "ignored"
 
 
@@ -432,7 +432,7 @@ def test_failed_or_stopped_job_ends_the_run_with_its_objects_listed(h: Harness, 
     assert s["status"] == status.lower()
     assert s["failed"] == 3 and s["balanced"] is True
     subjects = [m["subject"] for m in h.sns.messages]
-    assert subjects[0] == f"gtaudit: label job {status}"
+    assert subjects[0] == f"gtaudit: labeling job {status}"
     if status == "Failed":
         assert h.sns.messages[0]["reason"] == "ClientError: workteam not found"
     assert h.handle(label1, status=status)["action"] == "duplicate"

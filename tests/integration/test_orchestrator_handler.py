@@ -107,7 +107,7 @@ def test_start_cli_then_a_failed_job_event(
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["objects"] == 2 and out["uploaded"] == 2
-    assert out["job"] == f"gtaudit-label-r1-{RUN}"
+    assert out["job"] == f"gtaudit-labeling-r1-{RUN}"
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"inputs/{RUN}/")["Contents"])
     assert keys == [f"inputs/{RUN}/images/a.jpg", f"inputs/{RUN}/images/sub/b.png"]
     cats = json.loads(s3.get_object(Bucket=bucket, Key=f"runs/{RUN}/label-categories.json")["Body"].read())
@@ -132,7 +132,7 @@ def test_start_cli_then_a_failed_job_event(
     summary = json.loads(s3.get_object(Bucket=bucket, Key=f"runs/{RUN}/summary.json")["Body"].read())
     assert summary["status"] == status.lower() and summary["balanced"] is True
     assert [m["subject"] for m in sns.messages] == [
-        f"gtaudit: label job {status}",
+        f"gtaudit: labeling job {status}",
         f"gtaudit: run {RUN} {status.lower()}",
     ]
 

@@ -52,7 +52,7 @@ def test_low_agreement_is_always_audited_and_policy_all_audits_everything() -> N
 
 def test_long_stack_name_and_round_9_fit_ground_truths_rules() -> None:
     config = PipelineConfig(bucket="b", table="t", prefix="my-very-long-stack-name1")
-    for kind in ("label", "rework", "audit"):
+    for kind in ("labeling", "rework", "audit"):
         name = name_for(config, kind, 9, RUN)
         assert len(name) <= JOB_NAME_MAX
         assert validate_job_name(name) == name
@@ -70,7 +70,7 @@ def test_bad_prefixes_are_refused(bad: str) -> None:
 
 
 def test_parse_name_refuses_other_names() -> None:
-    assert parse_name("gtaudit-label-r1-notarun") is None
+    assert parse_name("gtaudit-labeling-r1-notarun") is None
     assert parse_name("someones-job") is None
 
 

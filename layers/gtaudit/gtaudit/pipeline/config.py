@@ -13,7 +13,6 @@ from gtaudit.exceptions import InvalidNameError
 # Run IDs are UTC time plus 4 hex digits: sortable, unique enough, and always 20 characters,
 # so names.job_name never has to shorten a job-name prefix of up to MAX_PREFIX characters.
 RUN_ID = re.compile(r"^\d{8}t\d{6}-[0-9a-f]{4}$")
-RUN_ID_IN_NAME = re.compile(r"-(label|rework|audit)-r(\d+)-(\d{8}t\d{6}-[0-9a-f]{4})$")
 MAX_PREFIX = 24
 _PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$")
 

@@ -7,21 +7,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import InvalidNameError
-from gtaudit.names import attribute_name, job_name
-from gtaudit.pipeline.config import RUN_ID_IN_NAME, PipelineConfig
+from gtaudit.names import attribute_name, job_name, parse_job_name
+from gtaudit.pipeline.config import RUN_ID, PipelineConfig
 
 TASK_AVAILABILITY_SECONDS = 10 * 24 * 3600  # 10 days for a private workteam to pick the task up
 MAX_CONCURRENT_TASKS = 1000
 TEXT = {
-    "label": ("Segment the image", "Paint every object of the listed classes with its colour."),
+    "labeling": ("Segment the image", "Paint every object of the listed classes with its colour."),
     "rework": ("Fix a rejected segmentation", "Correct the mask as the auditor's notes say, then submit."),
     "audit": ("Inspect a segmentation (検品)", "Approve the mask, or reject it with reasons and pinned notes."),
 }
 
 
 def stage_of(kind: str) -> str:
-    """``label``/``rework`` jobs label, ``audit`` jobs audit: the stage of the label attribute."""
-    return "audit" if kind == "audit" else "label"
+    """``labeling``/``rework`` jobs label, ``audit`` jobs audit: the stage of the label attribute."""
+    return "audit" if kind == "audit" else "label"  # attributes: label-r<N>, audit-r<N>
 
 
 def name_for(config: PipelineConfig, kind: str, round_no: int, run_id: str) -> str:
@@ -34,8 +34,10 @@ def name_for(config: PipelineConfig, kind: str, round_no: int, run_id: str) -> s
 
 def parse_name(name: str) -> tuple[str, int, str] | None:
     """``(kind, round, run id)`` from one of our job names, None for anyone else's."""
-    m = RUN_ID_IN_NAME.search(name)
-    return (m.group(1), int(m.group(2)), m.group(3)) if m else None
+    parts = parse_job_name(name)
+    if parts is None or not RUN_ID.match(parts.run):
+        return None
+    return parts.kind, parts.round, parts.run
 
 
 def build_request(
@@ -55,7 +57,7 @@ def build_request(
     config
         Workteam, role, template URIs and Lambda ARNs, workers per object, time limit.
     kind
-        ``label`` (round 1), ``rework`` (round 2+) or ``audit``.
+        ``labeling`` (round 1), ``rework`` (round 2+) or ``audit``.
     round_no
         1-9.
     run_id, manifest, output_path

@@ -33,8 +33,7 @@ def run_root(bucket: str, run_id: str) -> S3Uri:
 
 def job_input(bucket: str, run_id: str, kind: str, round_no: int) -> S3Uri:
     """The input manifest of a job: ``manifests/r<N>/<labeling|rework|audit>.manifest``."""
-    name = {"label": "labeling"}.get(kind, kind)
-    return run_root(bucket, run_id).join("manifests", f"r{round_no}", f"{name}.manifest")
+    return run_root(bucket, run_id).join("manifests", f"r{round_no}", f"{kind}.manifest")
 
 
 def output_path(bucket: str, run_id: str) -> str:

@@ -19,10 +19,13 @@ half-way is finished by the retry of the same event, and a duplicate event finds
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from gtaudit import layout
 from gtaudit.exceptions import InvalidEventError, InvalidS3UriError, PipelineStateError, StepPendingError
@@ -38,6 +41,7 @@ from gtaudit.pipeline.templates import ensure_templates
 from gtaudit.s3io import iter_lines, put_json
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
+log = logging.getLogger(__name__)
 DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -585,11 +589,18 @@ def _finalize(ctx: Context, run_id: str, status: str, failure: dict[str, Any] | 
 
 
 def _notify(ctx: Context, subject: str, message: dict[str, Any]) -> None:
+    """Publish to the topic. A failed publish is logged, not raised: the same facts are in S3, and a
+    retry must not re-run a finished step just to notify."""
     if ctx.clients.sns is None or not ctx.config.topic_arn:
         return
-    ctx.clients.sns.publish(
-        TopicArn=ctx.config.topic_arn, Subject=subject[:100], Message=json.dumps(message, ensure_ascii=False)[:250_000]
-    )
+    try:
+        ctx.clients.sns.publish(
+            TopicArn=ctx.config.topic_arn,
+            Subject=subject[:100],
+            Message=json.dumps(message, ensure_ascii=False)[:250_000],
+        )
+    except ClientError as exc:
+        log.error("could not publish %r to %s: %s", subject, ctx.config.topic_arn, exc)
 
 
 __all__ = ["Clients", "Context", "StepPendingError", "attribute_name", "build_summary", "handle_job_event"]

@@ -135,7 +135,7 @@ def start_run(
             {"document-version": "2018-11-28", "labels": [{"label": n} for n in label_names]}, ensure_ascii=False
         ).encode(),
     )
-    manifest = mf.job_input(config.bucket, run_id, "label", 1)
+    manifest = mf.job_input(config.bucket, run_id, "labeling", 1)
     with mf.ManifestWriter(s3, manifest) as out:
         for uri in list_images(s3, prefix):
             out.write({"source-ref": str(uri), "object-id": object_id_for(str(uri))})
@@ -161,7 +161,7 @@ def start_run(
         state,
         sagemaker,
         run_id=run_id,
-        kind="label",
+        kind="labeling",
         round_no=1,
         manifest=manifest,
         objects=out.count,

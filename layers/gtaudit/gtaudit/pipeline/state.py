@@ -50,7 +50,7 @@ class Job:
 
     run_id: str
     name: str
-    kind: str  # "label" | "rework" | "audit"
+    kind: str  # "labeling" | "rework" | "audit" (names.parse_job_name's kinds)
     round: int
     manifest: str
     attribute: str
