@@ -294,6 +294,9 @@ def test_class_toggle_and_views(page: Any, s3: Any, images: str, artifacts: Path
             "([x, y]) => document.getElementById('gta-mask-canvas').getContext('2d').getImageData(x, y, 1, 1).data[3]"
         )
         assert page.evaluate(alpha, [60, 50]) == 255
+        box = page.locator("#gta-original").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 60 / 200, box["y"] + box["height"] * 50 / 150)
+        assert page.locator("#gta-under").inner_text() == "▸ animal"
         page.click(".gta-class[data-index='2']")  # hide 'animal'
         page.wait_for_timeout(100)
         assert page.evaluate(alpha, [60, 50]) == 0
