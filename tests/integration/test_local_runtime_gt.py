@@ -93,7 +93,8 @@ ON_DONE = """
 import json, os, boto3
 s3 = boto3.client("s3")
 def lambda_handler(event, context):
-    s3.put_object(Bucket=os.environ["BUCKET"], Key="events/" + event["detail"]["LabelingJobStatus"] + ".json",
+    job = event["resources"][0].rsplit("/", 1)[1]
+    s3.put_object(Bucket=os.environ["BUCKET"], Key=f"events/{job}/" + event["detail"]["LabelingJobStatus"] + ".json",
                   Body=json.dumps(event).encode())
     return {}
 """
@@ -151,9 +152,16 @@ def workers() -> list[FakeWorker]:
     return [FakeWorker(1), FakeWorker(2), FakeWorker(3)]
 
 
-@pytest.fixture
-def runtime(tmp_path: Path, workers: list[FakeWorker]) -> Iterator[LocalRuntime]:
-    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+@pytest.fixture(scope="module")
+def shared_workers() -> list[FakeWorker]:
+    return [FakeWorker(1), FakeWorker(2), FakeWorker(3)]
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory, shared_workers: list[FakeWorker]) -> Iterator[LocalRuntime]:
+    """One runtime for the tests that do not need a template of their own (start-up costs ~3 s)."""
+    tmp = tmp_path_factory.mktemp("gt")
+    with LocalRuntime(make_project(tmp / "proj"), work_dir=tmp / "work", workteams={TEAM: shared_workers}) as rt:
         yield rt
 
 
@@ -254,7 +262,7 @@ def read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def test_a_job_runs_as_ground_truth_does(runtime: LocalRuntime, workers: list[FakeWorker]) -> None:
+def test_a_job_runs_as_ground_truth_does(runtime: LocalRuntime, shared_workers: list[FakeWorker]) -> None:
     ids = ["a", "b", "skip-c", "ret-d"]
     seed(runtime, ids)
     sm = runtime.client("sagemaker")
@@ -301,14 +309,14 @@ def test_a_job_runs_as_ground_truth_does(runtime: LocalRuntime, workers: list[Fa
     assert "label-r1" not in lines[3] and "3 returned" in lines[3]["label-r1-metadata"]["failure-reason"]
     assert lines[3]["label-r1-metadata"]["retry-count"] == 3
     # Every worker got at most one task per object, and nobody saw the skipped object.
-    for w in workers:
-        seen = [t.dataset_object_id for t in w.tasks]
+    for w in shared_workers:
+        seen = [t.dataset_object_id for t in w.tasks if t.job_name == "job-e2e"]
         assert len(seen) == len(set(seen)) and "2" not in seen
     # The state change event reached the function the template's rule names, through EventBridge.
-    event = read_json(s3, runtime.bucket, "events/Completed.json")
+    event = read_json(s3, runtime.bucket, "events/job-e2e/Completed.json")
     assert event["detail-type"] == "SageMaker Ground Truth Labeling Job State Change"
     assert event["source"] == "aws.sagemaker" and event["resources"] == [arn]
-    listed = sm.list_labeling_jobs(StatusEquals="Completed")["LabelingJobSummaryList"]
+    listed = sm.list_labeling_jobs(NameContains="E2E", StatusEquals="Completed")["LabelingJobSummaryList"]
     assert [j["LabelingJobName"] for j in listed] == ["job-e2e"]
 
 

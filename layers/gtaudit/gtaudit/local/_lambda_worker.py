@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -45,7 +46,17 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _exit_with_parent() -> None:
+    """Leave when the runtime process is gone, even mid-invoke (stdin EOF only ends an idle worker)."""
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def main() -> int:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -9,11 +9,9 @@ fails at the first invoke, as it would in AWS.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -45,12 +43,6 @@ class UnknownFunctionError(KeyError):
     """No function with that name or ARN is deployed in the local Lambda service."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to SIGTERM this child when the runtime process dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class _Worker:
     def __init__(self, spec: FunctionSpec, env: dict[str, str], log: IO[str], log_lock: threading.Lock) -> None:
         self.spec = spec
@@ -65,7 +57,6 @@ class _Worker:
             text=True,
             encoding="utf-8",
             start_new_session=True,  # Ctrl-C goes to the runtime, which then stops workers itself
-            preexec_fn=_die_with_parent,
         )
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()

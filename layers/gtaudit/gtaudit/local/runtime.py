@@ -8,7 +8,7 @@ with LocalRuntime(project_root, work_dir=..., workteams=...) as rt:
 
 Leaving the ``with`` block, by return, exception or Ctrl-C, stops the dispatcher, the emulator,
 every Lambda worker process and moto, and closes their ports. Worker processes also die with the
-runtime process if it is killed outright (``PR_SET_PDEATHSIG``), and leave on stdin EOF.
+runtime process if it is killed outright (they watch their parent), and leave on stdin EOF.
 """
 
 from __future__ import annotations
