@@ -13,7 +13,8 @@ import pytest
 from conftest import REGION, load_event
 from gtaudit.cli import main
 from gtaudit.trace import lineage, make_report, write_report
-from gtaudit.trace.ingest import ManifestIndex, record_worker_response
+from gtaudit.trace.activity import import_activity_log
+from gtaudit.trace.ingest import ManifestIndex, backfill_worker_responses, record_worker_response
 from gtaudit.trace.store import query_job
 
 LABEL_JOB = "gtaudit-labeling-r1-demo"
@@ -344,3 +345,39 @@ def test_cli_report_and_trace(env: dict[str, Any], tmp_path, capsys, monkeypatch
     paths = write_report(env["table"], tmp_path / "demo", ddb=env["ddb"])
     html = paths["html"].read_text()
     assert "<svg" in html and "<script" not in html and "http" not in html.replace(ISSUER, "")
+
+
+def test_backfill_is_idempotent(env: dict[str, Any]) -> None:
+    s3, b = env["s3"], env["bucket"]
+    for i in (0, 1):
+        put_response(s3, b, LABEL_JOB, i, [answer(A, SEG, accepted=None, submitted="2026-11-24T09:00:00Z", spent=None)])
+    s3.put_object(Bucket=b, Key=f"jobs/{LABEL_JOB}/annotations/worker-response/iteration-1/2/bad.json", Body=b"{")
+    s3.put_object(Bucket=b, Key=f"jobs/{LABEL_JOB}/manifests/output/output.manifest", Body=b"{}\n")
+    kw = {"s3": s3, "ddb": env["ddb"], "table": env["table"], "manifests": env["manifests"], "bucket": b}
+    first = backfill_worker_responses(**kw, prefix="jobs/")
+    assert sorted((r.written, bool(r.skipped)) for r in first) == [(0, True), (1, False), (1, False)]
+    again = backfill_worker_responses(**kw, prefix="jobs/")
+    assert sum(r.written for r in again) == 0 and sum(r.unchanged for r in again) == 2
+
+
+def test_activity_log_import(env: dict[str, Any]) -> None:
+    logs = boto3.client("logs", region_name=REGION)
+    group = "/aws/sagemaker/groundtruth/WorkerActivity"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="team")
+    base = {"worker_id": B, "labeling_job_arn": f"arn:aws:sagemaker:us-east-1:1:labeling-job/{LABEL_JOB}",
+            "task_accepted_time": "Tue Nov 24 09:00:00 UTC 2026"}  # fmt: skip
+    now = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000  # CloudWatch refuses future events
+    events = [
+        {**base, "task_declined_time": "Tue Nov 24 09:20:00 UTC 2026", "event_type": "TasksDeclined"},
+        {**base, "task_submitted_time": "Tue Nov 24 09:05:00 UTC 2026", "event_type": "TasksSubmitted"},
+    ]
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="team",
+        logEvents=[{"timestamp": now + i, "message": json.dumps(e)} for i, e in enumerate(events)],
+    )
+    assert import_activity_log(logs, env["ddb"], env["table"]).written == 1
+    assert import_activity_log(logs, env["ddb"], env["table"]).unchanged == 1
+    [row] = make_report(env["ddb"], env["table"], worker=B)["workers"]
+    assert (row["tasks"], row["returned_tasks"], row["returned_hours"]) == (0, 1, pytest.approx(1200 / 3600, abs=1e-4))

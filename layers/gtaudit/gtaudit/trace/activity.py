@@ -78,3 +78,33 @@ def record_activity(
     """Record the returned and declined tasks of one CloudWatch Logs batch."""
     items = activity_items(messages, log_group, log_stream, iso(datetime.now(UTC)))
     return put_items(ddb, table, items)
+
+
+def import_activity_log(
+    logs: Any,
+    ddb: Any,
+    table: str,
+    *,
+    log_group: str = ACTIVITY_LOG_GROUP,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> WriteResult:
+    """Read the WorkerActivity log directly (FilterLogEvents) and record its returned/declined tasks.
+
+    The same records the optional subscription writes, for a backfill or for a runtime without
+    log subscriptions. Idempotent: an entry already recorded is left unchanged.
+    """
+    kwargs: dict[str, Any] = {"logGroupName": log_group}
+    if start_ms is not None:
+        kwargs["startTime"] = start_ms
+    if end_ms is not None:
+        kwargs["endTime"] = end_ms
+    by_stream: dict[str, list[tuple[str, str]]] = {}
+    for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+        for e in page.get("events", []):
+            by_stream.setdefault(e.get("logStreamName", ""), []).append((str(e.get("eventId")), e.get("message", "")))
+    written = unchanged = 0
+    for stream, messages in by_stream.items():
+        res = record_activity(ddb, table, messages, log_group, stream)
+        written, unchanged = written + res.written, unchanged + res.unchanged
+    return WriteResult(written, unchanged)

@@ -239,3 +239,27 @@ def cognito_directory(cognito: Any, user_pool_id: str) -> Directory:
         return cache[sub]
 
     return lookup
+
+
+def backfill_worker_responses(
+    *, s3: Any, ddb: Any, table: str, manifests: ManifestIndex, bucket: str, prefix: str = ""
+) -> list[IngestResult]:
+    """Record every worker-response file under ``s3://bucket/prefix`` (e.g. jobs from before the stack).
+
+    Idempotent like the function: files already recorded leave the table unchanged. A file that
+    cannot be parsed is skipped with its reason, never stopping the rest.
+    """
+    from gtaudit.exceptions import InvalidEventError
+
+    results = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if parse_response_key(key) is None:
+                continue
+            try:
+                results.append(record_worker_response(s3=s3, ddb=ddb, table=table, manifests=manifests,
+                                                      bucket=bucket, key=key))  # fmt: skip
+            except InvalidEventError as exc:
+                results.append(IngestResult(key, 0, 0, 0, 0, (), skipped=str(exc)))
+    return results
