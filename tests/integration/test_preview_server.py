@@ -34,3 +34,34 @@ def test_preview_server_serves_the_page_and_takes_one_answer() -> None:
     assert result is not None
     assert result.answer == {"approve": {"on": True}}
     assert result.active_seconds == 12.0
+
+
+def test_cli_preview_prints_the_submitted_answer_and_exits_with_once() -> None:
+    import re
+    import subprocess
+    import sys
+
+    args = ["preview", "ui/audit.liquid.html", "--input", "events/audit_pre-task.json", "--once"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gtaudit.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        page = urllib.request.urlopen(match.group(1), timeout=5).read().decode()
+        assert "street-1a2b3c4d" in page  # audit_pre turned the event into the task input
+        body = json.dumps({"approve": {"on": True}, "reject": {"on": False}}).encode()
+        urllib.request.urlopen(urllib.request.Request(match.group(1) + "submit?v=1", data=body), timeout=5)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert json.loads(out) == {"approve": {"on": True}, "reject": {"on": False}}
