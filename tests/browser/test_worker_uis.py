@@ -479,3 +479,24 @@ def test_example_inputs_render(page: Any, artifacts: Path, example: str) -> None
             assert "could not be loaded" not in page.locator(".css-status").inner_text()
         page.screenshot(path=str(artifacts / f"example-{example.removesuffix('.json')}.png"))
     assert page.watch.errors == []
+
+
+def test_cross_origin_mask_without_cors_falls_back_to_the_overlay(page: Any, s3: Any, images: str) -> None:
+    """GT serves presigned S3 URLs: without a CORS rule the mask cannot be read, and the page says so."""
+    other = TaskPageServer(s3_reader(s3)).start()  # another origin, no CORS headers
+    try:
+        task = audit_input(images)
+        task["mask"] = other.url + task["mask"].replace("s3://", "s3/")
+        with TaskPageServer.from_template(AUDIT, task, s3_reader(s3)) as server:
+            page.goto(server.url)
+            page.wait_for_function("document.getElementById('gta-legend-note').textContent !== ''")
+            assert "CORS" in page.locator("#gta-legend-note").inner_text()
+            assert page.locator(".gta-class").first.is_disabled()
+            assert page.evaluate("document.getElementById('gta-overlay').hidden") is False
+            page.keyboard.press("m")
+            assert page.evaluate("document.getElementById('gta-mask').hidden") is False
+            page.keyboard.press("a")
+            page.keyboard.press("Control+Enter")
+            assert server.wait(timeout=10) is not None
+    finally:
+        other.close()
