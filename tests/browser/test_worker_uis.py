@@ -500,3 +500,22 @@ def test_cross_origin_mask_without_cors_falls_back_to_the_overlay(page: Any, s3:
             assert server.wait(timeout=10) is not None
     finally:
         other.close()
+
+
+def test_undo_redo_and_eraser(page: Any, s3: Any, images: str) -> None:
+    with TaskPageServer.from_template(SEGMENTATION, segmentation_input(images), s3_reader(s3)) as server:
+        page.goto(server.url)
+        page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
+        left, top, zoom = image_origin(page)
+        count = "() => document.querySelector('crowd-semantic-segmentation').map.reduce((a, v) => a + (v ? 1 : 0), 0)"
+        page.mouse.click(left + 50 * zoom, top + 50 * zoom)  # one brush dab, 12 px wide
+        dab = page.evaluate(count)
+        assert 90 <= dab <= 130
+        page.keyboard.press("Control+z")
+        assert page.evaluate(count) == 0
+        page.keyboard.press("Control+y")
+        assert page.evaluate(count) == dab
+        page.keyboard.press("e")
+        page.mouse.click(left + 50 * zoom, top + 50 * zoom)
+        assert page.evaluate(count) == 0
+        assert not server.submitted.is_set()

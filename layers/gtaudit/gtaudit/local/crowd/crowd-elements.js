@@ -719,7 +719,7 @@
           panning = [e.clientX, e.clientY, self.tx, self.ty];
           return;
         }
-        if (e.button !== 0) return;
+        if (e.button !== 0 || !self.labels.length) return;
         var p = self.toImage(e);
         if (self.tool === "polygon") {
           var f = self.poly[0];
