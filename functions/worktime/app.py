@@ -54,27 +54,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         sequencer=detail.object.sequencer,
         directory=directory,
     )
-    logger.info(
-        "worker response recorded",
-        extra={
-            "key": result.key,
-            "records": result.records,
-            "written": result.written,
-            "unchanged": result.unchanged,
-            "missing": result.missing,
-            "skipped": result.skipped,
-        },
-    )
+    summary = result.as_dict()
+    logger.info("worker response recorded", extra=summary)
     metrics.add_metric(name="TaskRecordsWritten", unit=MetricUnit.Count, value=result.written)
     metrics.add_metric(name="DuplicateRecordsIgnored", unit=MetricUnit.Count, value=result.unchanged)
     if result.missing:
         metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=result.records)
-    return {
-        "key": result.key,
-        "records": result.records,
-        "verdicts": result.verdicts,
-        "written": result.written,
-        "unchanged": result.unchanged,
-        "missing": list(result.missing),
-        "skipped": result.skipped,
-    }
+    return summary

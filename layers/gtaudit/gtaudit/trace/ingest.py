@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -120,6 +120,12 @@ class IngestResult:
     unchanged: int
     missing: tuple[str, ...]
     skipped: str | None = None  # why the file was not a worker response
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the function's log line and return value)."""
+        out = asdict(self)
+        out["missing"] = list(self.missing)
+        return out
 
 
 def record_worker_response(
