@@ -125,6 +125,23 @@ def test_rgba_mask_with_transparent_background() -> None:
     assert np.array_equal(out[~LABELLED], np.asarray(orig)[~LABELLED])
 
 
+def test_partial_mask_alpha_scales_the_weight() -> None:
+    orig = Image.new("RGB", (2, 1), (100, 100, 100))
+    mask = Image.new("RGBA", (2, 1), (0, 0, 0, 0))
+    mask.putpixel((0, 0), (200, 200, 200, 128))  # an anti-aliased edge pixel
+    out = render_png(encode(orig), encode(mask), opacity=1)
+    # weight = 255 * 128 / 255 -> 128: 100 + 100 * 128/255 = 150.2 -> 150
+    assert out[0].tolist() == [[150, 150, 150], [100, 100, 100]]
+
+
+def test_grey_mask_with_white_background() -> None:
+    orig = Image.new("RGB", (2, 1), (100, 100, 100))
+    mask = Image.new("L", (2, 1), 255)
+    mask.putpixel((1, 0), 0)
+    out = render_png(encode(orig), encode(mask), opacity=1)
+    assert out[0].tolist() == [[100, 100, 100], [0, 0, 0]]
+
+
 def test_near_white_label_colour_is_still_a_label() -> None:
     orig = Image.new("RGB", (2, 1), (0, 0, 0))
     mask = Image.new("RGB", (2, 1), WHITE)

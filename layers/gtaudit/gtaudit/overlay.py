@@ -152,18 +152,21 @@ def _decode_original(im: Image.Image) -> tuple[Image.Image, bytes | None]:
 class _MaskLayers:
     """A mask reduced to what blending needs: label colours and per-pixel label coverage (0..255)."""
 
-    colour: Image.Image  # P whose palette holds the label colours, or RGBA
+    colour: Image.Image  # P whose palette holds the label colours, or RGB / RGBA
     coverage_lut: list[int] | None = None  # P: coverage of each palette index
-    coverage: Image.Image | None = None  # RGB: L coverage image
 
     def alpha(self, box: tuple[int, int, int, int], alpha8: int) -> Image.Image:
-        """Blend weights (L) in ``box``: coverage scaled by ``alpha8 / 255``."""
+        """Blend weights (L) in ``box``: label coverage scaled by ``alpha8 / 255``."""
+        strip = self.colour.crop(box)
         if self.coverage_lut is not None:
             # One table look-up on the 8-bit index gives the weights directly.
-            return self.colour.crop(box).point([(c * alpha8 + 127) // 255 for c in self.coverage_lut], "L")
-        assert self.coverage is not None
-        cov = self.coverage.crop(box)
-        return cov if alpha8 == 255 else cov.point([(v * alpha8 + 127) // 255 for v in range(256)])
+            return strip.point([(c * alpha8 + 127) // 255 for c in self.coverage_lut], "L")
+        bands = strip.split()
+        # Labelled where the darkest channel is below 255 (not white) ...
+        darkest = ImageChops.darker(ImageChops.darker(bands[0], bands[1]), bands[2])
+        weights = darkest.point([alpha8] * 255 + [0])
+        # ... weighted by the mask's alpha (0 on a transparent background).
+        return ImageChops.multiply(weights, bands[3]) if len(bands) == 4 else weights
 
     def key_bands(self) -> list[Image.Image]:
         """Full-frame bands whose changes mark region boundaries (for contours)."""
@@ -187,20 +190,15 @@ def _mask_layers(mask: Image.Image) -> _MaskLayers:
             alphas[trns] = 0
         lut = [0 if tuple(palette[3 * i : 3 * i + 3]) == _WHITE else alphas[i] for i in range(256)]
         return _MaskLayers(mask, coverage_lut=lut)
-    if mode in ("RGB", "RGBA", "L", "LA", "1"):
-        rgba = mask.convert("RGBA") if mode != "RGBA" else mask
-        r, g, b, a = rgba.split()
-        # A pixel is labelled where its darkest channel is below 255 (not white) ...
-        not_white = ImageChops.darker(ImageChops.darker(r, g), b).point(_NOT_255_LUT)
-        # ... weighted by its alpha (0 for a transparent background).
-        coverage = ImageChops.multiply(not_white, a)
-        # Colours stay RGBA: each strip is converted to RGB only where it is blended.
-        return _MaskLayers(rgba, coverage=coverage)
+    if mode in ("RGB", "RGBA"):
+        # Weights are computed strip by strip, where they are used (see _MaskLayers.alpha).
+        return _MaskLayers(mask)
+    if mode in ("L", "LA", "1"):
+        return _MaskLayers(mask.convert("RGBA" if mode == "LA" else "RGB"))
     raise InvalidMaskError(f"mask mode {mode!r} is not a colour mask (expected P, RGB, RGBA, L or LA)")
 
 
 _NONZERO_LUT = [0] + [255] * 255
-_NOT_255_LUT = [255] * 255 + [0]
 
 
 def _decode_mask(mask: bytes, limit: int) -> Image.Image:
