@@ -519,3 +519,54 @@ def test_undo_redo_and_eraser(page: Any, s3: Any, images: str) -> None:
         page.mouse.click(left + 50 * zoom, top + 50 * zoom)
         assert page.evaluate(count) == 0
         assert not server.submitted.is_set()
+
+
+CROWD_PAGE = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+<crowd-form>
+  <crowd-instructions link-text="View instructions">
+    <short-summary><p id="summary">Be careful</p></short-summary>
+    <detailed-instructions><p>Details</p></detailed-instructions>
+  </crowd-instructions>
+  <crowd-alert type="warning" dismissible>Heads up</crowd-alert>
+  <crowd-checkbox name="image_attributes" value="blurry" checked>Blurry</crowd-checkbox>
+  <crowd-checkbox name="image_attributes" value="dim">Too dim</crowd-checkbox>
+  <crowd-checkbox name="Stop" value="Red">Red</crowd-checkbox>
+  <crowd-checkbox name="plain">No value attribute</crowd-checkbox>
+  <crowd-radio-group>
+    <crowd-radio-button name="btn1" value="yes">Yes</crowd-radio-button>
+    <crowd-radio-button name="btn2" value="no" checked>No</crowd-radio-button>
+  </crowd-radio-group>
+  <crowd-slider name="howMuch" min="0" max="10" step="1" value="3" pin></crowd-slider>
+  <crowd-text-area name="notes" label="Notes" char-counter max-length="50"></crowd-text-area>
+  <input type="hidden" name="hidden" value="h">
+  <input type="text" value="unnamed">
+</crowd-form>"""
+
+
+def test_crowd_elements_answer_in_the_reference_shapes(page: Any) -> None:
+    """The element reference's own examples: one object per name, values merged under a shared name."""
+    server = TaskPageServer(lambda bucket, key: None).start()
+    try:
+        server.show(CROWD_PAGE)
+        page.goto(server.url)
+        page.click("crowd-instructions button")
+        assert page.locator("#summary").is_visible()
+        page.keyboard.press("Escape")
+        page.click("crowd-checkbox[name=Stop] input")
+        page.click("crowd-radio-button[name=btn1] input")  # unchecks btn2: same group
+        page.fill("crowd-slider input", "7")
+        page.fill("crowd-text-area textarea", "ok")
+        page.click("crowd-form crowd-button[form-action=submit] button")  # appended by crowd-form
+        answer = server.wait(timeout=10)
+    finally:
+        server.close()
+    assert answer == {
+        "image_attributes": {"blurry": True, "dim": False},
+        "Stop": {"Red": True},
+        "plain": {"on": False},
+        "btn1": {"yes": True},
+        "btn2": {"no": False},
+        "howMuch": 7,
+        "notes": "ok",
+        "hidden": "h",
+    }
