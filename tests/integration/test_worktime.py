@@ -315,11 +315,20 @@ def test_handler_records_the_sample_events(env: dict[str, Any], lambda_context: 
         assert event["detail"]["bucket"]["name"] == env["bucket"]
         out = app.lambda_handler(event, lambda_context)
         assert out["written"] == 1, out
+    audit_event = load_event("worktime-audit")
+    audit = answer(AUD, verdict("reject", "missing-object"), accepted="2026-11-24T11:00:00Z",
+                   submitted="2026-11-24T11:00:10Z", spent=8)  # fmt: skip
+    env["s3"].put_object(Bucket=env["bucket"], Key=audit_event["detail"]["object"]["key"],
+                         Body=json.dumps({"answers": [audit]}).encode())  # fmt: skip
+    out = app.lambda_handler(audit_event, lambda_context)
+    assert (out["written"], out["verdicts"]) == (3, 2)  # the audit task and one verdict per judged labeler
     out = app.lambda_handler(load_event("worktime-activity"), lambda_context)
     assert out == {"activity": 2, "written": 1, "unchanged": 0}
     report = make_report(env["ddb"], env["table"])
-    assert report["totals"]["returned_tasks"] == 1 and report["totals"]["tasks"] == 2
-    assert report["workers"][0]["returned_hours"] == pytest.approx(300 / 3600, abs=1e-4)
+    assert report["totals"]["returned_tasks"] == 1 and report["totals"]["tasks"] == 3
+    rows = {w["worker_id"]: w for w in report["workers"]}
+    assert rows[A]["returned_hours"] == pytest.approx(300 / 3600, abs=1e-4)
+    assert (rows[A]["labels_judged"], rows[A]["rejection_rate"]) == (1, 1.0)
 
 
 def test_activity_event_is_a_valid_cloudwatch_logs_payload() -> None:
