@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -19,8 +20,11 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote
 
 from gtaudit.local.aws import CREDENTIALS, REGION
 from gtaudit.local.template import FunctionSpec
@@ -291,3 +295,101 @@ class LambdaService:
         """The live worker processes (for tests and diagnostics)."""
         with self._lock:
             return [w.proc.pid for w in self._all if w.alive]
+
+
+class LambdaApi:
+    """Lambda's ``Invoke`` API on ``127.0.0.1`` (``AWS_ENDPOINT_URL_LAMBDA``), over a ``LambdaService``.
+
+    ``RequestResponse`` answers with the result (``X-Amz-Function-Error: Unhandled`` and Lambda's
+    error JSON when the function raised); ``Event`` queues the invoke and answers 202, as Lambda
+    does for asynchronous invocations (one retry-free attempt locally); ``DryRun`` answers 204.
+    """
+
+    def __init__(self, service: LambdaService, *, async_workers: int = 2) -> None:
+        self.service = service
+        self.endpoint = ""
+        self._server: ThreadingHTTPServer | None = None
+        self._pool = ThreadPoolExecutor(max_workers=async_workers, thread_name_prefix="lambda-async")
+        self._lock = threading.Lock()
+        self._pending = 0
+        self.async_errors: list[str] = []
+
+    @property
+    def pending(self) -> int:
+        """Asynchronous invokes not finished yet."""
+        with self._lock:
+            return self._pending
+
+    def start(self) -> LambdaApi:
+        """Serve on a free port of 127.0.0.1."""
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                m = re.match(r"^/2015-03-31/functions/([^/]+)/invocations", self.path)
+                status, headers, body = (
+                    api.invoke(unquote(m.group(1)), raw, self.headers.get("X-Amz-Invocation-Type", "RequestResponse"))
+                    if m
+                    else (404, {}, json.dumps({"Type": "User", "message": "not emulated"}).encode())
+                )
+                self.send_response(status)
+                for k, v in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, name="lambda-api", daemon=True).start()
+        return self
+
+    def invoke(self, name: str, raw: bytes, invocation_type: str) -> tuple[int, dict[str, str], bytes]:
+        """Answer one ``Invoke``: (status, headers, body)."""
+        if not self.service.exists(name):
+            msg = {"Type": "User", "message": f"Function not found: {name}"}
+            return 404, {"x-amzn-ErrorType": "ResourceNotFoundException"}, json.dumps(msg).encode()
+        try:
+            event = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            msg = {"Type": "User", "message": "Could not parse request body into json"}
+            return 400, {"x-amzn-ErrorType": "InvalidRequestContentException"}, json.dumps(msg).encode()
+        if invocation_type == "DryRun":
+            return 204, {}, b""
+        if invocation_type == "Event":
+            with self._lock:
+                self._pending += 1
+            self._pool.submit(self._run_async, name, event)
+            return 202, {}, b""
+        try:
+            result = self.service.invoke(name, event)
+        except LambdaInvokeError as exc:
+            err = {"errorMessage": exc.error_message, "errorType": exc.error_type, "stackTrace": exc.trace}
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, json.dumps(err).encode()
+        return 200, {"X-Amz-Executed-Version": "$LATEST"}, json.dumps(result).encode()
+
+    def _run_async(self, name: str, event: Any) -> None:
+        try:
+            self.service.invoke(name, event)
+        except Exception as exc:  # recorded; Lambda would send it to the function's DLQ
+            with self._lock:
+                self.async_errors.append(f"{name}: {exc}")
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def stop(self) -> None:
+        """Stop serving, close the port, wait for queued asynchronous invokes."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._pool.shutdown(wait=True, cancel_futures=True)

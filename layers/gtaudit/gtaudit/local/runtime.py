@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 from gtaudit.local.aws import CREDENTIALS, REGION, MotoServer, client
 from gtaudit.local.dispatch import Dispatcher
 from gtaudit.local.gt import GroundTruthEmulator
-from gtaudit.local.lambdas import LambdaService
+from gtaudit.local.lambdas import LambdaApi, LambdaService
 from gtaudit.local.template import Stack, load_template
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class LocalRuntime:
         self.gt: GroundTruthEmulator | None = None
         self.lambdas: LambdaService | None = None
         self.dispatcher: Dispatcher | None = None
+        self.lambda_api: LambdaApi | None = None
         self.clients: dict[str, Any] = {}
         self._stack = contextlib.ExitStack()
         self._old_sigterm: Any = None
@@ -104,7 +105,7 @@ class LocalRuntime:
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
         self.moto.start()
         self._stack.callback(self.moto.stop)
-        for name in ("s3", "events", "sqs", "logs", "dynamodb"):
+        for name in ("s3", "events", "sqs", "logs", "dynamodb", "sns"):
             self.clients[name] = client(name, self.moto.endpoint)
         self.deploy()
         self.gt = GroundTruthEmulator(
@@ -116,13 +117,14 @@ class LocalRuntime:
         )
         self.gt.start()
         self._stack.callback(self.gt.stop)
+        endpoints = {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint}
         self.lambdas = LambdaService(
-            self.stack.functions,
-            {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint},
-            self.work_dir / "logs",
-            concurrency=self.lambda_concurrency,
+            self.stack.functions, endpoints, self.work_dir / "logs", concurrency=self.lambda_concurrency
         )
         self._stack.callback(self.lambdas.close)
+        self.lambda_api = LambdaApi(self.lambdas).start()
+        self._stack.callback(self.lambda_api.stop)
+        self.lambdas.endpoints["LAMBDA"] = self.lambda_api.endpoint  # workers start lazily, so all see it
         self.gt.lambdas = self.lambdas
         self.dispatcher = Dispatcher(
             self.stack, events=self.clients["events"], sqs=self.clients["sqs"], s3=self.clients["s3"],
@@ -162,6 +164,8 @@ class LocalRuntime:
                 self._create_table(ddb, name, props)
             elif type_ == "AWS::SQS::Queue":
                 sqs.create_queue(QueueName=name)
+            elif type_ == "AWS::SNS::Topic":
+                self.clients["sns"].create_topic(Name=name)
             elif type_ == "AWS::Logs::LogGroup":
                 group = props.get("LogGroupName")
                 if isinstance(group, str):
@@ -198,6 +202,7 @@ class LocalRuntime:
         return {
             "AWS_ENDPOINT_URL": self.moto.endpoint,
             "AWS_ENDPOINT_URL_SAGEMAKER": self.gt.endpoint,
+            **({"AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.endpoint} if self.lambda_api else {}),
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             **CREDENTIALS,
@@ -206,7 +211,8 @@ class LocalRuntime:
     def client(self, service: str) -> Any:
         """A boto3 client on the embedded service (SageMaker goes to the GT emulator)."""
         assert self.gt is not None
-        return client(service, self.gt.endpoint if service == "sagemaker" else self.moto.endpoint)
+        endpoint = {"sagemaker": self.gt.endpoint, "lambda": self.lambda_api.endpoint if self.lambda_api else ""}
+        return client(service, endpoint.get(service) or self.moto.endpoint)
 
     @property
     def bucket(self) -> str:
@@ -224,7 +230,8 @@ class LocalRuntime:
         while time.monotonic() < deadline:
             if on_tick is not None:
                 on_tick()
-            if not self.gt.busy and self.dispatcher.idle_for() >= settle:
+            lambdas_busy = self.lambda_api is not None and self.lambda_api.pending > 0
+            if not self.gt.busy and not lambdas_busy and self.dispatcher.idle_for() >= settle:
                 return True
             time.sleep(0.1)
         return False

@@ -172,6 +172,7 @@ def _physical_name(stack: str, logical_id: str, type_: str, props: Mapping[str, 
         "AWS::Serverless::Function": "FunctionName",
         "AWS::Logs::LogGroup": "LogGroupName",
         "AWS::Events::Rule": "Name",
+        "AWS::SNS::Topic": "TopicName",
     }.get(type_)
     if explicit and isinstance(props.get(explicit), str):
         return str(props[explicit])
@@ -193,6 +194,7 @@ def _arn(type_: str, name: str) -> str:
         "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
         "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         "AWS::Serverless::LayerVersion": f"arn:aws:lambda:{region}:{account}:layer:{name}:1",
+        "AWS::SNS::Topic": f"arn:aws:sns:{region}:{account}:{name}",
     }.get(type_, f"arn:aws:local:{region}:{account}:{name}")
 
 
@@ -225,7 +227,7 @@ class _Resolver:
             res = self.stack.resources[name]
             if res.get("Type") in {"AWS::SQS::Queue"}:
                 return f"http://sqs.local/{ACCOUNT_ID}/{self.stack.physical[name]}"
-            if res.get("Type") == "AWS::Serverless::LayerVersion":
+            if res.get("Type") in {"AWS::Serverless::LayerVersion", "AWS::SNS::Topic"}:
                 return self.stack.arns[name]
             return self.stack.physical[name]
         raise TemplateError(f"!Ref {name}: no such parameter or resource")
