@@ -156,3 +156,14 @@ def test_folder_reader_stays_inside_its_root(tmp_path: Path) -> None:
     assert read("bkt", "a/x.png") == b"png"
     assert read("other", "y.png") == b"y"  # root/key when root/bucket/key is absent
     assert read("bkt", "../../../etc/passwd") is None
+
+
+@pytest.mark.parametrize("comment", ["", None, "   "])
+def test_feedback_without_comment_or_notes_shows_no_empty_boxes(comment: str | None) -> None:
+    task = example("segmentation-rework-input")
+    task["feedback"] = {**task["feedback"], "comment": comment, "notes": []}
+    page = render_task(TEMPLATES["segmentation.liquid.html"], task, url_for)
+    assert 'id="gta-feedback"' in page
+    assert 'class="gta-comment"' not in page
+    assert 'class="gta-thumb"' not in page
+    assert 'class="gta-reasons"' in page
