@@ -387,3 +387,37 @@ def test_property_opacity_zero_returns_the_original(w: int, h: int, seed: int, m
     mask = p_mask(rng.integers(0, 3, (h, w)).tolist())
     out = render_png(encode(orig), encode(mask), opacity=0)
     assert np.array_equal(out, np.asarray(orig.convert("RGB")))
+
+
+# ------------------------------------------------------------------------------- legend
+
+
+def test_legend_strip_below_the_untouched_overlay() -> None:
+    orig = Image.new("RGB", (200, 20), (100, 100, 100))
+    mask = p_mask([[0] * 200] * 20)
+    legend = [("person 人", "#2ca02c"), ('"vehicle"', "#1f77b4")]
+    plain = render_png(encode(orig), encode(mask), opacity=1)
+    out = render_png(encode(orig), encode(mask), opacity=1, legend=legend)
+    assert out.shape[1] == 200 and out.shape[0] > 20
+    assert np.array_equal(out[:20], plain)
+    strip = out[20:]
+    # Each entry's swatch is drawn in its label's colour.
+    for colour in (GREEN, BLUE):
+        assert (strip == colour).all(axis=-1).sum() >= 4
+    assert (strip == 255).all(axis=-1).mean() > 0.5  # a white strip
+
+
+def test_legend_wraps_onto_rows_that_fit() -> None:
+    orig = Image.new("RGB", (60, 10), (0, 0, 0))
+    mask = p_mask([[0] * 60] * 10)
+    one = render_png(encode(orig), encode(mask), legend=[("a", "#2ca02c")])
+    many = render_png(encode(orig), encode(mask), legend=[(f"label {i}", "#2ca02c") for i in range(6)])
+    assert many.shape[0] > one.shape[0] and many.shape[1] == one.shape[1] == 60
+
+
+def test_legend_rejects_bad_colours_and_fonts() -> None:
+    args = (encode(original_2x3()), encode(p_mask(MASK_2x3)))
+    with pytest.raises(ValueError, match="colour"):
+        render_overlay(*args, legend=[("a", "green")])
+    with pytest.raises(ValueError, match="font"):
+        render_overlay(*args, legend=[("a", "#00ff00")], font="/nonexistent/font.ttf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,25 @@ def test_size_mismatch_names_both_sizes(tmp_path: Path, capsys: pytest.CaptureFi
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["overlay", str(tmp_path / "nope.jpg"), str(tmp_path / "m.png"), "-o", str(tmp_path / "o.jpg")]) == 2
     assert "nope.jpg" in capsys.readouterr().err
+
+
+def test_legend_from_a_colour_map_file(tmp_path: Path) -> None:
+    image, mask = write_inputs(tmp_path)
+    cmap = tmp_path / "cmap.json"
+    colour_map = {
+        "0": {"class-name": "BACKGROUND", "hex-color": "#ffffff"},
+        "1": {"class-name": "人", "hex-color": "#2ca02c"},
+    }
+    cmap.write_text(json.dumps(colour_map, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "o.png"
+    assert main(["overlay", str(image), str(mask), "-o", str(out), "--legend", str(cmap)]) == 0
+    im = Image.open(out)
+    assert im.width == 3 and im.height > 2  # a legend strip below the 3x2 overlay
+
+
+def test_bad_legend_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image, mask = write_inputs(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert main(["overlay", str(image), str(mask), "-o", str(tmp_path / "o.png"), "--legend", str(bad)]) == 2
+    assert "gtaudit overlay:" in capsys.readouterr().err

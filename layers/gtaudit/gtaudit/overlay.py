@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus
 
-from PIL import Image, ImageChops, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from gtaudit import layout
 from gtaudit.exceptions import (
@@ -32,6 +32,7 @@ from gtaudit.exceptions import (
     InvalidS3UriError,
     SizeMismatchError,
 )
+from gtaudit.labels import hex_to_rgb
 from gtaudit.overlay_jobs import MASK_MARKER, is_mask_key
 from gtaudit.s3io import get_bytes_and_metadata, put_bytes
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
@@ -345,6 +346,8 @@ def render_overlay(
     quality: int = DEFAULT_QUALITY,
     format: Literal["JPEG", "PNG", "WEBP"] = "JPEG",
     max_pixels: int | None = None,
+    legend: Sequence[tuple[str, str]] | None = None,
+    font: str | None = None,
 ) -> bytes:
     """Render the original with its mask blended on top, encoded (JPEG by default).
 
@@ -370,6 +373,12 @@ def render_overlay(
     max_pixels
         Refuse an image or mask with more pixels than this (a decompression-bomb guard);
         default ``GTAUDIT_MAX_PIXELS`` or 50,000,000.
+    legend
+        ``(label name, "#rrggbb")`` pairs: adds a strip below the image with a swatch and the
+        name of each (any Unicode; the output is then taller than the original).
+    font
+        A TrueType/OpenType file for the legend (e.g. a CJK font); default Pillow's built-in
+        font, which draws unsupported characters as boxes.
 
     Returns
     -------
@@ -416,7 +425,71 @@ def render_overlay(
         )
     layers = _load_mask(mask_im)
     _blend_into(base, layers, alpha8, outline)
+    if legend:
+        base = add_legend(base, legend, font=font)
     return _encode(base, fmt, quality, icc)
+
+
+# ---------------------------------------------------------------------------------------- legend
+
+
+def _legend_font(size: int, font: str | None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if font:
+        try:
+            return ImageFont.truetype(font, size)
+        except OSError as exc:
+            raise ValueError(f"font {font!r} cannot be loaded: {exc}") from exc
+    return ImageFont.load_default(size)
+
+
+def add_legend(image: Image.Image, entries: Sequence[tuple[str, str]], *, font: str | None = None) -> Image.Image:
+    """A new image: ``image`` above a white strip listing each ``(name, "#rrggbb")`` entry.
+
+    Parameters
+    ----------
+    image
+        Any RGB image; not modified.
+    entries
+        Label names (any Unicode text) and their colours, drawn left to right, wrapping.
+    font
+        A font file; default Pillow's built-in font.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, as wide as ``image`` and taller by the strip.
+
+    Raises
+    ------
+    ValueError
+        A colour that is not ``#rrggbb``, or a font that cannot be loaded.
+    """
+    colours = [hex_to_rgb(colour) for _, colour in entries]  # InvalidLabelSetError is a ValueError
+    size = max(12, image.width // 80)
+    face = _legend_font(size, font)
+    pad, swatch, gap = size // 2, size, size
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    # Lay the entries out in rows that fit the image's width.
+    rows: list[list[tuple[int, str, tuple[int, int, int]]]] = [[]]
+    x = pad
+    for (name, _), colour in zip(entries, colours, strict=True):
+        text = str(name)
+        width = swatch + pad // 2 + int(measure.textlength(text, font=face)) + gap
+        if rows[-1] and x + width > image.width - pad:
+            rows.append([])
+            x = pad
+        rows[-1].append((x, text, colour))
+        x += width
+    line = size + pad
+    out = Image.new("RGB", (image.width, image.height + pad + line * len(rows)), _WHITE)
+    out.paste(image.convert("RGB"), (0, 0))
+    draw = ImageDraw.Draw(out)
+    for r, row in enumerate(rows):
+        y = image.height + pad + r * line
+        for x0, text, colour in row:
+            draw.rectangle((x0, y, x0 + swatch - 1, y + swatch - 1), fill=colour, outline=(0, 0, 0))
+            draw.text((x0 + swatch + pad // 2, y + swatch // 2), text, fill=(0, 0, 0), font=face, anchor="lm")
+    return out
 
 
 # ---------------------------------------------------------------------------------------- S3 side
@@ -675,6 +748,7 @@ __all__ = [
     "MaskOutcome",
     "OverlayReport",
     "OverlaySettings",
+    "add_legend",
     "blend_overlay",
     "is_mask_key",
     "job_root_of",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from gtaudit.exceptions import GtauditError
+from gtaudit.labels import LabelSet, parse_label_set
 
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
 
@@ -36,7 +38,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="refuse larger images (default: $GTAUDIT_MAX_PIXELS or 50,000,000)",
     )
+    p.add_argument(
+        "--legend",
+        type=Path,
+        default=None,
+        help="JSON file: labeling_post's internal-color-map, or a LabelSet array; adds a legend strip below",
+    )
+    p.add_argument("--font", default=None, help="font file for the legend (e.g. a CJK font); default Pillow's own")
     p.set_defaults(func=run)
+
+
+def _legend(path: Path) -> list[tuple[str, str]]:
+    """(name, colour) pairs from an internal-color-map object or a LabelSet JSON array."""
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    labels = LabelSet.from_color_map(data) if isinstance(data, dict) else parse_label_set(text)
+    return [(label.name, label.color) for label in labels.labels]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gtaudit overlay: OUT must end in {', '.join(_FORMATS)}, got {out.name!r}", file=sys.stderr)
         return 2
     try:
+        legend = _legend(args.legend) if args.legend else None
         data = render_overlay(
             args.image.read_bytes(),
             args.mask.read_bytes(),
@@ -58,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
             quality=args.quality,
             format=fmt,  # type: ignore[arg-type]
             max_pixels=args.max_pixels,
+            legend=legend,
+            font=args.font,
         )
-    except (OSError, GtauditError, ValueError) as exc:
+    except (OSError, GtauditError, ValueError) as exc:  # JSONDecodeError is a ValueError
         print(f"gtaudit overlay: {exc}", file=sys.stderr)
         return 2
     if to_stdout:
