@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func(args) -> int``.
-COMMANDS: tuple[str, ...] = ("preview", "report", "trace", "overlay", "start")
+COMMANDS: tuple[str, ...] = ("preview", "report", "trace", "overlay", "start", "demo", "invoke")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,3 +60,12 @@ def client(service: str, endpoint: str, **kwargs: Any) -> Any:
         config=config,
         **kwargs,
     )
+
+
+def resource(service: str, endpoint: str) -> Any:
+    """A boto3 resource (``dynamodb.Table`` and the like) on the embedded service."""
+    return boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    ).resource(service, endpoint_url=endpoint)

@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtaudit.local.aws import CREDENTIALS, REGION, MotoServer, client
+from gtaudit.local.aws import CREDENTIALS, REGION, MotoServer, client, resource
 from gtaudit.local.dispatch import Dispatcher
 from gtaudit.local.gt import GroundTruthEmulator
 from gtaudit.local.lambdas import LambdaApi, LambdaService
@@ -213,6 +213,10 @@ class LocalRuntime:
         assert self.gt is not None
         endpoint = {"sagemaker": self.gt.endpoint, "lambda": self.lambda_api.endpoint if self.lambda_api else ""}
         return client(service, endpoint.get(service) or self.moto.endpoint)
+
+    def client_resource(self, service: str) -> Any:
+        """A boto3 resource on the embedded AWS (e.g. ``client_resource("dynamodb").Table(name)``)."""
+        return resource(service, self.moto.endpoint)
 
     @property
     def bucket(self) -> str:
