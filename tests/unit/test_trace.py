@@ -21,7 +21,7 @@ from gtaudit.trace.records import (
     stage_of,
     verdicts_of,
 )
-from gtaudit.trace.render import render
+from gtaudit.trace.render import CSV_COLUMNS, render
 from gtaudit.trace.report import build_report
 from gtaudit.trace.store import from_wire, resolve_table, source_seq, task_item, time_bound, to_wire
 from hypothesis import given
@@ -258,7 +258,10 @@ def test_report_json_is_the_documented_schema() -> None:
 
 def test_csv_table_and_html() -> None:
     r = sample_report()
-    rows = list(csv.DictReader(io.StringIO(render(r, "csv"))))
+    reader = csv.DictReader(io.StringIO(render(r, "csv")))
+    assert reader.fieldnames == list(CSV_COLUMNS)
+    assert render(build_report([]), "csv") == ",".join(CSV_COLUMNS) + "\n"  # the header never depends on data
+    rows = list(reader)
     assert [x["section"] for x in rows].count("worker") == 3 and [x["section"] for x in rows].count("day") == 2
     assert next(x for x in rows if x.get("worker_id") == "w2")["rejection_rate"] == "1.0"
     table = render(r, "table")

@@ -50,6 +50,35 @@ DAY_COLUMNS = (
     ("returned_tasks", "returned"),
 )
 _RATES = {"rejection_rate", "first_pass_acceptance_rate"}
+# The CSV header, fixed so that it does not depend on the data (nested fields are left out).
+CSV_COLUMNS = (
+    "section",
+    "worker_id",
+    "role",
+    "job",
+    "stage",
+    "round",
+    "day",
+    "tasks",
+    "workers",
+    "objects",
+    "active_hours",
+    "wall_hours",
+    "objects_per_hour",
+    "tasks_missing_time",
+    "labels_judged",
+    "labels_rejected",
+    "rejection_rate",
+    "first_pass_judged",
+    "first_pass_accepted",
+    "first_pass_acceptance_rate",
+    "objects_approved",
+    "objects_rejected",
+    "returned_tasks",
+    "returned_hours",
+    "first_submission",
+    "last_submission",
+)
 
 
 def render(report: dict[str, Any], fmt: str) -> str:
@@ -124,8 +153,8 @@ def render_table(report: dict[str, Any]) -> str:
 def render_csv(report: dict[str, Any]) -> str:
     """One CSV: a ``section`` column (worker, job, day) and the union of the sections' columns."""
     sections = (("worker", "workers"), ("job", "jobs"), ("day", "days"))
-    columns: list[str] = ["section"]
-    for _, key in sections:
+    columns = list(CSV_COLUMNS)
+    for _, key in sections:  # fields a later gtaudit.report/1 adds go after the fixed ones
         for row in report[key]:
             for col, value in row.items():
                 if col not in columns and not isinstance(value, dict):
