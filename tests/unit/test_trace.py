@@ -306,3 +306,28 @@ def test_resolve_table_order(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_table(None, cloudformation=_Stacks([]))
     with pytest.raises(TraceTableNotFoundError, match="--table"):
         resolve_table(None, cloudformation=_Stacks(None))
+
+
+_task_items = st.lists(
+    st.builds(
+        _task,
+        st.sampled_from(["w1", "w2", "w3"]),
+        st.sampled_from(["lab-r1", "aud-r1", "lab-r2"]),
+        st.sampled_from(["o1", "o2", "o3", "o4"]),
+        st.sampled_from(["2026-11-23T09:00:00.000Z", "2026-11-24T09:00:00.000Z", "2026-11-25T23:59:59.999Z"]),
+        st.one_of(st.none(), st.floats(0, 10_000)),
+        st.sampled_from(["labeling", "rework", "audit"]),
+    ),
+    max_size=40,
+)
+
+
+@given(_task_items)
+def test_report_sections_add_up(items: list[dict]) -> None:
+    r = build_report(items)
+    n = len(items)
+    assert r["totals"]["tasks"] == n == sum(w["tasks"] for w in r["workers"]) == sum(d["tasks"] for d in r["days"])
+    assert sum(j["tasks"] for j in r["jobs"]) == n
+    active = sum(i["active_seconds"] or 0 for i in items) / 3600
+    assert sum(d["active_hours"] for d in r["days"]) == pytest.approx(active, abs=1e-3 * (len(r["days"]) + 1))
+    assert r["totals"]["tasks_missing_time"] == sum(1 for i in items if i["active_seconds"] is None)
