@@ -22,6 +22,7 @@ ENV = {
     "table": "PIPELINE_TABLE",
     "prefix": "JOB_PREFIX",
     "workteam_arn": "WORKTEAM_ARN",
+    "audit_workteam_arn": "AUDIT_WORKTEAM_ARN",
     "role_arn": "GROUND_TRUTH_ROLE_ARN",
     "labeling_template": "LABELING_TEMPLATE_URI",
     "audit_template": "AUDIT_TEMPLATE_URI",
@@ -59,6 +60,7 @@ class PipelineConfig:
     table: str
     prefix: str = "gtaudit"
     workteam_arn: str = ""
+    audit_workteam_arn: str = ""  # empty: the audit jobs go to workteam_arn too
     role_arn: str = ""
     labeling_template: str = ""
     audit_template: str = ""

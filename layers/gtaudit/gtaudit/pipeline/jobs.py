@@ -73,7 +73,7 @@ def build_request(
     audit = kind == "audit"
     title, description = TEXT[kind]
     human: dict[str, Any] = {
-        "WorkteamArn": config.workteam_arn,
+        "WorkteamArn": (config.audit_workteam_arn or config.workteam_arn) if audit else config.workteam_arn,
         "UiConfig": {"UiTemplateS3Uri": config.audit_template if audit else config.labeling_template},
         "PreHumanTaskLambdaArn": config.audit_pre_arn if audit else config.labeling_pre_arn,
         "TaskKeywords": ["Images", "Image Segmentation", "Quality Inspection" if audit else "Labeling"],
@@ -105,7 +105,7 @@ def build_request(
     missing = [
         k
         for k, v in (
-            ("WorkteamArn", config.workteam_arn),
+            ("WorkteamArn", human["WorkteamArn"]),
             ("RoleArn", config.role_arn),
             ("UiTemplateS3Uri", human["UiConfig"]["UiTemplateS3Uri"]),
             ("PreHumanTaskLambdaArn", human["PreHumanTaskLambdaArn"]),

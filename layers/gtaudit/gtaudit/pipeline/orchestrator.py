@@ -379,7 +379,7 @@ def _on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict
         next_job = _start_next(ctx, job, "audit", job.round, audit_uri, counts["audit"])
     _rebuild(ctx, job.run_id)
     if next_job is None:
-        _finalize(ctx, job.run_id, "completed")
+        _finalize(ctx, job, "completed")
     ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
     return {"job": job.name, "action": "audit-created" if next_job else "finished", "next": next_job, **counts}
 
@@ -492,7 +492,7 @@ def _on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[st
         next_job = _start_next(ctx, job, "rework", job.round + 1, rework_uri, counts["rework"])
     _rebuild(ctx, job.run_id)
     if next_job is None:
-        _finalize(ctx, job.run_id, "completed")
+        _finalize(ctx, job, "completed")
     ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
     return {"job": job.name, "action": "rework-created" if next_job else "finished", "next": next_job, **counts}
 
@@ -527,7 +527,7 @@ def _on_failed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[str, Any]:
         {"run": job.run_id, "job": job.name, "status": status, "reason": reason, "objects": n},
     )
     _rebuild(ctx, job.run_id)
-    _finalize(ctx, job.run_id, status.lower(), failure={"job": job.name, "status": status, "reason": reason})
+    _finalize(ctx, job, status.lower(), failure={"job": job.name, "status": status, "reason": reason})
     ctx.state.finish_job(job.run_id, job.name, "failed", failure=why)
     return {"job": job.name, "action": "failed", "status": status, "reason": reason, "failed": n}
 
@@ -540,8 +540,18 @@ def _rebuild(ctx: Context, run_id: str) -> None:
         mf.concatenate(s3, list(mf.list_parts(s3, bucket, run_id, outcome)), mf.cumulative(bucket, run_id, outcome))
 
 
-def build_summary(ctx: Context, run_id: str, status: str, failure: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run's summary from the job items: per round and in total, with the balance check."""
+def build_summary(
+    ctx: Context,
+    run_id: str,
+    status: str,
+    failure: dict[str, Any] | None = None,
+    finishing: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The run's summary from the job items: per round and in total, with the balance check.
+
+    ``finishing`` is ``(job name, status)`` of the job whose step is writing the summary (its item is
+    marked only after the summary is safely written, so a crash in between is retried, not lost).
+    """
     run = ctx.state.get_run(run_id)
     if run is None:
         raise PipelineStateError(f"unknown run {run_id!r}")
@@ -549,7 +559,8 @@ def build_summary(ctx: Context, run_id: str, status: str, failure: dict[str, Any
     total = {"approved": 0, "not-audited": 0, "needs-attention": 0, "failed": 0}
     for job in sorted(ctx.state.jobs(run_id), key=lambda j: (j.round, j.kind == "audit")):
         r = rounds.setdefault(job.round, {"round": job.round})
-        entry = {"job": job.name, "status": job.status, "objects": job.objects, **job.counts}
+        state = finishing[1] if finishing and finishing[0] == job.name else job.status
+        entry = {"job": job.name, "status": state, "objects": job.objects, **job.counts}
         r["audit" if job.kind == "audit" else "labeling"] = entry
         c = job.counts
         total["approved"] += c.get("approved", 0)
@@ -579,9 +590,10 @@ def build_summary(ctx: Context, run_id: str, status: str, failure: dict[str, Any
     return summary
 
 
-def _finalize(ctx: Context, run_id: str, status: str, failure: dict[str, Any] | None = None) -> None:
+def _finalize(ctx: Context, job: Job, status: str, failure: dict[str, Any] | None = None) -> None:
     """Write the summary (always, idempotently) and publish it once."""
-    summary = build_summary(ctx, run_id, status, failure)
+    run_id = job.run_id
+    summary = build_summary(ctx, run_id, status, failure, (job.name, "failed" if failure else "processed"))
     uri = mf.summary(ctx.config.bucket, run_id)
     put_json(ctx.clients.s3, uri, summary)
     if ctx.state.finish_run(run_id, status, str(uri)):

@@ -1,0 +1,67 @@
+"""The whole chain on the local runtime: the template's rule drives the orchestrator, the GT emulator
+runs the jobs with scripted workers, and the real Lambdas label, overlay, audit and consolidate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from gtaudit.commands.start import config_from_outputs
+from gtaudit.pipeline.start import start_run
+
+ROOT = Path(__file__).resolve().parents[2]
+TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/labelers"
+AUDIT_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/inspectors"
+IMAGES = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg", "horse.png", "brick.jpg")
+
+
+@pytest.mark.slow
+def test_local_chain_labeling_overlay_audit_rework_final(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtaudit.local.runtime import LocalRuntime
+    from gtaudit.local.workers import default_crew
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in IMAGES:
+        shutil.copy(ROOT / "samples" / "images" / name, folder / name)
+    labelers, auditors = default_crew(3, references=ROOT / "samples" / "reference")
+    params = {"WorkteamArn": TEAM, "AuditWorkteamArn": AUDIT_TEAM, "MaxRounds": "3"}
+    with LocalRuntime(
+        ROOT, work_dir=tmp_path / "rt", workteams={TEAM: labelers, AUDIT_TEAM: auditors}, parameters=params
+    ) as rt:
+        for key, value in rt.client_env().items():
+            monkeypatch.setenv(key, value)
+        config = config_from_outputs(rt.stack.outputs, environ={})
+        table = boto3.resource("dynamodb").Table(config.table)
+        started = start_run(
+            s3=rt.client("s3"), sagemaker=rt.client("sagemaker"), table=table, config=config, images=str(folder)
+        )
+        s3 = rt.client("s3")
+        key = f"runs/{started.run_id}/summary.json"
+        deadline = time.monotonic() + 900
+        while True:  # idle between two steps is not the end: the summary is
+            assert rt.wait_idle(timeout=max(1.0, deadline - time.monotonic())), "the chain did not settle"
+            listed = s3.list_objects_v2(Bucket=config.bucket, Prefix=key).get("KeyCount", 0)
+            if listed or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        summary: dict[str, Any] = json.loads(s3.get_object(Bucket=config.bucket, Key=key)["Body"].read())
+        jobs = rt.client("sagemaker").list_labeling_jobs()["LabelingJobSummaryList"]
+    assert summary["status"] == "completed", summary
+    assert summary["objects-in"] == len(IMAGES)
+    assert summary["balanced"] is True
+    assert summary["approved"] + summary["needs-attention"] + summary["failed"] == len(IMAGES)
+    assert summary["rounds"][0]["labeling"]["consolidated"] >= 1
+    assert "audit" in summary["rounds"][0]
+    # seed 3's sloppy labeler gets one of the six rejected: a rework round follows, then approval
+    assert len(summary["rounds"]) >= 2
+    assert summary["rounds"][0]["audit"]["rework"] >= 1
+    assert summary["rounds"][1]["labeling"]["job"].startswith("gtaudit-rework-r2-")
+    names = sorted(j["LabelingJobName"] for j in jobs)
+    assert all(n.startswith("gtaudit-") for n in names)
+    assert len(names) == 2 * len(summary["rounds"])  # one labeling/rework and one audit job per round
