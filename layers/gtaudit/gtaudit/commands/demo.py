@@ -38,9 +38,9 @@ def _progress_table(jobs: list[Any]) -> Table:
         table.add_column(col)
     for j in jobs:
         done = j.finished if j.total else 0
-        bar_width = 20
+        bar_width = 10
         filled = int(bar_width * done / j.total) if j.total else 0
-        bar = "█" * filled + "░" * (bar_width - filled) + f" {done}/{j.total or '?'} {j.phase}"
+        bar = "█" * filled + "░" * (bar_width - filled) + f" {done}/{j.total or '?'}"
         table.add_row(j.name, j.kind, str(j.round), j.status, bar, str(j.labeled), str(j.failed))
     return table
 
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[red]demo: {exc}[/red]")
         return 2
     print_summary(console, result.summary)
-    console.print(f"output: {result.out}/ (summary.json, the bucket's objects, _runtime/logs)")
+    console.print(result.started_clean)
+    console.print(f"output: {result.out}/ (summary.json, the bucket's objects, report/, _runtime/logs)")
     ok = result.summary["counts"]["adds-up"] and all(j["status"] == "Completed" for j in result.summary["jobs"])
     return 0 if ok else 1
 

@@ -186,7 +186,7 @@ def build_summary(
         failed_reasons["never reached a labeling job's output manifest"] += missing
     failed = counts["failed"] + missing
     summary: dict[str, Any] = {
-        "run": run.get("run_id"),
+        "run": run.get("run"),
         "started": started.isoformat(timespec="seconds"),
         "bucket": rt.bucket,
         "jobs": [
@@ -220,11 +220,19 @@ def build_summary(
         },
         "timings-seconds": {k: round(v, 2) for k, v in timings.items()},
     }
-    pipeline_summary = f"runs/{run.get('run_id')}/summary.json"
+    pipeline_summary = f"runs/{run.get('run')}/summary.json"
     try:
-        summary["pipeline-summary"] = json.loads(read(f"s3://{rt.bucket}/{pipeline_summary}"))
+        pipeline = json.loads(read(f"s3://{rt.bucket}/{pipeline_summary}"))
     except Exception:  # the orchestrator writes it at the end of a run; absent while a stage is missing
-        summary["pipeline-summary"] = None
+        pipeline = None
+    summary["pipeline-summary"] = pipeline
+    if isinstance(pipeline, dict):
+        # Two independent tallies (ours from GT's output manifests, the orchestrator's from its state).
+        summary["counts"]["pipeline-agrees"] = (
+            pipeline.get("approved"),
+            pipeline.get("needs-attention"),
+            pipeline.get("failed"),
+        ) == (counts["approved"], counts["needs-attention"], failed)
     return summary
 
 
@@ -272,9 +280,9 @@ def run_demo(
         with _environ(rt.client_env()):
             t = time.perf_counter()
             run = _start_run(rt, images)
-            (out / MARKER).write_text(json.dumps({"run": run.get("run_id"), "started": started.isoformat()}))
+            (out / MARKER).write_text(json.dumps({"run": run.get("run"), "started": started.isoformat()}))
             timings["start (upload, manifest, first job)"] = time.perf_counter() - t
-            log(f"run {run.get('run_id')}: {run.get('objects')} objects, first job {run.get('job_name')}")
+            log(f"run {run.get('run')}: {run.get('objects')} objects, first job {run.get('job')}")
             t = time.perf_counter()
             gt = rt.gt
 
@@ -289,6 +297,10 @@ def run_demo(
             for job in sorted(gt.jobs.values(), key=lambda j: j.created):
                 timings[f"  {job.kind} r{job.round} ({job.name})"] = job.modified - job.created
             t = time.perf_counter()
+            report = _trace_report(rt, out / "report")
+            if report:
+                timings["traceability report"] = time.perf_counter() - t
+            t = time.perf_counter()
             n = mirror_bucket(rt.client("s3"), rt.bucket, out)
             timings[f"mirror bucket ({n} objects)"] = time.perf_counter() - t
             timings["total"] = time.perf_counter() - t0
@@ -296,6 +308,17 @@ def run_demo(
     summary["started-clean"] = note
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return DemoResult(out, summary, note, timings)
+
+
+def _trace_report(rt: LocalRuntime, out: Path) -> dict[str, Path]:
+    """The traceability report (worker time, lineage) from the trace table the worktime function fills."""
+    try:
+        table = rt.stack.function("WorktimeFunction").environment["TRACE_TABLE"]
+        from gtaudit.trace import write_report
+    except (KeyError, ImportError):
+        return {}
+    paths: dict[str, Path] = write_report(table, out, ddb=rt.client("dynamodb"))
+    return paths
 
 
 def _template_parameters(project: Path) -> set[str]:

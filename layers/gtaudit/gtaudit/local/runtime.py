@@ -231,13 +231,19 @@ class LocalRuntime:
         """Wait until no job runs, no event waits and no delivery is in flight; ``False`` on timeout."""
         assert self.gt is not None and self.dispatcher is not None
         deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
         while time.monotonic() < deadline:
             if on_tick is not None:
                 on_tick()
             lambdas_busy = self.lambda_api is not None and self.lambda_api.pending > 0
-            if not self.gt.busy and not lambdas_busy and self.dispatcher.idle_for() >= settle:
+            quiet = not self.gt.busy and not lambdas_busy and self.dispatcher.idle_for() > 0
+            now = time.monotonic()
+            # Quiet must hold for `settle` seconds on end: an event published just now sits in its
+            # queue until the dispatcher's next poll (every 50 ms), which then makes it busy again.
+            quiet_since = (quiet_since or now) if quiet else None
+            if quiet_since is not None and now - quiet_since >= settle:
                 return True
-            time.sleep(0.1)
+            time.sleep(0.05)
         return False
 
 
