@@ -262,6 +262,11 @@ def test_audit_verdicts_link_to_the_labelers_they_judged(env: dict[str, Any]) ->
     assert make_report(env["ddb"], env["table"], since="2026-11-25")["totals"]["tasks"] == 0
     assert make_report(env["ddb"], env["table"], until="2026-11-24T10:00:00Z")["totals"]["tasks"] == 4
     assert len(query_job(env["ddb"], env["table"], AUDIT_JOB)) == 2
+    # One job through ByJob: its tasks and the verdicts on its labels, without the audit job's tasks.
+    by_job = make_report(env["ddb"], env["table"], job=LABEL_JOB)
+    assert [j["job"] for j in by_job["jobs"]] == [LABEL_JOB] and by_job["jobs"][0]["objects_rejected"] == 1
+    assert {w["worker_id"]: w["rejection_rate"] for w in by_job["workers"]} == {A: 0.5, B: 0.5}
+    assert make_report(env["ddb"], env["table"], job=LABEL_JOB, since="2026-11-25")["totals"]["tasks"] == 0
     # Manifests are read once per job.
     assert env["sm"].calls == 2
 

@@ -242,7 +242,9 @@ def test_report_numbers() -> None:
     j = {row["job"]: row for row in r["jobs"]}
     aud = j["aud-r1"]
     assert (aud["objects_rejected"], aud["objects_approved"], aud["rejection_rate"]) == (1, 1, 0.5)
-    assert j["lab-r1"]["objects_rejected"] == 1 and j["lab-r1"]["tasks"] == 4 and j["lab-r1"]["returned_tasks"] == 1
+    # The labels' side counts every auditor's verdict: aud2 (no task in this sample) rejected o2 too.
+    assert j["lab-r1"]["objects_rejected"] == 2 and j["lab-r1"]["tasks"] == 4 and j["lab-r1"]["returned_tasks"] == 1
+    assert j["lab-r2"]["objects_approved"] == 1 and j["lab-r2"]["rejection_rate"] == 0.0
     d = {row["day"]: row for row in r["days"]}
     assert d["2026-11-23"]["tasks"] == 1 and d["2026-11-24"]["active_hours_by_worker"]["w2"] == 1.0
     assert r["totals"]["tasks"] == 7 and r["totals"]["labels_judged"] == 5 and r["totals"]["rejection_rate"] == 0.6
@@ -331,3 +333,4 @@ def test_report_sections_add_up(items: list[dict]) -> None:
     active = sum(i["active_seconds"] or 0 for i in items) / 3600
     assert sum(d["active_hours"] for d in r["days"]) == pytest.approx(active, abs=1e-3 * (len(r["days"]) + 1))
     assert r["totals"]["tasks_missing_time"] == sum(1 for i in items if i["active_seconds"] is None)
+    assert json.loads(render(r, "json"))["totals"] == r["totals"]  # strict JSON: no NaN or Infinity

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--since", help="start date (2026-11-01) or ISO time; default: the first record")
     p.add_argument("--until", help="end date (inclusive) or ISO time; default: the last record")
     p.add_argument("--worker", help="only this worker ID")
+    p.add_argument("--job", help="only this labeling, rework or audit job (its tasks and the verdicts on its labels)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
     p.set_defaults(func=run)
@@ -50,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         table = resolve_table(args.table, stack=args.stack)
-        report = make_report(boto3.client("dynamodb"), table, since=args.since, until=args.until, worker=args.worker)
+        report = make_report(
+            boto3.client("dynamodb"), table, since=args.since, until=args.until, worker=args.worker, job=args.job
+        )
     except (TraceTableNotFoundError, ValueError) as exc:
         print(f"gtaudit report: {exc}", file=sys.stderr)
         return 2

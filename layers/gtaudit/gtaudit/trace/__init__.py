@@ -12,7 +12,7 @@ from typing import Any
 
 from gtaudit.trace.render import render
 from gtaudit.trace.report import SCHEMA, build_report
-from gtaudit.trace.store import query_object, query_range, query_worker, time_bound
+from gtaudit.trace.store import query_job, query_object, query_range, query_worker, time_bound
 
 __all__ = ["SCHEMA", "lineage", "make_report", "write_report"]
 
@@ -20,7 +20,13 @@ _STAGE_ORDER = {"labeling": 0, "rework": 0, "audit": 1}
 
 
 def make_report(
-    ddb: Any, table: str, *, since: str | None = None, until: str | None = None, worker: str | None = None
+    ddb: Any,
+    table: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    worker: str | None = None,
+    job: str | None = None,
 ) -> dict[str, Any]:
     """Query the table (never a Scan) and build the ``gtaudit.report/1`` document.
 
@@ -34,6 +40,9 @@ def make_report(
         Dates (``2026-11-24``, whole days) or ISO times; ``None`` leaves that side open.
     worker
         Only this worker (the ByWorker index) instead of everyone (the ByDay index).
+    job
+        Only this job (the ByJob index): its tasks, the verdicts on its labels, its returned
+        tasks; ``since``/``until`` then filter those items by time.
 
     Raises
     ------
@@ -41,8 +50,19 @@ def make_report(
         ``since`` or ``until`` is not a date or time.
     """
     lo, hi = time_bound(since, end=False), time_bound(until, end=True)
-    items = query_worker(ddb, table, worker, lo, hi) if worker else query_range(ddb, table, lo, hi)
-    return build_report(items, since=lo, until=hi, worker=worker, table=table)
+    if job:
+        items = [
+            it
+            for it in query_job(ddb, table, job, report_only=True)
+            if (lo is None or str(it.get("time")) >= lo) and (hi is None or str(it.get("time")) <= hi)
+        ]
+        if worker:
+            items = [it for it in items if worker in (it.get("worker_id"), it.get("labeler"))]
+    elif worker:
+        items = query_worker(ddb, table, worker, lo, hi)
+    else:
+        items = query_range(ddb, table, lo, hi)
+    return build_report(items, since=lo, until=hi, worker=worker, job=job, table=table)
 
 
 def write_report(

@@ -90,7 +90,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
         ``fmt`` is not a known format.
     """
     if fmt == "json":
-        return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
     if fmt == "csv":
         return render_csv(report)
     if fmt == "table":

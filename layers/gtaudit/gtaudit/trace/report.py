@@ -80,6 +80,7 @@ def build_report(
     since: str | None = None,
     until: str | None = None,
     worker: str | None = None,
+    job: str | None = None,
     table: str | None = None,
     generated_at: str | None = None,
 ) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def build_report(
     ----------
     items
         Task, verdict and activity items; calendar items are ignored.
-    since, until, worker, table
+    since, until, worker, job, table
         The filters the items were queried with, echoed in the report.
 
     Returns
@@ -104,7 +105,7 @@ def build_report(
     # (labeler, labeling job, object, round) -> verdicts; (audit job, object) -> verdicts
     judgments: dict[tuple[str, str, str, int | None], list[str]] = defaultdict(list)
     audits: dict[tuple[str, str], list[str]] = defaultdict(list)
-    audit_source: dict[str, str | None] = {}
+    labels: dict[tuple[str, str, int | None], list[str]] = defaultdict(list)  # (labeling job, object, round)
     for it in items:
         kind = it.get("kind")
         t = str(it.get("time") or "")
@@ -141,11 +142,11 @@ def build_report(
             verdict = it.get("verdict")
             if stage == "audit" and verdict in ("approve", "reject"):
                 audits[(job, obj)].append(str(verdict))
-                audit_source[job] = it.get("labeling_job")
         elif kind == "verdict":
             labeler = str(it.get("labeler") or "unknown")
             key = (labeler, str(it.get("labeling_job") or ""), str(it.get("object_id") or ""), it.get("round"))
             judgments[key].append(str(it.get("verdict")))
+            labels[(key[1], key[2], key[3])].append(str(it.get("verdict")))
         elif kind == "activity":
             w = str(it.get("worker_id") or "unknown")
             job = str(it.get("job") or "unknown")
@@ -160,14 +161,14 @@ def build_report(
     for (labeler, _lj, _obj, rnd), verdicts in judgments.items():
         judged[labeler].append((rnd, "reject" if "reject" in verdicts else "approve"))
 
-    # Per job: objects approved/rejected by its audit (audit jobs) or in the audit of its labels.
+    # Per job: objects approved/rejected by its audit (audit jobs, from the audit tasks) or in the
+    # audit of its labels (labeling and rework jobs, from the verdict items, which ByJob returns).
     job_verdicts: dict[str, list[str]] = defaultdict(list)
     for (job, _obj), verdicts in audits.items():
-        v = "reject" if "reject" in verdicts else "approve"
-        job_verdicts[job].append(v)
-        source = audit_source.get(job)
-        if source:
-            job_verdicts[source].append(v)
+        job_verdicts[job].append("reject" if "reject" in verdicts else "approve")
+    for (lj, _obj, _rnd), verdicts in labels.items():
+        if lj:
+            job_verdicts[lj].append("reject" if "reject" in verdicts else "approve")
 
     names = sorted(set(workers) | set(judged))
     if worker:
@@ -188,7 +189,7 @@ def build_report(
                 "objects": len(wr.objects),
                 "active_hours": _hours(wr.active),
                 "wall_hours": _hours(wr.wall),
-                "objects_per_hour": round(wr.timed / (wr.active / 3600.0), 2) if wr.active > 0 else None,
+                "objects_per_hour": round(wr.timed * 3600.0 / wr.active, 2) if wr.active >= 1.0 else None,
                 "tasks_missing_time": wr.missing_time,
                 "labels_judged": len(js),
                 "labels_rejected": rejected,
@@ -259,7 +260,7 @@ def build_report(
         "schema": SCHEMA,
         "generated_at": generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "table": table,
-        "filters": {"since": since, "until": until, "worker": worker},
+        "filters": {"since": since, "until": until, "worker": worker, "job": job},
         "totals": totals,
         "workers": worker_rows,
         "jobs": job_rows,

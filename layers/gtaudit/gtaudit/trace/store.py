@@ -393,18 +393,25 @@ def query_object(ddb: Any, table: str, object_id: str) -> list[dict[str, Any]]:
     )
 
 
-def query_job(ddb: Any, table: str, job: str) -> list[dict[str, Any]]:
-    """Every item of one job (tasks, verdicts on its labels, returned tasks)."""
+def query_job(ddb: Any, table: str, job: str, *, report_only: bool = False) -> list[dict[str, Any]]:
+    """Every item of one job (tasks, verdicts on its labels, returned tasks).
+
+    ``report_only`` fetches just the attributes a report reads.
+    """
     pk, _ = INDEXES[BY_JOB]
-    return list(
-        _query(
-            ddb,
-            TableName=table,
-            IndexName=BY_JOB,
-            KeyConditionExpression=f"{pk} = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"J#{job}"}},
-        )
-    )
+    args: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": BY_JOB,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"J#{job}"}},
+        "ExpressionAttributeNames": {"#pk": pk},
+    }
+    if report_only:
+        proj = _projection()
+        args["ProjectionExpression"] = proj["ProjectionExpression"]
+        args["ExpressionAttributeNames"].update(proj["ExpressionAttributeNames"])
+    with fast_query_pages(ddb):
+        return list(_query(ddb, **args))
 
 
 # What a report reads: the index keys and the few attributes the aggregation uses.
