@@ -536,3 +536,19 @@ def test_long_prefix_and_round_9_names_fit(s3: Any, bucket: str) -> None:
     assert req["LabelingJobName"].startswith(h.config.prefix + "-")
     assert req["LabelAttributeName"] == "label-r9"
     validate_parameters(req, h.sm._shape)
+
+
+def test_a_corrupt_output_line_is_listed_once_and_the_run_stays_balanced(h: Harness) -> None:
+    label = h.start(3).job_name
+    h.complete_labeling(label, ok)
+    job = h.sm.jobs[label]
+    uri = layout.output_manifest(layout.job_root(job["OutputConfig"]["S3OutputPath"], label))
+    body = h.s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read().decode().splitlines()
+    body[1] = "{not json"
+    h.s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=("\n".join(body) + "\n").encode())
+    r = h.handle(label)
+    assert (r["lines"], r["failed"], r["audit"]) == (3, 1, 2)
+    h.complete_audit(r["next"], lambda i, line: "approve")
+    h.handle(r["next"])
+    s = h.summary()
+    assert (s["objects-in"], s["approved"], s["failed"], s["balanced"]) == (3, 2, 1, True)

@@ -276,7 +276,8 @@ def _on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
         for line in _lines(s3, output):
-            if isinstance(line, BadLine):
+            if isinstance(line, BadLine):  # its object cannot be named; listed by line number, counted once
+                counts["lines"] += 1
                 counts["failed"] += 1
                 failed.write(
                     mf.outcome_line(
@@ -400,7 +401,8 @@ def _on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[st
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
         for line in _lines(s3, output):
-            if isinstance(line, BadLine):
+            if isinstance(line, BadLine):  # its object cannot be named; listed by line number, counted once
+                counts["lines"] += 1
                 counts["failed"] += 1
                 failed.write(
                     mf.outcome_line(
