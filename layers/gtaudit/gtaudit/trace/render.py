@@ -334,7 +334,7 @@ def render_html(report: dict[str, Any]) -> str:
     days = report["days"]
     if not period and days:
         period = f"{days[0]['day']} – {days[-1]['day']}"
-    scope = f" · worker {escape(f['worker'])}" if f.get("worker") else ""
+    scope = "".join(f" · {k} {escape(str(f[k]))}" for k in ("job", "worker") if f.get(k))
     rej = t["rejection_rate"]
     cards = [
         (str(t["tasks"]), "tasks submitted"),
