@@ -41,6 +41,7 @@ class FakeSageMaker:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.created: list[str] = []
         self.fail_next_create = False
+        self.refuse: str | None = None  # a ValidationException message for the next create
         model = boto3.client("sagemaker", region_name=REGION).meta.service_model
         self._shape = model.operation_model("CreateLabelingJob").input_shape
 
@@ -50,6 +51,8 @@ class FakeSageMaker:
         if self.fail_next_create:
             self.fail_next_create = False
             raise RuntimeError("crash before the job was created")
+        if self.refuse:
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": self.refuse}}, "CreateLabelingJob")
         if name.lower() in {n.lower() for n in self.jobs}:
             raise ClientError({"Error": {"Code": "ResourceInUse", "Message": "exists"}}, "CreateLabelingJob")
         self.jobs[name] = {**request, "LabelingJobStatus": "InProgress"}
@@ -552,3 +555,20 @@ def test_a_corrupt_output_line_is_listed_once_and_the_run_stays_balanced(h: Harn
     h.handle(r["next"])
     s = h.summary()
     assert (s["objects-in"], s["approved"], s["failed"], s["balanced"]) == (3, 2, 1, True)
+
+
+def test_a_refused_next_job_ends_the_run_as_failed_with_its_objects_listed(h: Harness) -> None:
+    label = h.start(2).job_name
+    h.complete_labeling(label, ok)
+    h.sm.refuse = "Workteam arn:...:workteam/private-crowd/team does not exist"
+    r = h.handle(label)
+    assert r["action"] == "failed" and r["next"] == "gtaudit-test-audit-r1-20261124t100000-ab12"
+    failed = h.lines(mf.cumulative(h.bucket, "20261124t100000-ab12", "failed"))
+    assert len(failed) == 2 and all("does not exist" in f["gtaudit"]["reason"] for f in failed)
+    s = h.summary()
+    assert (s["status"], s["failed"], s["balanced"]) == ("failed", 2, True)
+    assert [m["subject"] for m in h.sns.messages] == [
+        "gtaudit: audit job Failed",
+        "gtaudit: run 20261124t100000-ab12 failed",
+    ]
+    assert h.handle(label)["action"] == "duplicate"

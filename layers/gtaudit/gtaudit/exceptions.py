@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 
 class GtauditError(Exception):
     """Base class of every error gtaudit raises on purpose."""
@@ -77,3 +79,21 @@ class RetryableError(GtauditError, RuntimeError):
 
 class InvalidTaskInputError(GtauditError, ValueError):
     """A file given as a task input holds no taskInput a worker template can render (e.g. a Lambda event)."""
+
+
+class S3ObjectUnavailableError(GtauditError, ClientError):
+    """An S3 object an event names does not exist or may not be read (NoSuchKey, NoSuchBucket, 403).
+
+    Permanent: a retry cannot help. Also a botocore ``ClientError`` with the same ``response`` and
+    ``operation_name``, so code that branches on ``exc.response["Error"]["Code"]`` keeps working.
+    ``gtaudit.s3io`` raises a subclass named after the error code (as botocore's own classes are),
+    so ``type(exc).__name__`` is still ``"NoSuchKey"``. Transient S3 errors stay plain ``ClientError``.
+    """
+
+
+class JobRejectedError(GtauditError):
+    """Ground Truth refused to create a job (ValidationException): retrying the same request cannot help."""
+
+    def __init__(self, job_name: str, message: str) -> None:
+        super().__init__(f"CreateLabelingJob {job_name} refused: {message}")
+        self.job_name = job_name

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtaudit.exceptions import InvalidNameError
+from gtaudit.exceptions import InvalidNameError, JobRejectedError
 from gtaudit.names import attribute_name, job_name, parse_job_name
 from gtaudit.pipeline.config import RUN_ID, PipelineConfig
 
@@ -122,11 +122,21 @@ def build_request(
 
 
 def create_job(sagemaker: Any, request: dict[str, Any]) -> bool:
-    """Create the job; return False if a job of that name already exists (a retry, or a duplicate event)."""
+    """Create the job; return False if a job of that name already exists (a retry, or a duplicate event).
+
+    Raises
+    ------
+    JobRejectedError
+        Ground Truth answered ValidationException: the request itself is wrong (a deleted
+        workteam, a bad template), so retrying cannot help. Other errors (throttling) propagate.
+    """
     try:
         sagemaker.create_labeling_job(**request)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ResourceInUse", "ResourceInUseException"):
+        error = exc.response.get("Error", {})
+        if error.get("Code") in ("ResourceInUse", "ResourceInUseException"):
             return False
+        if error.get("Code") == "ValidationException":
+            raise JobRejectedError(request["LabelingJobName"], str(error.get("Message", ""))[:500]) from exc
         raise
     return True

@@ -28,7 +28,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtaudit import layout
-from gtaudit.exceptions import InvalidEventError, InvalidS3UriError, PipelineStateError, StepPendingError
+from gtaudit.exceptions import (
+    InvalidEventError,
+    InvalidS3UriError,
+    JobRejectedError,
+    PipelineStateError,
+    StepPendingError,
+)
 from gtaudit.manifest import GTAUDIT_KEY, BadLine, iter_manifest, object_id_of
 from gtaudit.names import attribute_name
 from gtaudit.pipeline import manifests as mf
@@ -230,9 +236,30 @@ def launch(
     return name
 
 
-def _start_next(ctx: Context, job: Job, kind: str, round_no: int, manifest: S3Uri, objects: int) -> str:
+def _start_next(ctx: Context, job: Job, kind: str, round_no: int, manifest: S3Uri, objects: int) -> tuple[str, bool]:
+    """Create the next job: ``(name, True)``; if GT refuses it, end the run as failed: ``(name, False)``."""
     run = ctx.state.get_run(job.run_id) or {}
     config = with_templates(ctx.config, ctx.clients.s3)
+    try:
+        return _launch_next(ctx, config, job, kind, round_no, manifest, objects, run.get("label_category_uri")), True
+    except JobRejectedError as exc:
+        refused = ctx.state.get_job(job.run_id, exc.job_name)
+        if refused is None:
+            raise PipelineStateError(f"job {exc.job_name} was refused but never registered") from exc
+        _on_failed(ctx, refused, {"LabelingJobStatus": "Failed", "FailureReason": str(exc)})
+        return exc.job_name, False
+
+
+def _launch_next(
+    ctx: Context,
+    config: PipelineConfig,
+    job: Job,
+    kind: str,
+    round_no: int,
+    manifest: S3Uri,
+    objects: int,
+    label_category_uri: str | None,
+) -> str:
     return launch(
         config,
         ctx.state,
@@ -242,7 +269,7 @@ def _start_next(ctx: Context, job: Job, kind: str, round_no: int, manifest: S3Ur
         round_no=round_no,
         manifest=manifest,
         objects=objects,
-        label_category_uri=run.get("label_category_uri"),
+        label_category_uri=label_category_uri,
     )
 
 
@@ -375,14 +402,15 @@ def _on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict
             counts["failed"] += _missing_from_output(ctx, job, _seen_ids(ctx, output), failed)
         counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
     ctx.state.record_counts(job.run_id, job.name, counts)
-    next_job = None
+    next_job, started = None, False
     if counts["audit"]:
-        next_job = _start_next(ctx, job, "audit", job.round, audit_uri, counts["audit"])
+        next_job, started = _start_next(ctx, job, "audit", job.round, audit_uri, counts["audit"])
     _rebuild(ctx, job.run_id)
     if next_job is None:
         _finalize(ctx, job, "completed")
     ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
-    return {"job": job.name, "action": "audit-created" if next_job else "finished", "next": next_job, **counts}
+    action = "audit-created" if started else "failed" if next_job else "finished"
+    return {"job": job.name, "action": action, "next": next_job, **counts}
 
 
 # ---------------------------------------------------------------- audit Completed
@@ -489,14 +517,15 @@ def _on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[st
         if counts["lines"] < job.objects:
             counts["failed"] += _missing_from_output(ctx, job, _seen_ids(ctx, output), failed)
     ctx.state.record_counts(job.run_id, job.name, counts, labelers)
-    next_job = None
+    next_job, started = None, False
     if counts["rework"]:
-        next_job = _start_next(ctx, job, "rework", job.round + 1, rework_uri, counts["rework"])
+        next_job, started = _start_next(ctx, job, "rework", job.round + 1, rework_uri, counts["rework"])
     _rebuild(ctx, job.run_id)
     if next_job is None:
         _finalize(ctx, job, "completed")
     ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
-    return {"job": job.name, "action": "rework-created" if next_job else "finished", "next": next_job, **counts}
+    action = "rework-created" if started else "failed" if next_job else "finished"
+    return {"job": job.name, "action": action, "next": next_job, **counts}
 
 
 # ---------------------------------------------------------------- Failed / Stopped
