@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from gtaudit.manifest import BadLine, iter_manifest, object_id_of
+from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, iter_manifest, object_id_of
 from gtaudit.s3io import iter_lines
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 from gtaudit.trace.records import (
@@ -66,7 +66,7 @@ class ManifestIndex:
                 out: dict[str, dict[str, Any]] = {}
                 for index, item in enumerate(iter_manifest(iter_lines(self._s3, uri))):
                     if not isinstance(item, BadLine):
-                        out[str(index)] = item.data
+                        out[str(index)] = _slim(item.data)
                 return out
             except Exception as exc:  # an unreadable manifest is a missing object ID, not a lost record
                 logger.warning("manifest %s unreadable: %s", uri, exc.__class__.__name__)
@@ -82,6 +82,18 @@ class ManifestIndex:
                 logger.warning("DescribeLabelingJob %s failed: %s", key.job, exc.__class__.__name__)
         out.append(S3Uri(bucket, f"{key.job_root}/manifests/output/output.manifest"))
         return out
+
+
+_HAND_OVER_KEPT = ("stage", "round", "labelers", "labeling-job")
+
+
+def _slim(line: dict[str, Any]) -> dict[str, Any]:
+    """Only what a record needs from a manifest line, so a 100,000-line manifest fits a small Lambda."""
+    out: dict[str, Any] = {OBJECT_ID_KEY: object_id_of(line)}
+    hand_over = line.get(GTAUDIT_KEY)
+    if isinstance(hand_over, dict):
+        out[GTAUDIT_KEY] = {k: hand_over[k] for k in _HAND_OVER_KEPT if k in hand_over}
+    return out
 
 
 def job_context(key: ResponseKey, line: dict[str, Any] | None) -> JobContext:
