@@ -395,3 +395,12 @@ def test_activity_log_import(env: dict[str, Any]) -> None:
     assert import_activity_log(logs, env["ddb"], env["table"]).unchanged == 1
     [row] = make_report(env["ddb"], env["table"], worker=B)["workers"]
     assert (row["tasks"], row["returned_tasks"], row["returned_hours"]) == (0, 1, pytest.approx(1200 / 3600, abs=1e-4))
+
+
+def test_manifest_cache_keeps_the_most_recent_jobs(env: dict[str, Any]) -> None:
+    env["manifests"] = ManifestIndex(env["s3"], env["sm"], max_jobs=1)
+    s3, b = env["s3"], env["bucket"]
+    a = answer(A, SEG, accepted=None, submitted="2026-11-24T09:00:00Z", spent=None)
+    for job in (LABEL_JOB, LABEL_JOB, AUDIT_JOB, LABEL_JOB):
+        assert ingest(env, put_response(s3, b, job, 0, [a])).missing == ("acceptanceTime", "timeSpentInSeconds")
+    assert env["sm"].calls == 3  # the second LABEL_JOB file hit the cache; the last one was evicted by AUDIT_JOB

@@ -48,15 +48,20 @@ Directory = Callable[[TaskRecord], dict[str, Any]]
 class ManifestIndex:
     """``(job, datasetObjectId)`` -> the input manifest line, read once per job and cached."""
 
-    def __init__(self, s3: Any, sagemaker: Any | None) -> None:
+    def __init__(self, s3: Any, sagemaker: Any | None, *, max_jobs: int = 8) -> None:
+        self.max_jobs = max_jobs
         self._s3 = s3
         self._sagemaker = sagemaker
         self._lines: dict[str, dict[str, dict[str, Any]] | None] = {}
 
     def line(self, bucket: str, key: ResponseKey) -> dict[str, Any] | None:
         """The manifest line of one data object, or ``None`` if no manifest can be read."""
-        if key.job not in self._lines:
+        if key.job in self._lines:
+            self._lines[key.job] = self._lines.pop(key.job)  # most recently used last
+        else:
             self._lines[key.job] = self._load(bucket, key)
+            while len(self._lines) > self.max_jobs:  # a warm container serves many jobs over time
+                self._lines.pop(next(iter(self._lines)))
         lines = self._lines[key.job]
         return None if lines is None else lines.get(key.dataset_object_id)
 
