@@ -17,6 +17,8 @@ import copy
 import importlib
 import io
 import json
+import os
+import re
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +58,12 @@ DECOY_URIS = (
     "s3://UPPER_case/x.png",
     PRESIGNED,
 )
+# Well-formed URIs of objects that do not exist.
+MISSING_URIS = (
+    f"s3://{BUCKET}/jobs/missing/annotations/consolidated-annotation/consolidation-request/iteration-1/x.json",
+    f"s3://{BUCKET}/jobs/missing/annotations/consolidated-annotation/output/0_2026-11-24T100000.png",
+    f"s3://{BUCKET}/images/missing.jpg",
+)
 S3_WRITES = {
     "PutObject",
     "CopyObject",
@@ -68,7 +76,7 @@ S3_WRITES = {
     "PutObjectAcl",
     "RestoreObject",
 }
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = int(os.environ.get("GTAUDIT_FUZZ_EXAMPLES", "40"))  # raise it for a deeper run
 
 
 # ------------------------------------------------------------------------------ strategies
@@ -107,7 +115,7 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
 
 
 def json_values(seed: Any) -> st.SearchStrategy[Any]:
-    uris = sorted(set(uris_in(seed)) | set(DECOY_URIS))
+    uris = sorted(set(uris_in(seed)) | set(DECOY_URIS) | set(MISSING_URIS))
     keys = sorted(set(keys_in(seed)))
     leaves = (
         st.none()
@@ -128,11 +136,21 @@ def json_values(seed: Any) -> st.SearchStrategy[Any]:
     )
 
 
+URI_CHOICES = (*DECOY_URIS, *MISSING_URIS)
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = value[step]
+    return value
+
+
 @st.composite
 def mutated(draw: st.DrawFn, seed: Any) -> Any:
     """``seed`` with one to three random edits: a key dropped, or a value replaced."""
     event = copy.deepcopy(seed)
     values = json_values(seed)
+    keys = sorted(set(keys_in(seed)) | {"outputConfig", "s3Uri", "source-ref", "masks"})
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from(list(paths(event))))
         if not path:
@@ -141,8 +159,21 @@ def mutated(draw: st.DrawFn, seed: Any) -> Any:
         parent = event
         for step in path[:-1]:
             parent = parent[step]
-        if draw(st.booleans()) and isinstance(parent, dict):
+        action = draw(st.sampled_from(["delete", "replace", "insert", "uri", "uri"]))
+        uri_paths = [
+            q for q in paths(event) if q and isinstance(_at(event, q), str) and _at(event, q).startswith("s3://")
+        ]
+        if action == "uri" and uri_paths:
+            # Point an S3 URI field somewhere else: another job, another bucket, a missing object.
+            path = draw(st.sampled_from(uri_paths))
+            parent = _at(event, path[:-1])
+            parent[path[-1]] = draw(st.sampled_from(URI_CHOICES))
+            continue
+        target = parent[path[-1]]
+        if action == "delete" and isinstance(parent, dict):
             del parent[path[-1]]
+        elif action == "insert" and isinstance(target, dict):
+            target[draw(st.sampled_from(keys))] = draw(values)
         else:
             parent[path[-1]] = draw(values)
     return event
@@ -465,3 +496,18 @@ def test_fuzz_passes_a_good_handler(lambda_context: Any) -> None:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         fuzz(BadHandler("none", s3), [SEED], writes_under_payload_job, lambda_context, max_examples=30)
+
+
+@given(value=st.text(min_size=4, max_size=200).filter(lambda v: not v.startswith("s3://")))
+@settings(max_examples=100, deadline=None, database=None)
+def test_s3_uri_errors_never_echo_the_value(value: str) -> None:
+    from gtaudit.exceptions import InvalidS3UriError
+    from gtaudit.s3uri import parse_s3_uri
+
+    with pytest.raises(InvalidS3UriError) as info:
+        parse_s3_uri(value)
+    # The message is fixed text; at most it names the URI scheme (letters and digits).
+    assert re.fullmatch(r"not an s3:// URI( \(scheme '[A-Za-z0-9]{1,16}'\))?", str(info.value))
+    with pytest.raises(InvalidS3UriError) as info:
+        parse_s3_uri(PRESIGNED)
+    assert not any(m in str(info.value) for m in SECRET_MARKERS)

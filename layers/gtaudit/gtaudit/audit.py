@@ -319,7 +319,10 @@ def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -
         request: S3Uri = check_allowed(parse_s3_uri(event.payload.s3_uri), allowed)
     except (InvalidS3UriError, ForbiddenLocationError) as exc:
         raise InvalidEventError(f"payload.s3Uri: {exc}") from exc
-    batch = get_json(s3, request)
+    try:
+        batch = get_json(s3, request)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidEventError("the consolidation request is not JSON") from None
     if not isinstance(batch, list):
         raise InvalidEventError("the consolidation request is not a JSON array")
     out = []

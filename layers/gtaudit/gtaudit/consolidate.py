@@ -465,7 +465,8 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
     Raises
     ------
     InvalidEventError
-        ``payload.s3Uri`` or ``outputConfig`` is not an S3 URI, or the request is not a JSON array.
+        ``payload.s3Uri`` or ``outputConfig`` is not an S3 URI, ``outputConfig`` is not a folder
+        holding the request, or the request is not a JSON array.
     botocore.exceptions.ClientError
         The request cannot be read or a mask cannot be written: Ground Truth retries the batch.
     """
@@ -478,6 +479,10 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
         )
     except InvalidS3UriError as exc:
         raise InvalidEventError(f"PostAnnotationEvent: {exc}") from None
+    # GT's outputConfig is <job>/annotations and the request lies under it; masks are written
+    # under outputConfig, so one pointing elsewhere would write outside the job.
+    if root.bucket != request_uri.bucket or not request_uri.key.startswith(root.key.rstrip("/") + "/"):
+        raise InvalidEventError("PostAnnotationEvent: outputConfig is not the folder of payload.s3Uri's job")
     try:
         items = get_json(s3, request_uri)
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -4,30 +4,59 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from gtaudit.exceptions import S3ObjectUnavailableError
 from gtaudit.s3uri import S3Uri
+
+# Error codes that no retry can fix: the object or bucket is not there, or not ours to read.
+PERMANENT_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403", "InvalidObjectState"})
+_BY_CODE: dict[str, type[S3ObjectUnavailableError]] = {
+    code: type(code if code.isidentifier() else f"S3Error{code}", (S3ObjectUnavailableError,), {})
+    for code in PERMANENT_CODES
+}
+
+
+@contextmanager
+def _typed_errors() -> Iterator[None]:
+    """Re-raise a permanent S3 ``ClientError`` as an ``S3ObjectUnavailableError`` (still a ``ClientError``)."""
+    try:
+        yield
+    except S3ObjectUnavailableError:
+        raise
+    except ClientError as exc:
+        cls = _BY_CODE.get(str(exc.response.get("Error", {}).get("Code", "")))
+        if cls is None:
+            raise  # throttling, 5xx: the caller's retry may help
+        raise cls(exc.response, exc.operation_name) from exc
 
 
 def get_bytes(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> bytes:
     """Read an object whole; with ``max_bytes``, refuse a larger one before downloading it."""
-    resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    with _typed_errors():
+        resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
     size = resp.get("ContentLength")
     if max_bytes is not None and size is not None and size > max_bytes:
         resp["Body"].close()
         raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
-    body: bytes = resp["Body"].read()
+    with _typed_errors():
+        body: bytes = resp["Body"].read()
     return body
 
 
 def get_bytes_and_metadata(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> tuple[bytes, dict[str, str]]:
     """Like ``get_bytes``, also returning the object's S3 user metadata (keys in lower case)."""
-    resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    with _typed_errors():
+        resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
     size = resp.get("ContentLength")
     if max_bytes is not None and size is not None and size > max_bytes:
         resp["Body"].close()
         raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
-    body: bytes = resp["Body"].read()
+    with _typed_errors():
+        body: bytes = resp["Body"].read()
     return body, {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
 
 
@@ -38,7 +67,8 @@ def get_json(s3: Any, uri: S3Uri) -> Any:
 
 def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
     """Stream an object's lines without holding it in memory."""
-    body = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+    with _typed_errors():
+        body = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
     try:
         yield from body.iter_lines(keepends=False)
     finally:
@@ -48,7 +78,8 @@ def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
 def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None) -> None:
     """Write an object (encryption comes from the bucket's default); ``metadata`` is S3 user metadata."""
     extra = {"Metadata": metadata} if metadata else {}
-    s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
+    with _typed_errors():
+        s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
 
 
 def put_json(s3: Any, uri: S3Uri, data: Any) -> None:

@@ -57,12 +57,16 @@ def parse_s3_uri(uri: object) -> S3Uri:
     if len(uri) > MAX_URI_LENGTH:
         raise InvalidS3UriError(f"S3 URI is {len(uri)} characters, the limit is {MAX_URI_LENGTH}")
     if not uri.startswith("s3://"):
-        raise InvalidS3UriError(f"not an s3:// URI: {uri[:80]!r}")
+        # Never echo the value: a presigned URL's query string is a credential, and a field fed
+        # the wrong value may hold a worker identity. Name the scheme only.
+        scheme = uri.partition("://")[0] if "://" in uri else ""
+        shown = f" (scheme {scheme[:16]!r})" if scheme.isalnum() else ""
+        raise InvalidS3UriError(f"not an s3:// URI{shown}")
     bucket, _, key = uri[5:].partition("/")
     if not _BUCKET.match(bucket):
         raise InvalidS3UriError(f"invalid bucket name {bucket!r} in S3 URI")
     if not key:
-        raise InvalidS3UriError(f"S3 URI has no key: {uri[:80]!r}")
+        raise InvalidS3UriError(f"S3 URI has no key (bucket {bucket!r})")
     if any(seg in {".", ".."} for seg in unquote(key).split("/")):
         raise InvalidS3UriError("S3 URI key contains '.' or '..' path segments")
     return S3Uri(bucket, key)
