@@ -6,8 +6,9 @@ the line in the job's input manifest), so the manifest line is looked up to read
 ``DescribeLabelingJob`` (``InputConfig.DataSource.S3DataSource.ManifestS3Uri``), which works
 for every job on AWS and on the local runtime; if that fails, the job's own
 ``manifests/output/output.manifest`` is tried (it keeps the input lines in order once the job
-ends). A manifest is immutable once its job exists, so each is read once per container.
-If neither answers, the record is kept with ``object-id`` marked missing.
+ends). A manifest is immutable once its job exists, so the container keeps what it needs from
+the most recently used jobs' manifests. If neither answers, the record is kept with
+``object-id`` marked missing.
 """
 
 from __future__ import annotations
