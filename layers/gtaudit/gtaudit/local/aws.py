@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.request
 from typing import Any
 
 import boto3
@@ -28,6 +29,12 @@ class MotoServer:
         self._server.start()
         host, self.port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{self.port}"
+        # moto's state lives in this process, not in the server: start from nothing, so a second
+        # runtime in one process (tests, a second demo) never sees the first one's buckets and tables.
+        # One runtime at a time per process, then.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,76 @@
+"""Template wiring and shutdown: each test starts a runtime of its own (one runtime per process at a time)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+from gtaudit.local.runtime import LocalRuntime
+from test_local_runtime_gt import TEAM, FakeWorker, job_request, make_project, seed
+
+
+@pytest.fixture
+def workers() -> list[FakeWorker]:
+    return [FakeWorker(1), FakeWorker(2), FakeWorker(3)]
+
+
+def test_a_wrong_handler_in_the_template_fails_locally(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    proj = make_project(tmp_path / "proj", pre_handler="app.no_such_handler")
+    with LocalRuntime(proj, work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-bad"))
+        assert rt.wait_idle(60)
+        key = "out/job-bad/manifests/output/output.manifest"
+        line = json.loads(rt.client("s3").get_object(Bucket=rt.bucket, Key=key)["Body"].read())
+    reason = line["label-r1-metadata"]["failure-reason"]
+    assert "pre-annotation Lambda failed" in reason and "no_such_handler" in reason
+    assert not any(w.tasks for w in workers)
+
+
+def test_a_missing_env_var_in_the_template_fails_locally(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    proj = make_project(tmp_path / "proj")
+    text = (proj / "template.yaml").read_text().replace("REQUIRED_SETTING: !Ref Setting", "OTHER: !Ref Setting")
+    (proj / "template.yaml").write_text(text)
+    with LocalRuntime(proj, work_dir=tmp_path / "work", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-env"))
+        assert rt.wait_idle(60)
+        desc = rt.client("sagemaker").describe_labeling_job(LabelingJobName="job-env")
+    assert desc["LabelCounters"]["FailedNonRetryableError"] == 1
+    assert "REQUIRED_SETTING" in (tmp_path / "work" / "logs" / "gtaudit-PreFunction.log").read_text()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_nothing_is_left_running_after_shutdown(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: workers}) as rt:
+        seed(rt, ["a"])
+        rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-x"))
+        assert rt.wait_idle(60)
+        assert rt.gt is not None and rt.lambdas is not None
+        ports = [rt.moto.port, int(rt.gt.endpoint.rsplit(":", 1)[1])]
+        pids = rt.lambdas.pids()
+        assert pids and all(_port_open(p) for p in ports)
+        assert all(c.laddr.ip == "127.0.0.1" for c in psutil.Process().net_connections() if c.status == "LISTEN")
+    assert not any(_port_open(p) for p in ports)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_an_exception_inside_the_runtime_still_stops_everything(tmp_path: Path, workers: list[FakeWorker]) -> None:
+    rt = LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: workers})
+    with pytest.raises(KeyboardInterrupt), rt:
+        port = rt.moto.port
+        rt.lambdas.invoke(
+            "PreFunction", {"dataObject": {"object-id": "a", "source-ref": "s3://b/k"}}
+        ) if rt.lambdas else None
+        pids = rt.lambdas.pids() if rt.lambdas else []
+        raise KeyboardInterrupt
+    assert not _port_open(port)
+    assert pids and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
