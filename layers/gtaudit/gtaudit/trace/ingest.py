@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
+from gtaudit.exceptions import InvalidEventError
 from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, iter_manifest, object_id_of
 from gtaudit.s3io import iter_lines
 from gtaudit.s3uri import S3Uri, parse_s3_uri
@@ -204,8 +205,6 @@ def record_worker_response(
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        from gtaudit.exceptions import InvalidEventError
-
         raise InvalidEventError(f"worker-response file s3://{bucket}/{key} is not JSON") from exc
     source = Source(
         bucket=bucket,
@@ -233,8 +232,6 @@ def record_worker_response(
 
 
 def _with_directory(rec: TaskRecord, directory: Directory) -> TaskRecord:
-    from dataclasses import replace
-
     try:
         extra = directory(rec)
     except Exception as exc:  # a directory outage must not lose the time record
@@ -273,8 +270,6 @@ def backfill_worker_responses(
     Idempotent like the function: files already recorded leave the table unchanged. A file that
     cannot be parsed is skipped with its reason, never stopping the rest.
     """
-    from gtaudit.exceptions import InvalidEventError
-
     results = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):

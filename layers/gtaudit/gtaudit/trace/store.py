@@ -39,7 +39,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import TraceTableNotFoundError
-from gtaudit.trace.records import Source, TaskRecord, Verdict
+from gtaudit.trace.records import Source, TaskRecord, Verdict, iso, parse_time
 
 TABLE_ENV = "GTAUDIT_TRACE_TABLE"
 STACK_ENV = "GTAUDIT_STACK"
@@ -109,17 +109,13 @@ def _item(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------- item building
 
 
-def _time_key(when: str | None, source: Source, fallback: str) -> str:
-    return when or fallback or source.seq[:24]
-
-
 def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:
     """The table item of one task record (wire format).
 
     ``fallback_time`` (the file's last-modified time) places a record without a submission time
     on the time axis; ``time_from`` says which was used.
     """
-    t = _time_key(rec.submitted_at, source, fallback_time)
+    t = rec.submitted_at or fallback_time
     obj = rec.object_id or f"?{rec.job}/{rec.dataset_object_id}"
     it = f"{rec.iteration:04d}"
     attrs: dict[str, Any] = {
@@ -162,7 +158,7 @@ def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_a
 
 def verdict_item(v: Verdict, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:
     """The table item of one verdict on one labeler (wire format)."""
-    t = _time_key(v.judged_at, source, fallback_time)
+    t = v.judged_at or fallback_time
     obj = v.object_id or f"?{v.audit_job}"
     it = f"{v.iteration:04d}"
     attrs: dict[str, Any] = {
@@ -528,11 +524,7 @@ def time_bound(value: str | None, *, end: bool) -> str | None:
         pass
     else:
         t = datetime(d.year, d.month, d.day, tzinfo=UTC)
-        if end:
-            t = t + timedelta(days=1) - timedelta(milliseconds=1)
-        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-    from gtaudit.trace.records import iso, parse_time
-
+        return iso(t + timedelta(days=1) - timedelta(milliseconds=1) if end else t)
     parsed = parse_time(text)
     if parsed is None:
         raise ValueError(f"not a date or an ISO 8601 time: {value!r}")
