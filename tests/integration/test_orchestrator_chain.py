@@ -572,3 +572,20 @@ def test_a_refused_next_job_ends_the_run_as_failed_with_its_objects_listed(h: Ha
         "gtaudit: run 20261124t100000-ab12 failed",
     ]
     assert h.handle(label)["action"] == "duplicate"
+
+
+def test_a_labeler_rejected_in_round_1_is_audited_on_everything_in_round_2(s3: Any, bucket: str) -> None:
+    h = Harness(s3, bucket, audit_policy="sample", sample_rate=0.0, agreement_threshold=0.8)
+    label = h.start(4).job_name
+    # objects 0-1 by "bad" with low agreement (audited, then rejected); 2-3 by "good" (not audited)
+    h.complete_labeling(label, lambda i, line: (["bad"], 0.5) if i < 2 else (["good"], 0.9))
+    r = h.handle(label)
+    assert (r["audit"], r["not-audited"]) == (2, 2)
+    h.complete_audit(r["next"], lambda i, line: "reject")
+    rework = h.handle(r["next"])["next"]
+    # round 2: high agreement, so only the labeler's history can send the objects to the audit
+    h.complete_labeling(rework, lambda i, line: (["bad"], 0.99))
+    r2 = h.handle(rework)
+    assert (r2["audit"], r2["not-audited"], r2["low-agreement"]) == (2, 0, 0)
+    audits = sorted((j for j in h.ctx().state.jobs("20261124t100000-ab12") if j.kind == "audit"), key=lambda j: j.round)
+    assert [j.labeler_counts for j in audits] == [{"bad": {"audited": 2, "rejected": 2}}, {}]  # r2 not audited yet
