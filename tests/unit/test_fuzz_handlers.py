@@ -315,6 +315,7 @@ class Spec:
     seeds: list[str]
     allowed_writes: Callable[[Any], list[tuple[str, str]]]
     env: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)  # template logical id -> table name
     xfail: str | None = None
 
 
@@ -326,11 +327,30 @@ SPECS = {
     "audit_pre": Spec("audit_pre.app", ["audit_pre-task"], no_writes),
     "audit_post": Spec("audit_post.app", ["audit_post-batch"], writes_under_payload_job),
     "overlay": Spec("overlay.app", ["overlay-mask-created", "overlay-chunk"], writes_under_mask_jobs),
+    "orchestrator": Spec(
+        "orchestrator.app",
+        ["orchestrator-completed", "orchestrator-failed", "orchestrator-stopped"],
+        no_writes,  # a job this stack does not know is ignored: nothing to write
+        env={
+            "DATA_BUCKET": BUCKET,
+            "PIPELINE_TABLE": "gtaudit-fuzz-pipeline",
+            "JOB_PREFIX": "gtaudit",
+            "WORKTEAM_ARN": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
+            "GROUND_TRUTH_ROLE_ARN": "arn:aws:iam::111122223333:role/gt",
+            "LABELING_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpre",
+            "LABELING_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpost",
+            "AUDIT_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apre",
+            "AUDIT_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apost",
+            "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:topic",
+        },
+        tables={"PipelineTable": "gtaudit-fuzz-pipeline"},
+    ),
     "worktime": Spec(
         "worktime.app",
         ["worktime-labeling", "worktime-audit", "worktime-activity"],
         no_writes,
         env={"TRACE_TABLE": "gtaudit-fuzz-trace"},
+        tables={"TraceTable": "gtaudit-fuzz-trace"},
         xfail=(
             "worktime parses with Powertools' parse(): a non-object event raises TypeError and a bad one"
             " pydantic's ValidationError (which echoes input values), not InvalidEventError;"
@@ -360,10 +380,10 @@ def request_objects() -> dict[str, bytes]:
     return out
 
 
-def trace_table_spec() -> dict[str, Any]:
-    """CreateTable arguments of template.yaml's TraceTable (keys and indexes only), read raw."""
+def table_spec(logical_id: str) -> dict[str, Any]:
+    """CreateTable arguments of a template.yaml table (keys and indexes only), read raw."""
     raw = yaml.load((ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=_LOADER)
-    props = raw["Resources"]["TraceTable"]["Properties"]
+    props = raw["Resources"][logical_id]["Properties"]
     spec = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props}
     return {**spec, "BillingMode": "PAY_PER_REQUEST"}
 
@@ -448,10 +468,8 @@ def test_handler_survives_arbitrary_events(name: str, monkeypatch: pytest.Monkey
         s3 = boto3.client("s3", region_name=REGION)
         all_uris = sorted({u for s in seeds for u in uris_in(s)} | set(DECOY_URIS))
         seed_objects(s3, all_uris, request_objects())
-        if name == "worktime":
-            boto3.client("dynamodb", region_name=REGION).create_table(
-                TableName=spec.env["TRACE_TABLE"], **trace_table_spec()
-            )
+        for logical_id, table in spec.tables.items():
+            boto3.client("dynamodb", region_name=REGION).create_table(TableName=table, **table_spec(logical_id))
         module = importlib.reload(importlib.import_module(spec.module))
         fuzz(module, seeds, spec.allowed_writes, lambda_context)
 

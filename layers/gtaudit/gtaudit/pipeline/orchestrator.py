@@ -76,13 +76,16 @@ class Context:
 
 def job_name_of(event: dict[str, Any]) -> tuple[str, str]:
     """``(job name, status)`` from an EventBridge job state event."""
-    if event.get("detail-type") != DETAIL_TYPE or event.get("source") != "aws.sagemaker":
+    if not isinstance(event, dict) or event.get("detail-type") != DETAIL_TYPE or event.get("source") != "aws.sagemaker":
         raise InvalidEventError("not a Ground Truth labeling job state change event")
     resources = event.get("resources") or []
+    if not isinstance(resources, list):
+        raise InvalidEventError("the event's resources is not a list")
     arn = next((r for r in resources if isinstance(r, str) and ":labeling-job/" in r), None)
     if arn is None:
         raise InvalidEventError("the event names no labeling job in resources")
-    status = (event.get("detail") or {}).get("LabelingJobStatus")
+    detail = event.get("detail")
+    status = detail.get("LabelingJobStatus") if isinstance(detail, dict) else None
     return arn.rsplit(":labeling-job/", 1)[1], str(status)
 
 
