@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsModel, S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.models import parse_event
 from gtaudit.trace.activity import record_activity
 from gtaudit.trace.ingest import ManifestIndex, cognito_directory, record_worker_response
 
@@ -36,13 +36,13 @@ directory = cognito_directory(boto3.client("cognito-idp"), _pool) if _pool else 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if "awslogs" in event:
-        logs = parse(event=event, model=CloudWatchLogsModel).awslogs.decoded_data
+    if isinstance(event, dict) and "awslogs" in event:
+        logs = parse_event(CloudWatchLogsModel, event).awslogs.decoded_data
         messages = [(e.id, str(e.message)) for e in logs.logEvents]
         res = record_activity(ddb, TABLE, messages, logs.logGroup, logs.logStream)
         metrics.add_metric(name="ReturnedTasksRecorded", unit=MetricUnit.Count, value=res.written)
         return {"activity": len(messages), "written": res.written, "unchanged": res.unchanged}
-    detail = parse(event=event, model=S3EventNotificationEventBridgeModel).detail
+    detail = parse_event(S3EventNotificationEventBridgeModel, event).detail
     result = record_worker_response(
         s3=s3,
         ddb=ddb,

@@ -21,7 +21,7 @@ _BY_CODE: dict[str, type[S3ObjectUnavailableError]] = {
 
 
 @contextmanager
-def _typed_errors() -> Iterator[None]:
+def typed_s3_errors() -> Iterator[None]:
     """Re-raise a permanent S3 ``ClientError`` as an ``S3ObjectUnavailableError`` (still a ``ClientError``)."""
     try:
         yield
@@ -36,26 +36,26 @@ def _typed_errors() -> Iterator[None]:
 
 def get_bytes(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> bytes:
     """Read an object whole; with ``max_bytes``, refuse a larger one before downloading it."""
-    with _typed_errors():
+    with typed_s3_errors():
         resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
     size = resp.get("ContentLength")
     if max_bytes is not None and size is not None and size > max_bytes:
         resp["Body"].close()
         raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
-    with _typed_errors():
+    with typed_s3_errors():
         body: bytes = resp["Body"].read()
     return body
 
 
 def get_bytes_and_metadata(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> tuple[bytes, dict[str, str]]:
     """Like ``get_bytes``, also returning the object's S3 user metadata (keys in lower case)."""
-    with _typed_errors():
+    with typed_s3_errors():
         resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
     size = resp.get("ContentLength")
     if max_bytes is not None and size is not None and size > max_bytes:
         resp["Body"].close()
         raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
-    with _typed_errors():
+    with typed_s3_errors():
         body: bytes = resp["Body"].read()
     return body, {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
 
@@ -67,7 +67,7 @@ def get_json(s3: Any, uri: S3Uri) -> Any:
 
 def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
     """Stream an object's lines without holding it in memory."""
-    with _typed_errors():
+    with typed_s3_errors():
         body = s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
     try:
         yield from body.iter_lines(keepends=False)
@@ -78,7 +78,7 @@ def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
 def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None) -> None:
     """Write an object (encryption comes from the bucket's default); ``metadata`` is S3 user metadata."""
     extra = {"Metadata": metadata} if metadata else {}
-    with _typed_errors():
+    with typed_s3_errors():
         s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
 
 

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import InvalidEventError
 from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, iter_manifest, object_id_of
-from gtaudit.s3io import iter_lines
+from gtaudit.s3io import iter_lines, typed_s3_errors
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 from gtaudit.trace.records import (
     JobContext,
@@ -192,14 +192,15 @@ def record_worker_response(
     args: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id and version_id != "null":
         args["VersionId"] = version_id
-    try:
-        resp = s3.get_object(**args)
-    except ClientError as exc:
-        # S3 event keys may arrive URL-encoded (``%3A`` for ``:``); try the decoded key once.
-        decoded = unquote_plus(key)
-        if decoded == key or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-            raise
-        resp = s3.get_object(**{**args, "Key": decoded})
+    with typed_s3_errors():  # a response deleted since its event: a typed, permanent error
+        try:
+            resp = s3.get_object(**args)
+        except ClientError as exc:
+            # S3 event keys may arrive URL-encoded (``%3A`` for ``:``); try the decoded key once.
+            decoded = unquote_plus(key)
+            if decoded == key or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            resp = s3.get_object(**{**args, "Key": decoded})
     body = resp["Body"].read()
     last_modified: datetime | None = resp.get("LastModified")
     try:
