@@ -142,3 +142,21 @@ def test_start_cli_needs_a_bucket(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     monkeypatch.delenv("GTAUDIT_STACK", raising=False)
     assert main(["start", "--images", "s3://bucket-x/images/"]) == 2
     assert "no bucket" in capsys.readouterr().err
+
+
+def test_start_cli_labels_must_restate_the_stacks_label_set(
+    env: Any,
+    fake_gt: FakeSageMaker,
+    s3: Any,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LABEL_SET", '["猫", {"label": "dog", "color": "#ff0000"}]')
+    s3.put_object(Bucket=bucket, Key="images/a.jpg", Body=b"jpg")
+    assert main(["start", "--images", f"s3://{bucket}/images/", "--labels", "cat,dog"]) == 2
+    assert "differ from the stack's LabelSet" in capsys.readouterr().err
+    assert fake_gt.created == []
+    assert main(["start", "--images", f"s3://{bucket}/images/", "--run-id", RUN]) == 0
+    cats = json.loads(s3.get_object(Bucket=bucket, Key=f"runs/{RUN}/label-categories.json")["Body"].read())
+    assert cats["labels"] == [{"label": "猫"}, {"label": "dog"}]

@@ -24,6 +24,7 @@ OUTPUTS = {
     "AuditPreFunctionArn": "audit_pre_arn",
     "AuditPostFunctionArn": "audit_post_arn",
     "NotificationTopicArn": "topic_arn",
+    "LabelSet": "label_set",
 }
 FLAGS = (
     "bucket",

@@ -40,6 +40,7 @@ ENV = {
     "auditors_per_object": "AUDITORS_PER_OBJECT",
     "task_time_limit": "TASK_TIME_LIMIT_SECONDS",
     "language": "TASK_LANGUAGE",
+    "label_set": "LABEL_SET",
 }
 
 
@@ -78,6 +79,7 @@ class PipelineConfig:
     auditors_per_object: int = 1
     task_time_limit: int = 3600
     language: str = "en"
+    label_set: str = ""  # the stack's LabelSet parameter (JSON); labeling_pre shows these labels
 
     def __post_init__(self) -> None:
         validate_prefix(self.prefix)

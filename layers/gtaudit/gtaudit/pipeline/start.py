@@ -75,6 +75,24 @@ def list_images(s3: Any, prefix: S3Uri) -> Iterator[S3Uri]:
                 yield S3Uri(prefix.bucket, obj["Key"])
 
 
+def run_labels(config: PipelineConfig, labels: Sequence[str] | None) -> list[str]:
+    """The run's classes: the stack's ``LabelSet``; ``labels`` may only restate it.
+
+    labeling_pre shows the stack's ``LabelSet`` (a stack parameter), so a run with other classes
+    would label with one set and consolidate with another: refused, with how to change the set.
+    """
+    stack = parse_label_set(config.label_set or None).names
+    if not labels:
+        return stack
+    wanted = list(labels)
+    if config.label_set and wanted != stack:
+        raise ValueError(
+            f"--labels {wanted} differ from the stack's LabelSet {stack}; the labeling UI shows the stack's set: "
+            "redeploy with --parameter-overrides LabelSet='[...]' to change it"
+        )
+    return wanted
+
+
 def start_run(
     *,
     s3: Any,
@@ -100,7 +118,8 @@ def start_run(
         ``s3://bucket/prefix`` of existing images, or a local folder to upload to
         ``s3://<bucket>/inputs/<run>/images/``.
     labels
-        The run's classes (the label category file of the labeling jobs); default the ``LABEL_SET``.
+        The run's classes (the label category file of the labeling jobs); default the stack's
+        ``LabelSet`` (``config.label_set``), which they must equal when it is known.
     run_id
         A fixed run ID (``20261124t101500-3f9c``) to make a retried start idempotent; new if None.
 
@@ -116,6 +135,7 @@ def start_run(
     run_id = run_id or new_run_id()
     if not RUN_ID.match(run_id):
         raise ValueError(f"run id {run_id!r} must look like 20261124t101500-3f9c")
+    label_names = run_labels(config, labels)  # before anything is uploaded
     uploaded = 0
     if images.startswith("s3://"):
         prefix = parse_s3_uri(images)
@@ -125,7 +145,6 @@ def start_run(
             raise ValueError(f"--images {images!r} is neither an s3:// prefix nor a folder")
         prefix = S3Uri(config.bucket, f"inputs/{run_id}/images")
         uploaded = upload_folder(s3, folder, prefix)
-    label_names = list(labels) if labels else parse_label_set(None).names
     categories = mf.run_root(config.bucket, run_id).join("label-categories.json")
     s3.put_object(
         Bucket=config.bucket,
