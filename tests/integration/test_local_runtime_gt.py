@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
-import types
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,34 +15,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from gtaudit.local.aws import client
 from gtaudit.local.runtime import LocalRuntime
+from gtaudit.local.workers import Answer
 
 TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/testers"
 ROLE = "arn:aws:iam::123456789012:role/gt"
-
-try:
-    from gtaudit.local.workers import Task
-except ImportError:  # the scripted workers' module is another part's; tests only need its Task shape
-
-    @dataclass(frozen=True)
-    class Task:  # type: ignore[no-redef]
-        job_name: str
-        kind: str
-        dataset_object_id: str
-        data_object: dict[str, Any]
-        task_input: dict[str, Any]
-        html: str
-        iteration: int
-
-    sys.modules["gtaudit.local.workers"] = types.SimpleNamespace(Task=Task)  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: str
-    content: dict[str, Any] | None
-    accepted_at: datetime
-    submitted_at: datetime | None
-    active_seconds: float
 
 
 class FakeWorker:
@@ -54,8 +28,20 @@ class FakeWorker:
         self.worker_id = f"private.us-east-1.worker{n}"
         self.sub = f"00000000-0000-0000-0000-00000000000{n}"
         self.tasks: list[Any] = []
+        self.busy = 0
+        self.max_busy = 0
+        self.pause = 0.02
 
     def work(self, task: Any, s3: Any) -> Answer:
+        self.busy += 1
+        self.max_busy = max(self.max_busy, self.busy)
+        try:
+            time.sleep(self.pause)  # long enough for a second, concurrent task to show
+            return self._answer(task)
+        finally:
+            self.busy -= 1
+
+    def _answer(self, task: Any) -> Answer:
         self.tasks.append(task)
         t0 = datetime(2026, 11, 24, 10, 0, 0, 123000, tzinfo=UTC)
         if task.task_input["objectId"].startswith("ret"):
@@ -308,6 +294,7 @@ def test_a_job_runs_as_ground_truth_does(runtime: LocalRuntime, shared_workers: 
     assert lines[3]["label-r1-metadata"]["retry-count"] == 3
     # Every worker got at most one task per object, and nobody saw the skipped object.
     for w in shared_workers:
+        assert w.max_busy == 1  # the emulator never hands one person two tasks at once
         seen = [t.dataset_object_id for t in w.tasks if t.job_name == "job-e2e"]
         assert len(seen) == len(set(seen)) and "2" not in seen
     # The state change event reached the function the template's rule names, through EventBridge.

@@ -74,3 +74,16 @@ def test_an_exception_inside_the_runtime_still_stops_everything(tmp_path: Path, 
         raise KeyboardInterrupt
     assert not _port_open(port)
     assert pids and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_one_person_never_gets_two_tasks_at_once(tmp_path: Path) -> None:
+    person = FakeWorker(1)
+    person.pause = 0.3
+    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: [person]}) as rt:
+        seed(rt, ["a", "b", "c", "d"])
+        req = job_request(rt, "job-one-person")
+        req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] = 1
+        rt.client("sagemaker").create_labeling_job(**req)
+        assert rt.wait_idle(60)
+    assert len(person.tasks) == 4
+    assert person.max_busy == 1

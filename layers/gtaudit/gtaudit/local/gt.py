@@ -195,6 +195,7 @@ class GroundTruthEmulator:
         self._active = 0
         self._closing = threading.Event()
         self._log_stream_ready: set[str] = set()
+        self._worker_locks: dict[int, threading.Lock] = {}
         self.endpoint = ""
         self.listeners: list[Callable[[Job], None]] = []
 
@@ -672,7 +673,8 @@ class GroundTruthEmulator:
                 break
             offers += 1
             try:
-                answer = worker.work(task, self.s3)
+                with self._worker_lock(worker):  # a person works one task at a time
+                    answer = worker.work(task, self.s3)
             except Exception as exc:
                 log.warning("gt-emulator: worker %s raised on %s/%d: %s", worker.worker_id, job.name, r.index, exc)
                 not_done["abandoned"] = not_done.get("abandoned", 0) + 1
@@ -705,6 +707,10 @@ class GroundTruthEmulator:
         else:
             detail = ", ".join(f"{n} {status}" for status, n in sorted(not_done.items())) or "no worker available"
             r.failure = f"ClientError: the task expired: no worker submitted an annotation ({detail})"
+
+    def _worker_lock(self, worker: Any) -> threading.Lock:
+        with self._lock:
+            return self._worker_locks.setdefault(id(worker), threading.Lock())
 
     def _activity(self, job: Job, worker: Any, answer: Any) -> None:
         """One WorkerActivity log entry per task, as private workforces log them."""
