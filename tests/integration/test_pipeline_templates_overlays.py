@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,14 +42,8 @@ def test_custom_resource_uploads_and_points_current_json(
 
     monkeypatch.setattr(app, "s3", s3)
     monkeypatch.setattr(app, "send_cfn_response", lambda event, status, data, reason="": sent.append((status, data)))
-    event = {
-        "RequestType": "Create",
-        "ResponseURL": "https://example.invalid/",
-        "StackId": "s",
-        "RequestId": "r",
-        "LogicalResourceId": "WorkerTemplates",
-        "ResourceProperties": {"Bucket": bucket, "LayerVersion": "1"},
-    }
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "worker_templates-create.json").read_text())
+    assert event["ResourceProperties"]["Bucket"] == bucket
     app.lambda_handler(event, lambda_context)
     status, data = sent[-1]
     assert status == "SUCCESS"
