@@ -87,3 +87,36 @@ def test_one_person_never_gets_two_tasks_at_once(tmp_path: Path) -> None:
         assert rt.wait_idle(60)
     assert len(person.tasks) == 4
     assert person.max_busy == 1
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_function_of_the_real_template_initialises(tmp_path: Path) -> None:
+    """Handler, CodeUri, layers and module-level set-up of every function in template.yaml."""
+    with LocalRuntime(ROOT, work_dir=tmp_path) as rt:
+        assert rt.lambdas is not None
+        assert {"LabelingPreFunction", "LabelingPostFunction"} <= set(rt.stack.functions)
+        for name in rt.stack.functions:
+            rt.lambdas.warm(name)
+        assert len(rt.lambdas.pids()) == len(rt.stack.functions)
+
+
+def test_gtaudit_invoke_runs_one_handler_like_sam_local_invoke(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gtaudit.cli import main
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({
+        "version": "2018-10-16",
+        "labelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
+        "dataObject": {"source-ref": "s3://gtaudit-databucket/images/street.jpg", "object-id": "street-1"},
+    }))  # fmt: skip
+    assert main(["invoke", "labeling_pre", "--event", str(event), "--project", str(ROOT)]) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert result["taskInput"]["objectId"] == "street-1"
+    assert result["taskInput"]["taskObject"] == "s3://gtaudit-databucket/images/street.jpg"
+    assert "REPORT RequestId:" in out.err
+    assert main(["invoke", "NoSuchFunction", "--event", str(event), "--project", str(ROOT)]) == 2

@@ -260,6 +260,17 @@ class LambdaService:
             with self._lock:
                 self.in_flight -= 1
 
+    def warm(self, ref: str) -> None:
+        """Start one execution environment of a function (its init: imports, module-level clients).
+
+        Raises
+        ------
+        LambdaInvokeError
+            The handler cannot be imported (``Runtime.ImportModuleError`` and the like).
+        """
+        spec = self.spec(ref)
+        self._checkin(spec, self._checkout(spec))
+
     def _checkout(self, spec: FunctionSpec) -> _Worker:
         with self._lock:
             idle = self._idle.setdefault(spec.name, [])
