@@ -52,6 +52,20 @@ def test_local_chain_labeling_overlay_audit_rework_final(tmp_path: Path, monkeyp
             time.sleep(0.5)
         summary: dict[str, Any] = json.loads(s3.get_object(Bucket=config.bucket, Key=key)["Body"].read())
         jobs = rt.client("sagemaker").list_labeling_jobs()["LabelingJobSummaryList"]
+        # EventBridge delivers at least once: replay every job's Completed event through the rule.
+        entries = [
+            {
+                "Source": "aws.sagemaker",
+                "DetailType": "SageMaker Ground Truth Labeling Job State Change",
+                "Detail": json.dumps({"LabelingJobStatus": "Completed"}),
+                "Resources": [j["LabelingJobArn"]],
+            }
+            for j in jobs
+        ]
+        assert rt.client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+        assert rt.wait_idle(timeout=300)
+        after = rt.client("sagemaker").list_labeling_jobs()["LabelingJobSummaryList"]
+        accepted = s3.get_object(Bucket=config.bucket, Key=f"runs/{started.run_id}/accepted.manifest")["Body"].read()
     assert summary["status"] == "completed", summary
     assert summary["objects-in"] == len(IMAGES)
     assert summary["balanced"] is True
@@ -62,6 +76,10 @@ def test_local_chain_labeling_overlay_audit_rework_final(tmp_path: Path, monkeyp
     assert len(summary["rounds"]) >= 2
     assert summary["rounds"][0]["audit"]["rework"] >= 1
     assert summary["rounds"][1]["labeling"]["job"].startswith("gtaudit-rework-r2-")
+    assert len(after) == len(jobs)  # the replayed events created nothing
+    log = (tmp_path / "rt" / "logs" / "gtaudit-OrchestratorFunction.log").read_text(encoding="utf-8")
+    assert log.count('"action":"duplicate"') >= len(jobs)  # they did reach the orchestrator
+    assert len(accepted.splitlines()) == summary["approved"]  # and duplicated no manifest line
     names = sorted(j["LabelingJobName"] for j in jobs)
     assert all(n.startswith("gtaudit-") for n in names)
     assert len(names) == 2 * len(summary["rounds"])  # one labeling/rework and one audit job per round
