@@ -321,3 +321,20 @@ def test_grant_read_access_urls_stream_the_object_and_expire(runtime: LocalRunti
     expired = runtime.gt.url_for(f"s3://{runtime.bucket}/images/a.jpg", expires_in=-1)
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(expired, timeout=5)
+
+
+def test_list_labeling_jobs_pages_and_sorts(runtime: LocalRuntime) -> None:
+    seed(runtime, ["a"])
+    sm = runtime.client("sagemaker")
+    for i in range(3):
+        sm.create_labeling_job(**job_request(runtime, f"page-job-{i}"))
+    assert runtime.wait_idle(60)
+    first = sm.list_labeling_jobs(NameContains="page-job", MaxResults=2, SortBy="Name", SortOrder="Descending")
+    assert [j["LabelingJobName"] for j in first["LabelingJobSummaryList"]] == ["page-job-2", "page-job-1"]
+    rest = sm.list_labeling_jobs(NameContains="page-job", MaxResults=2, SortBy="Name", SortOrder="Descending",
+                                 NextToken=first["NextToken"])  # fmt: skip
+    assert [j["LabelingJobName"] for j in rest["LabelingJobSummaryList"]] == ["page-job-0"]
+    assert "NextToken" not in rest
+    summary = rest["LabelingJobSummaryList"][0]
+    assert summary["LabelingJobStatus"] == "Completed" and summary["WorkteamArn"] == TEAM
+    assert summary["LabelCounters"]["TotalLabeled"] == 1

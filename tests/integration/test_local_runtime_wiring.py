@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import psutil
@@ -120,3 +121,30 @@ def test_gtaudit_invoke_runs_one_handler_like_sam_local_invoke(
     assert result["taskInput"]["taskObject"] == "s3://gtaudit-databucket/images/street.jpg"
     assert "REPORT RequestId:" in out.err
     assert main(["invoke", "NoSuchFunction", "--event", str(event), "--project", str(ROOT)]) == 2
+
+
+def test_stop_labeling_job_stops_and_publishes_stopped(tmp_path: Path) -> None:
+    person = FakeWorker(1)
+    person.pause = 0.4
+    with LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: [person]}) as rt:
+        seed(rt, [f"o{i}" for i in range(8)])
+        req = job_request(rt, "job-stop")
+        req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] = 1
+        sm = rt.client("sagemaker")
+        sm.create_labeling_job(**req)
+        while not person.tasks:
+            time.sleep(0.05)
+        sm.stop_labeling_job(LabelingJobName="job-stop")
+        assert sm.describe_labeling_job(LabelingJobName="job-stop")["LabelingJobStatus"] in {"Stopping", "Stopped"}
+        assert rt.wait_idle(60)
+        desc = sm.describe_labeling_job(LabelingJobName="job-stop")
+        s3 = rt.client("s3")
+        event = json.loads(s3.get_object(Bucket=rt.bucket, Key="events/job-stop/Stopped.json")["Body"].read())
+        body = s3.get_object(Bucket=rt.bucket, Key="out/job-stop/manifests/output/output.manifest")["Body"].read()
+    lines = [json.loads(x) for x in body.decode().splitlines()]
+    assert desc["LabelingJobStatus"] == "Stopped"
+    assert event["detail"] == {"LabelingJobStatus": "Stopped"}
+    assert len(lines) == 8  # every object accounted for
+    stopped = [x for x in lines if "stopped" in x["label-r1-metadata"].get("failure-reason", "")]
+    assert 0 < len(stopped) < 8
+    assert len(person.tasks) < 8
