@@ -7,6 +7,9 @@ EventBridge notifications (``Object Created``/``Object Deleted``), and the dispa
 function S3's notification shape (``Records``). A dispatcher thread drains the queues into the
 local Lambda service. So which function runs on which event is decided by the template's patterns
 as matched by EventBridge, never by a hand-written call chain.
+
+Each event is delivered once: a function that raises is recorded in ``deliveries`` (and its log),
+not retried as EventBridge and Lambda's asynchronous invocation would.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class _Route:
     function: str
     input_path: str | None = None
     s3: S3Trigger | None = None
+    constant: str | None = None
 
 
 def _apply_input_path(event: Any, path: str | None) -> Any:
@@ -123,7 +127,7 @@ class Dispatcher:
     def setup(self) -> None:
         """Create the template's rules on moto, each targeting its own queue."""
         for rule in self.stack.rules:
-            self._route(rule.name, rule.function, rule.pattern, rule.bus, rule.input_path, None)
+            self._route(rule.name, rule.function, rule.pattern, rule.bus, rule.input_path, None, rule.input)
         for trigger in self.stack.s3_triggers:
             with contextlib.suppress(ClientError):
                 self.s3.put_bucket_notification_configuration(
@@ -132,7 +136,14 @@ class Dispatcher:
             self._route(trigger.name, trigger.function, _s3_pattern(trigger), "default", None, trigger)
 
     def _route(
-        self, name: str, function: str, pattern: dict[str, Any], bus: str, input_path: str | None, s3: S3Trigger | None
+        self,
+        name: str,
+        function: str,
+        pattern: dict[str, Any],
+        bus: str,
+        input_path: str | None,
+        s3: S3Trigger | None,
+        constant: str | None = None,
     ) -> None:
         rule_name = f"local-{name}"[:64]
         if bus != "default":
@@ -143,7 +154,7 @@ class Dispatcher:
         url = self.sqs.create_queue(QueueName=queue_name)["QueueUrl"]
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}"
         self.events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "local-dispatch", "Arn": arn}])
-        self.routes.append(_Route(rule_name, url, function, input_path, s3))
+        self.routes.append(_Route(rule_name, url, function, input_path, s3, constant))
 
     def start(self) -> Dispatcher:
         """Start draining the queues in a background thread."""
@@ -203,6 +214,8 @@ class Dispatcher:
             if route.s3.suffix and not key.endswith(route.s3.suffix):
                 return
             payload = _s3_notification(event)
+        elif route.constant is not None:
+            payload = json.loads(route.constant)
         else:
             payload = _apply_input_path(event, route.input_path)
         started = time.perf_counter()

@@ -105,6 +105,7 @@ class EventRule:
     pattern: dict[str, Any]
     bus: str = "default"
     input_path: str | None = None
+    input: str | None = None  # a constant JSON input instead of the event
 
 
 @dataclass(frozen=True)
@@ -404,7 +405,14 @@ def load_template(
                     rule_name = f"{lid}-{target.get('Id', fn.logical_id)}"
                     bus = _bus_name(props.get("EventBusName"))
                     stack.rules.append(
-                        EventRule(rule_name, fn.logical_id, props["EventPattern"], bus, target.get("InputPath"))
+                        EventRule(
+                            rule_name,
+                            fn.logical_id,
+                            props["EventPattern"],
+                            bus,
+                            target.get("InputPath"),
+                            target.get("Input"),
+                        )
                     )
     for res in active.values():
         if res.get("Type") not in {"AWS::Serverless::Function", "AWS::Events::Rule"}:
@@ -463,7 +471,9 @@ def _event(stack: Stack, lid: str, ev_name: str, ev: dict[str, Any], resolver: _
     if kind in {"EventBridgeRule", "CloudWatchEvent"}:
         if str(props.get("State", "ENABLED")) == "ENABLED" and props.get("Enabled", True) is not False:
             bus = _bus_name(props.get("EventBusName"))
-            stack.rules.append(EventRule(f"{lid}-{ev_name}", lid, props["Pattern"], bus, props.get("InputPath")))
+            stack.rules.append(
+                EventRule(f"{lid}-{ev_name}", lid, props["Pattern"], bus, props.get("InputPath"), props.get("Input"))
+            )
     elif kind == "S3":
         events = props.get("Events")
         events_t = tuple(events if isinstance(events, list) else [events])
