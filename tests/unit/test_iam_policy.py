@@ -43,6 +43,9 @@ DATA_PLANE = re.compile(
     re.IGNORECASE,
 )
 BROAD_MANAGED = re.compile(r"FullAccess|AdministratorAccess|PowerUserAccess", re.IGNORECASE)
+# SAM policy templates broader than any function here needs: S3CrudPolicy also grants
+# s3:DeleteObject, PutObjectAcl and PutLifecycleConfiguration (rewriting the bucket's lifecycle).
+BROAD_TEMPLATES = {"S3CrudPolicy", "S3FullAccessPolicy"}
 
 Template = dict[str, Any]
 Rule = Callable[[Template], list[str]]
@@ -176,6 +179,8 @@ def rule_no_unscoped_data_plane(t: Template) -> list[str]:
     for lid, res in resources(t, FUNCTION_TYPES):
         for pol in as_list(props(res).get("Policies") or []):
             if isinstance(pol, dict) and "Statement" not in pol:
+                for name in BROAD_TEMPLATES & set(pol):
+                    bad.append(f"{lid}: policy template {name} grants deletes and bucket settings")
                 for name, params in pol.items():
                     for v in walk(params):
                         if isinstance(v, str) and "*" in v:
@@ -383,6 +388,7 @@ Resources:
       Policies:
         - AmazonS3FullAccess
         - DynamoDBCrudPolicy: {TableName: "*"}
+        - S3CrudPolicy: {BucketName: !Ref DataBucket}
         - Statement:
             - {Effect: Allow, Action: "s3:*", Resource: !Sub "${DataBucket.Arn}/*"}
             - {Effect: Allow, Action: [s3:GetObject], Resource: "*"}
@@ -440,6 +446,7 @@ EXPECTED: dict[str, list[str]] = {
         "['s3:GetObject'] on an unscoped",
         "['iam:PassRole'] on an unscoped",
         "DynamoDBCrudPolicy with wildcard",
+        "S3CrudPolicy grants deletes",
     ],
     "pass_role_only_gt_role_to_sagemaker": ["not only GroundTruthExecutionRole", "iam:PassedToService"],
     "gt_role_invokes_only_the_task_lambdas": [
