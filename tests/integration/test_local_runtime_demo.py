@@ -18,6 +18,9 @@ import psutil
 import pytest
 from gtaudit.local.demo import MARKER, DemoError, run_demo
 
+# The module shares one runtime (or one demo run): keep its tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("local-runtime-demo")
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ("coffee.jpg", "horse.png", "chelsea-exif6.jpg")
 

@@ -17,6 +17,9 @@ from gtaudit.local.aws import client
 from gtaudit.local.runtime import LocalRuntime
 from gtaudit.local.workers import Answer
 
+# The module shares one runtime (or one demo run): keep its tests on one xdist worker.
+pytestmark = pytest.mark.xdist_group("local-runtime-gt")
+
 TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/testers"
 ROLE = "arn:aws:iam::123456789012:role/gt"
 
