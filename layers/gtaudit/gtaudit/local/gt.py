@@ -248,8 +248,9 @@ class GroundTruthEmulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        deadline = time.monotonic() + 10  # a job blocked on a person at a browser must not hold shutdown
         for t in self._threads:
-            t.join(timeout=10)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def busy(self) -> bool:
@@ -554,7 +555,7 @@ class GroundTruthEmulator:
             )
             if resp.get("FailedEntryCount"):
                 log.warning("gt-emulator: state change event of %s was not accepted: %s", job.name, resp)
-        except ClientError as exc:
+        except Exception as exc:  # ClientError, or moto already gone during shutdown
             log.warning("gt-emulator: could not publish the state change of %s: %s", job.name, exc)
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):

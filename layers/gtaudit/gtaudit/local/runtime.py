@@ -116,12 +116,14 @@ class LocalRuntime:
             workteams=self.workteams,
         )
         self.gt.start()
-        self._stack.callback(self.gt.stop)
+        self._stack.callback(self.gt.stop)  # idempotent; also stopped before the Lambda service below
         endpoints = {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint}
         self.lambdas = LambdaService(
             self.stack.functions, endpoints, self.work_dir / "logs", concurrency=self.lambda_concurrency
         )
         self._stack.callback(self.lambdas.close)
+        # Again after the Lambda service, so that on close jobs stop before the functions they call.
+        self._stack.callback(self.gt.stop)
         self.lambda_api = LambdaApi(self.lambdas).start()
         self._stack.callback(self.lambda_api.stop)
         self.lambdas.endpoints["LAMBDA"] = self.lambda_api.endpoint  # workers start lazily, so all see it
