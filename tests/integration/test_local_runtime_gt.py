@@ -50,6 +50,8 @@ class FakeWorker:
         if task.task_input["objectId"].startswith("ret"):
             return Answer("returned", None, t0, t0 + timedelta(seconds=3), 3.0)
         content = {"answer": {"id": task.task_input["objectId"], "html_has_url": "http://127.0.0.1:" in task.html}}
+        if task.task_input["objectId"].startswith("slow"):  # past the job's 600 s task time limit
+            return Answer("submitted", content, t0, t0 + timedelta(seconds=601), 590.0)
         return Answer("submitted", content, t0, t0 + timedelta(seconds=42.5), 40.25)
 
 
@@ -341,3 +343,16 @@ def test_list_labeling_jobs_pages_and_sorts(runtime: LocalRuntime) -> None:
     summary = rest["LabelingJobSummaryList"][0]
     assert summary["LabelingJobStatus"] == "Completed" and summary["WorkteamArn"] == TEAM
     assert summary["LabelCounters"]["TotalLabeled"] == 1
+
+
+def test_an_answer_past_the_task_time_limit_counts_as_abandoned(runtime: LocalRuntime) -> None:
+    seed(runtime, ["slow-a"])
+    sm = runtime.client("sagemaker")
+    sm.create_labeling_job(**job_request(runtime, "job-slow"))
+    assert runtime.wait_idle(60)
+    s3 = runtime.client("s3")
+    body = s3.get_object(Bucket=runtime.bucket, Key="out/job-slow/manifests/output/output.manifest")["Body"].read()
+    meta = json.loads(body)["label-r1-metadata"]
+    assert "3 abandoned" in meta["failure-reason"] and meta["retry-count"] == 3
+    listed = s3.list_objects_v2(Bucket=runtime.bucket, Prefix="out/job-slow/annotations/worker-response/")
+    assert listed["KeyCount"] == 0

@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--images", type=Path, default=None, help="image folder (default: samples/images)")
     p.add_argument("--project", type=Path, default=None, help="folder with template.yaml (default: found from here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted workers")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the workflow to settle")
+    p.add_argument(
+        "--timeout", type=float, default=None,
+        help="seconds to wait for the workflow to settle (default: 600 scripted, a day with a browser)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 images=args.images,
                 project=args.project,
                 seed=args.seed,
-                timeout=args.timeout,
+                timeout=args.timeout or (86_400.0 if args.workers == "browser" else 600.0),
                 on_progress=lambda jobs, _state: live.update(_progress_table(jobs)),
                 log=lambda line: live.console.print(line),
             )

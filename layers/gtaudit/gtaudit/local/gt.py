@@ -27,6 +27,7 @@ Choices where GT's behaviour is not documented:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -680,6 +681,11 @@ class GroundTruthEmulator:
                 log.warning("gt-emulator: worker %s raised on %s/%d: %s", worker.worker_id, job.name, r.index, exc)
                 not_done["abandoned"] = not_done.get("abandoned", 0) + 1
                 continue
+            limit = float(htc["TaskTimeLimitInSeconds"])
+            if answer.status == "submitted" and answer.submitted_at is not None:
+                took = (answer.submitted_at - answer.accepted_at).total_seconds()
+                if took > limit:  # GT takes the task back when its time limit runs out
+                    answer = dataclasses.replace(answer, status="abandoned", content=None, submitted_at=None)
             self._activity(job, worker, answer)
             if answer.status == "submitted" and answer.content is not None:
                 submitted = answer.submitted_at or answer.accepted_at
