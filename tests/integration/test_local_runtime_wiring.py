@@ -148,3 +148,48 @@ def test_stop_labeling_job_stops_and_publishes_stopped(tmp_path: Path) -> None:
     stopped = [x for x in lines if "stopped" in x["label-r1-metadata"].get("failure-reason", "")]
     assert 0 < len(stopped) < 8
     assert len(person.tasks) < 8
+
+
+ON_UPLOAD = """
+import json, os, boto3
+s3 = boto3.client("s3")
+def lambda_handler(event, context):
+    record = event["Records"][0]
+    assert record["eventSource"] == "aws:s3" and record["eventName"].startswith("ObjectCreated:")
+    key = record["s3"]["object"]["key"]
+    s3.put_object(Bucket=record["s3"]["bucket"]["name"], Key="seen/" + key.replace("/", "_"), Body=b"1")
+"""
+
+S3_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Data:
+    Type: AWS::S3::Bucket
+  OnUpload:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/on_upload/
+      Handler: app.lambda_handler
+      Events:
+        Manifest:
+          Type: S3
+          Properties:
+            Bucket: !Ref Data
+            Events: s3:ObjectCreated:*
+            Filter: {S3Key: {Rules: [{Name: prefix, Value: in/}, {Name: suffix, Value: .manifest}]}}
+"""
+
+
+def test_s3_events_of_the_template_reach_the_function_in_s3_notification_shape(tmp_path: Path) -> None:
+    (tmp_path / "functions" / "on_upload").mkdir(parents=True)
+    (tmp_path / "functions" / "on_upload" / "app.py").write_text(ON_UPLOAD)
+    (tmp_path / "template.yaml").write_text(S3_TEMPLATE)
+    with LocalRuntime(tmp_path, work_dir=tmp_path / "w") as rt:
+        s3 = rt.client("s3")
+        for key in ("in/a b.manifest", "in/b.txt", "other/c.manifest"):
+            s3.put_object(Bucket=rt.bucket, Key=key, Body=b"{}")
+        assert rt.wait_idle(60)
+        seen = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=rt.bucket, Prefix="seen/").get("Contents", []))
+        assert rt.dispatcher is not None and all(d.ok for d in rt.dispatcher.deliveries)
+    # S3 notifications URL-encode keys (a space is "+"), as in AWS.
+    assert seen == ["seen/in_a+b.manifest"]
