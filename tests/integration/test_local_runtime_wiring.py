@@ -193,3 +193,50 @@ def test_s3_events_of_the_template_reach_the_function_in_s3_notification_shape(t
         assert rt.dispatcher is not None and all(d.ok for d in rt.dispatcher.deliveries)
     # S3 notifications URL-encode keys (a space is "+"), as in AWS.
     assert seen == ["seen/in_a+b.manifest"]
+
+
+SLEEPY = """
+import time
+def lambda_handler(event, context):
+    if event.get("raise"):
+        raise RuntimeError("asked to fail")
+    time.sleep(event.get("sleep", 0))
+    return {"slept": event.get("sleep", 0), "remaining_ms": context.get_remaining_time_in_millis()}
+"""
+
+SLEEPY_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Data:
+    Type: AWS::S3::Bucket
+  Sleepy:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/sleepy/, Handler: app.lambda_handler, Timeout: 1}
+"""
+
+
+def test_the_lambda_api_and_the_templates_timeout(tmp_path: Path) -> None:
+    from gtaudit.local.lambdas import LambdaInvokeError
+
+    (tmp_path / "functions" / "sleepy").mkdir(parents=True)
+    (tmp_path / "functions" / "sleepy" / "app.py").write_text(SLEEPY)
+    (tmp_path / "template.yaml").write_text(SLEEPY_TEMPLATE)
+    with LocalRuntime(tmp_path, work_dir=tmp_path / "w") as rt:
+        assert rt.lambdas is not None
+        lam = rt.client("lambda")
+        ok = lam.invoke(FunctionName="gtaudit-Sleepy", Payload=b'{"sleep": 0}')
+        result = json.loads(ok["Payload"].read())
+        assert "FunctionError" not in ok and result["slept"] == 0 and 0 < result["remaining_ms"] <= 1000
+        bad = lam.invoke(FunctionName="gtaudit-Sleepy", Payload=b'{"raise": true}')
+        assert bad["FunctionError"] == "Unhandled"
+        assert json.loads(bad["Payload"].read())["errorMessage"] == "asked to fail"
+        assert lam.invoke(FunctionName="Sleepy", InvocationType="Event", Payload=b"{}")["StatusCode"] == 202
+        with pytest.raises(lam.exceptions.ResourceNotFoundException):
+            lam.invoke(FunctionName="nope", Payload=b"{}")
+        assert rt.wait_idle(10)  # the asynchronous invoke is done
+        before = set(rt.lambdas.pids())
+        with pytest.raises(LambdaInvokeError) as err:
+            rt.lambdas.invoke("Sleepy", {"sleep": 3})  # Timeout: 1 in the template
+        assert err.value.error_type == "Sandbox.Timedout"
+        assert set(rt.lambdas.pids()) < before  # the timed-out environment was discarded
+        assert rt.lambdas.invoke("Sleepy", {"sleep": 0})["slept"] == 0  # a fresh environment
