@@ -356,3 +356,17 @@ def test_an_answer_past_the_task_time_limit_counts_as_abandoned(runtime: LocalRu
     assert "3 abandoned" in meta["failure-reason"] and meta["retry-count"] == 3
     listed = s3.list_objects_v2(Bucket=runtime.bucket, Prefix="out/job-slow/annotations/worker-response/")
     assert listed["KeyCount"] == 0
+
+
+def test_a_missing_manifest_fails_the_job_with_a_reason_and_a_failed_event(runtime: LocalRuntime) -> None:
+    sm = runtime.client("sagemaker")
+    manifest = f"s3://{runtime.bucket}/in/no-such.manifest"
+    sm.create_labeling_job(**job_request(runtime, "job-no-manifest", **{
+        "InputConfig.DataSource.S3DataSource.ManifestS3Uri": manifest}))  # fmt: skip
+    assert runtime.wait_idle(60)
+    desc = sm.describe_labeling_job(LabelingJobName="job-no-manifest")
+    assert desc["LabelingJobStatus"] == "Failed"
+    assert "NoSuchKey" in desc["FailureReason"]
+    assert "LabelingJobOutput" not in desc
+    event = read_json(runtime.client("s3"), runtime.bucket, "events/job-no-manifest/Failed.json")
+    assert event["detail"] == {"LabelingJobStatus": "Failed"}
