@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
-REGION = "us-east-1"
+from support import REGION, LambdaContext, table_spec
 
 
 @pytest.fixture(autouse=True)
@@ -53,49 +48,10 @@ def bucket(s3: Any) -> str:
     return name
 
 
-def load_event(name: str) -> dict[str, Any]:
-    """An event from ``events/`` by file name (with or without ``.json``)."""
-    path = EVENTS / (name if name.endswith(".json") else f"{name}.json")
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
-
-
-class LambdaContext:
-    """The parts of Lambda's context object that Powertools reads."""
-
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:test-function"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 300_000
-
-
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     """A fake Lambda context."""
     return LambdaContext()
-
-
-def table_spec(logical_id: str) -> dict[str, Any]:
-    """CreateTable arguments for a DynamoDB table of template.yaml (key schema and indexes only).
-
-    Read with the local runtime's CloudFormation-aware YAML loader, so tests cannot drift from
-    the infrastructure.
-    """
-    from gtaudit.local.template import load_template
-
-    props = load_template(ROOT / "template.yaml").resources[logical_id]["Properties"]
-    spec: dict[str, Any] = {
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-    }
-    if props.get("GlobalSecondaryIndexes"):
-        spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    return spec
 
 
 @pytest.fixture

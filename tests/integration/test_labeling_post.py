@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import EVENTS, load_event
 from gtaudit.exceptions import InvalidEventError
 from gtaudit.s3uri import parse_s3_uri
 from PIL import Image
+from support import EVENTS, load_event
 
 MASK_DIR = "out/job-a/annotations/consolidated-annotation/output"
 EXPECTED_0 = [  # the vote of GRID_A, GRID_B and GRID_C (see gen_labeling_events.py)

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import EVENTS, load_event
 from gtaudit.exceptions import InvalidEventError
 from gtaudit.models import PreAnnotationEvent, parse_event
+from support import EVENTS, load_event
 
 BUCKET = "gtaudit-test-data"
 

@@ -13,13 +13,13 @@ import boto3
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from conftest import REGION, ROOT, LambdaContext, load_event
 from gtaudit.exceptions import InvalidEventError, RetryableError
 from gtaudit.local.template import load_template
 from gtaudit.overlay import render_overlay
 from gtaudit.overlay_jobs import MAX_CHUNK, fan_out, masks_missing_overlays
 from gtaudit.s3uri import S3Uri
 from PIL import Image, ImageOps
+from support import REGION, ROOT, LambdaContext, load_event
 
 JOB = "jobs/demo-labeling-r1"
 OUTPUT = f"{JOB}/annotations/consolidated-annotation/output"

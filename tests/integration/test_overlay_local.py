@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import ROOT
 from gtaudit.local.runtime import LocalRuntime
 from gtaudit.overlay import render_overlay
+from support import ROOT
 
 pytestmark = pytest.mark.slow
 

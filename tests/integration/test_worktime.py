@@ -10,12 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, load_event
 from gtaudit.cli import main
 from gtaudit.trace import lineage, make_report, write_report
 from gtaudit.trace.activity import import_activity_log
 from gtaudit.trace.ingest import ManifestIndex, backfill_worker_responses, record_worker_response
 from gtaudit.trace.store import query_job
+from support import REGION, load_event
 
 LABEL_JOB = "gtaudit-labeling-r1-demo"
 AUDIT_JOB = "gtaudit-audit-r1-demo"

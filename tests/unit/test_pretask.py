@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from conftest import load_event
 from gtaudit.exceptions import InvalidLabelSetError
 from gtaudit.labels import DEFAULT_LABELS, PALETTE
 from gtaudit.pretask import TEXTS, PreConfig, config_from_env, labeling_task_input, pre_labeling
+from support import load_event
 
 BUCKET = "gtaudit-test-data"
 ENV = {"ALLOWED_BUCKETS": BUCKET, "TASK_LANGUAGE": "en"}
