@@ -253,6 +253,8 @@ def test_report_numbers() -> None:
 def test_report_json_is_the_documented_schema() -> None:
     doc = json.loads(render(sample_report(), "json"))
     assert doc["schema"] == "gtaudit.report/1"
+    # No filter was given: the filters echo that, not the last job the aggregation saw.
+    assert doc["filters"] == {"since": None, "until": None, "worker": None, "job": None}
     assert set(doc) == {"schema", "generated_at", "table", "filters", "totals", "workers", "jobs", "days"}
     assert set(doc["workers"][0]) >= {"worker_id", "tasks", "active_hours", "wall_hours", "objects_per_hour",
                                       "first_pass_acceptance_rate", "rejection_rate"}  # fmt: skip

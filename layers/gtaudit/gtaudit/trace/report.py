@@ -112,11 +112,11 @@ def build_report(
         day = t[:10] or "unknown"
         if kind == "task":
             w = str(it.get("worker_id") or "unknown")
-            job = str(it.get("job") or "unknown")
-            obj = str(it.get("object_id") or f"?{job}")
+            job_name = str(it.get("job") or "unknown")
+            obj = str(it.get("object_id") or f"?{job_name}")
             stage = str(it.get("stage") or "unknown")
             active, wall = it.get("active_seconds"), it.get("wall_seconds")
-            wr, jr, dr = workers[w], jobs[job], days[day]
+            wr, jr, dr = workers[w], jobs[job_name], days[day]
             wr.tasks += 1
             wr.by_stage[stage] += 1
             wr.objects.add(obj)
@@ -141,7 +141,7 @@ def build_report(
                 dr.wall += wall
             verdict = it.get("verdict")
             if stage == "audit" and verdict in ("approve", "reject"):
-                audits[(job, obj)].append(str(verdict))
+                audits[(job_name, obj)].append(str(verdict))
         elif kind == "verdict":
             labeler = str(it.get("labeler") or "unknown")
             key = (labeler, str(it.get("labeling_job") or ""), str(it.get("object_id") or ""), it.get("round"))
@@ -149,10 +149,10 @@ def build_report(
             labels[(key[1], key[2], key[3])].append(str(it.get("verdict")))
         elif kind == "activity":
             w = str(it.get("worker_id") or "unknown")
-            job = str(it.get("job") or "unknown")
+            job_name = str(it.get("job") or "unknown")
             wall = it.get("wall_seconds")
             workers[w].returned += 1
-            jobs[job].returned += 1
+            jobs[job_name].returned += 1
             days[day].returned += 1
             if isinstance(wall, int | float):
                 workers[w].returned_wall += wall
@@ -164,8 +164,8 @@ def build_report(
     # Per job: objects approved/rejected by its audit (audit jobs, from the audit tasks) or in the
     # audit of its labels (labeling and rework jobs, from the verdict items, which ByJob returns).
     job_verdicts: dict[str, list[str]] = defaultdict(list)
-    for (job, _obj), verdicts in audits.items():
-        job_verdicts[job].append("reject" if "reject" in verdicts else "approve")
+    for (audit_job, _obj), verdicts in audits.items():
+        job_verdicts[audit_job].append("reject" if "reject" in verdicts else "approve")
     for (lj, _obj, _rnd), verdicts in labels.items():
         if lj:
             job_verdicts[lj].append("reject" if "reject" in verdicts else "approve")
