@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print its summary; 0 if the counts add up and every job completed."""
     from gtaudit.local.demo import DemoError, run_demo
 
-    console = Console(stderr=False)
+    # Job names are ~45 characters: under make or a pipe (no terminal, rich assumes 80 columns)
+    # the tables would cut them, so use a width that fits them whole.
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 132)
     live = Live(_progress_table([]), console=console, refresh_per_second=4, transient=False)
     try:
         with live:
