@@ -36,15 +36,7 @@ def typed_s3_errors() -> Iterator[None]:
 
 def get_bytes(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> bytes:
     """Read an object whole; with ``max_bytes``, refuse a larger one before downloading it."""
-    with typed_s3_errors():
-        resp = s3.get_object(Bucket=uri.bucket, Key=uri.key)
-    size = resp.get("ContentLength")
-    if max_bytes is not None and size is not None and size > max_bytes:
-        resp["Body"].close()
-        raise ValueError(f"s3://{uri.bucket}/{uri.key} is {size} bytes, the limit is {max_bytes}")
-    with typed_s3_errors():
-        body: bytes = resp["Body"].read()
-    return body
+    return get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)[0]
 
 
 def get_bytes_and_metadata(s3: Any, uri: S3Uri, *, max_bytes: int | None = None) -> tuple[bytes, dict[str, str]]:
