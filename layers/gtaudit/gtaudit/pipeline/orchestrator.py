@@ -163,28 +163,80 @@ def _failure_reason(content: Any, meta: Any) -> str | None:
     return None
 
 
-def _missing_from_output(ctx: Context, job: Job, seen: set[str], failed: mf.ManifestWriter) -> int:
-    """Objects of the job's input that its output manifest lacks: listed as failed, never lost."""
-    n = 0
-    for line in _lines(ctx.clients.s3, parse_s3_uri(job.manifest)):
-        if isinstance(line, BadLine):
-            continue
-        oid = object_id_of(line)
-        if oid and oid not in seen:
-            info = line.get(GTAUDIT_KEY) or {}
-            original = info.get("original") or line.get("source-ref")
-            failed.write(
-                mf.outcome_line(
-                    object_id=oid,
-                    original=original,
-                    outcome="failed",
-                    round_no=job.round,
-                    job=job.name,
-                    reason="missing from the job's output manifest",
-                )
+class _Step:
+    """What the two Completed steps share: the job, its counts and its failed manifest."""
+
+    def __init__(self, job: Job, counts: dict[str, int], failed: mf.ManifestWriter) -> None:
+        self.job, self.counts, self.failed = job, counts, failed
+
+    def fail(self, object_id: str, original: str | None, reason: str, **details: Any) -> None:
+        """List one object as failed and count it."""
+        self.counts["failed"] += 1
+        self.failed.write(
+            mf.outcome_line(
+                object_id=object_id,
+                original=original,
+                outcome="failed",
+                round_no=self.job.round,
+                job=self.job.name,
+                reason=reason,
+                **details,
             )
-            n += 1
-    return n
+        )
+
+    def lines(self, s3: Any, output: S3Uri) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(object id, line)`` of each good output line; a bad line is counted and listed as failed."""
+        for line in _lines(s3, output):
+            self.counts["lines"] += 1
+            if isinstance(line, BadLine):  # its object cannot be named; listed by line number, counted once
+                self.fail(f"line-{line.number}", None, line.reason)
+                continue
+            yield object_id_of(line) or f"line-{self.counts['lines']}", line
+
+    def fail_missing(self, ctx: Context, output: S3Uri) -> None:
+        """Objects of the job's input that its output manifest lacks: listed as failed, never lost."""
+        if self.counts["lines"] >= self.job.objects:
+            return
+        seen = _seen_ids(ctx, output)
+        for line in _lines(ctx.clients.s3, parse_s3_uri(self.job.manifest)):
+            if isinstance(line, BadLine):
+                continue
+            oid = object_id_of(line)
+            if oid and oid not in seen:
+                info = line.get(GTAUDIT_KEY) or {}
+                original = info.get("original") or line.get("source-ref")
+                self.fail(oid, original, "missing from the job's output manifest")
+
+
+def _result(line: dict[str, Any], attr: str, done: str, absent: str) -> tuple[Any, str | None]:
+    """The job's content for a line and why the object failed (``None`` when its status is ``done``)."""
+    content = line.get(attr)
+    reason = _failure_reason(content, line.get(f"{attr}-metadata"))
+    if reason is None and not (isinstance(content, dict) and content.get("status") == done):
+        reason = absent
+    return content, reason
+
+
+def _advance(
+    ctx: Context,
+    job: Job,
+    counts: dict[str, int],
+    next_step: tuple[str, int, S3Uri, int],
+    labeler_counts: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """Record the step, start the next job if it has objects (``next_step`` = kind, round, manifest,
+    objects), rebuild the cumulative manifests, finish the run if nothing follows and mark the job."""
+    ctx.state.record_counts(job.run_id, job.name, counts, labeler_counts)
+    kind, round_no, manifest, objects = next_step
+    next_job, started = None, False
+    if objects:
+        next_job, started = _start_next(ctx, job, kind, round_no, manifest, objects)
+    _rebuild(ctx, job.run_id)
+    if next_job is None:
+        _finalize(ctx, job, "completed")
+    ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
+    action = f"{kind}-created" if started else "failed" if next_job else "finished"
+    return {"job": job.name, "action": action, "next": next_job, **counts}
 
 
 def _seen_ids(ctx: Context, uri: S3Uri) -> set[str]:
@@ -305,62 +357,22 @@ def _on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
-        for line in _lines(s3, output):
-            if isinstance(line, BadLine):  # its object cannot be named; listed by line number, counted once
-                counts["lines"] += 1
-                counts["failed"] += 1
-                failed.write(
-                    mf.outcome_line(
-                        object_id=f"line-{line.number}",
-                        original=None,
-                        outcome="failed",
-                        round_no=job.round,
-                        job=job.name,
-                        reason=line.reason,
-                    )
-                )
-                continue
-            counts["lines"] += 1
-            oid = object_id_of(line) or f"line-{counts['lines']}"
+        step = _Step(job, counts, failed)
+        for oid, line in step.lines(s3, output):
             original = line.get("source-ref")
-            content, meta = line.get(attr), line.get(f"{attr}-metadata")
-            reason = _failure_reason(content, meta)
+            content, reason = _result(line, attr, "consolidated", "no label: skipped by labeling_pre or not worked")
             mask_ref = content.get("mask-ref") if isinstance(content, dict) else None
-            if reason is None and not (isinstance(content, dict) and content.get("status") == "consolidated"):
-                reason = "no label: skipped by labeling_pre or not worked"
             if reason is None and not mask_ref:
                 reason = "consolidated without a mask-ref"
             if reason is not None:
-                counts["failed"] += 1
-                failed.write(
-                    mf.outcome_line(
-                        object_id=oid,
-                        original=original,
-                        outcome="failed",
-                        round_no=job.round,
-                        job=job.name,
-                        reason=reason,
-                        stage="labeling",
-                    )
-                )
+                step.fail(oid, original, reason, stage="labeling")
                 continue
             assert isinstance(content, dict)
             counts["consolidated"] += 1
             try:
                 mask = parse_s3_uri(mask_ref)
             except InvalidS3UriError as exc:
-                counts["failed"] += 1
-                failed.write(
-                    mf.outcome_line(
-                        object_id=oid,
-                        original=original,
-                        outcome="failed",
-                        round_no=job.round,
-                        job=job.name,
-                        reason=f"bad mask-ref: {exc}",
-                        stage="labeling",
-                    )
-                )
+                step.fail(oid, original, f"bad mask-ref: {exc}", stage="labeling")
                 continue
             overlay = str(ensurer.overlay_for(mask))
             labelers = [str(w) for w in content.get("workers") or []]
@@ -401,19 +413,9 @@ def _on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict
                     labeling_job=job.name,
                 )
             )
-        if counts["lines"] < job.objects:
-            counts["failed"] += _missing_from_output(ctx, job, _seen_ids(ctx, output), failed)
+        step.fail_missing(ctx, output)
         counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
-    ctx.state.record_counts(job.run_id, job.name, counts)
-    next_job, started = None, False
-    if counts["audit"]:
-        next_job, started = _start_next(ctx, job, "audit", job.round, audit_uri, counts["audit"])
-    _rebuild(ctx, job.run_id)
-    if next_job is None:
-        _finalize(ctx, job, "completed")
-    ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
-    action = "audit-created" if started else "failed" if next_job else "finished"
-    return {"job": job.name, "action": action, "next": next_job, **counts}
+    return _advance(ctx, job, counts, ("audit", job.round, audit_uri, counts["audit"]))
 
 
 # ---------------------------------------------------------------- audit Completed
@@ -431,43 +433,15 @@ def _on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[st
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "needs-attention", job.name)) as attention,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
-        for line in _lines(s3, output):
-            if isinstance(line, BadLine):  # its object cannot be named; listed by line number, counted once
-                counts["lines"] += 1
-                counts["failed"] += 1
-                failed.write(
-                    mf.outcome_line(
-                        object_id=f"line-{line.number}",
-                        original=None,
-                        outcome="failed",
-                        round_no=job.round,
-                        job=job.name,
-                        reason=line.reason,
-                    )
-                )
-                continue
-            counts["lines"] += 1
-            oid = object_id_of(line) or f"line-{counts['lines']}"
+        step = _Step(job, counts, failed)
+        for oid, line in step.lines(s3, output):
             info: dict[str, Any] = line[GTAUDIT_KEY] if isinstance(line.get(GTAUDIT_KEY), dict) else {}
             original, mask, color_map = info.get("original"), info.get("mask"), info.get("color-map") or {}
-            content, meta = line.get(attr), line.get(f"{attr}-metadata")
-            reason = _failure_reason(content, meta)
-            if reason is None and not (isinstance(content, dict) and content.get("status") == "audited"):
-                reason = "no audit result: skipped by audit_pre or not worked"
-            common: dict[str, Any] = {"object_id": oid, "original": original, "round_no": job.round, "job": job.name}
+            content, reason = _result(line, attr, "audited", "no audit result: skipped by audit_pre or not worked")
             if reason is not None:
-                counts["failed"] += 1
-                failed.write(
-                    mf.outcome_line(
-                        **common,
-                        outcome="failed",
-                        reason=reason,
-                        stage="audit",
-                        mask=mask,
-                        labeling_job=info.get("labeling-job"),
-                    )
-                )
+                step.fail(oid, original, reason, stage="audit", mask=mask, labeling_job=info.get("labeling-job"))
                 continue
+            common: dict[str, Any] = {"object_id": oid, "original": original, "round_no": job.round, "job": job.name}
             assert isinstance(content, dict)
             verdict = content.get("verdict")
             for w in info.get("labelers") or []:
@@ -517,18 +491,8 @@ def _on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> dict[st
                     feedback=feedback,
                 )
             )
-        if counts["lines"] < job.objects:
-            counts["failed"] += _missing_from_output(ctx, job, _seen_ids(ctx, output), failed)
-    ctx.state.record_counts(job.run_id, job.name, counts, labelers)
-    next_job, started = None, False
-    if counts["rework"]:
-        next_job, started = _start_next(ctx, job, "rework", job.round + 1, rework_uri, counts["rework"])
-    _rebuild(ctx, job.run_id)
-    if next_job is None:
-        _finalize(ctx, job, "completed")
-    ctx.state.finish_job(job.run_id, job.name, "processed", next_job=next_job)
-    action = "rework-created" if started else "failed" if next_job else "finished"
-    return {"job": job.name, "action": action, "next": next_job, **counts}
+        step.fail_missing(ctx, output)
+    return _advance(ctx, job, counts, ("rework", job.round + 1, rework_uri, counts["rework"]), labelers)
 
 
 # ---------------------------------------------------------------- Failed / Stopped
