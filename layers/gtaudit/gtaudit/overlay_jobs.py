@@ -12,7 +12,8 @@ Two ways in, both bounded so no invocation nears Lambda's 15-minute limit:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ MASK_MARKER = "/annotations/consolidated-annotation/output/"
 # 300 s timeout; the handler also stops starting masks when little time is left.
 MAX_CHUNK = 200
 DEFAULT_CHUNK = 50
+_OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
 
 
 def is_mask_key(key: str) -> bool:
@@ -173,16 +175,21 @@ def masks_missing_overlays(s3: Any, job_root: S3Uri) -> list[str]:
         seen = newest.get(object_id)
         if seen is None or (obj["LastModified"], key) > seen:
             newest[object_id] = (obj["LastModified"], key)
-    overlays = {
-        obj["Key"].rsplit("/", 1)[-1].removesuffix(".jpg"): obj["LastModified"]
-        for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/")
-    }
+    overlays = dict(iter_overlays(s3, job_root))
     missing = [
         key
         for object_id, (modified, key) in newest.items()
         if object_id not in overlays or overlays[object_id] < modified
     ]
     return [str(S3Uri(job_root.bucket, key)) for key in sorted(missing)]
+
+
+def iter_overlays(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any]]:
+    """``(dataset object id, LastModified)`` of each overlay under ``<job>/overlays/``."""
+    for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/"):
+        m = _OVERLAY.search(obj["Key"])
+        if m:
+            yield m.group(1), obj["LastModified"]
 
 
 def _list(s3: Any, bucket: str, prefix: str) -> Iterable[dict[str, Any]]:

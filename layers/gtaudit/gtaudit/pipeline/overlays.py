@@ -5,14 +5,14 @@ orchestrator lists ``<job>/overlays/`` once (1,000 keys a call, kept as a bitmap
 object indices, so 100,000 objects cost 12.5 KB) and collects the masks without an overlay:
 
 * up to ``inline_limit`` of them are rendered right here (``gtaudit.overlay.render_mask_overlays``);
-* more are sent to the overlay Lambda asynchronously (``InvocationType=Event``) in chunks of
-  ``chunk`` masks, and the orchestrator re-lists until they exist or its time is nearly up; then
-  it raises ``StepPendingError`` and the retry of the same event resumes (rendering is idempotent).
+* more are sent to the overlay Lambda asynchronously in chunks of ``chunk`` masks
+  (``gtaudit.overlay_jobs.fan_out``), and the orchestrator re-lists until they exist or its time
+  is nearly up; then it raises ``StepPendingError`` and the retry of the same event resumes
+  (rendering is idempotent).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -20,10 +20,10 @@ from typing import Any
 
 from gtaudit import layout
 from gtaudit.exceptions import StepPendingError
+from gtaudit.overlay_jobs import fan_out, iter_overlays
 from gtaudit.s3uri import S3Uri
 
 _INDEX = re.compile(r"^(\d+)_")
-_OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
 
 
 def dataset_object_id_of_mask(mask: S3Uri) -> str | None:
@@ -59,12 +59,8 @@ class IdSet:
 def existing_overlays(s3: Any, job_root: S3Uri) -> IdSet:
     """The dataset object IDs that already have an overlay under ``<job>/overlays/``."""
     ids = IdSet()
-    prefix = job_root.join("overlays").key + "/"
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=job_root.bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            m = _OVERLAY.search(obj["Key"])
-            if m:
-                ids.add(m.group(1))
+    for oid, _ in iter_overlays(s3, job_root):
+        ids.add(oid)
     return ids
 
 
@@ -112,9 +108,7 @@ class OverlayEnsurer:
         if len(masks) <= self.inline_limit and self.render_inline is not None:
             self.render_inline(masks)
         elif self.function:
-            for i in range(0, len(masks), self.chunk):
-                payload = json.dumps({"masks": masks[i : i + self.chunk]}).encode()
-                self.lambda_client.invoke(FunctionName=self.function, InvocationType="Event", Payload=payload)
+            fan_out(self.lambda_client, self.function, masks, chunk_size=self.chunk)
             self._wait()
         elif self.render_inline is not None:
             self.render_inline(masks)
