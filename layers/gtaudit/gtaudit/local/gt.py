@@ -153,6 +153,16 @@ def _get(d: Mapping[str, Any], path: str) -> Any:
     return cur
 
 
+def _outcome(job: Job) -> dict[str, Any]:
+    """The ``FailureReason`` and ``LabelingJobOutput`` that Describe and List report once known."""
+    out: dict[str, Any] = {}
+    if job.failure_reason:
+        out["FailureReason"] = job.failure_reason
+    if job.output_manifest:
+        out["LabelingJobOutput"] = {"OutputDatasetS3Uri": job.output_manifest}
+    return out
+
+
 class GroundTruthEmulator:
     """The emulator: an HTTP API server plus a runner thread per job.
 
@@ -450,11 +460,7 @@ class GroundTruthEmulator:
         for key in ("LabelCategoryConfigS3Uri", "StoppingConditions", "Tags"):
             if key in r:
                 out[key] = r[key]
-        if job.failure_reason:
-            out["FailureReason"] = job.failure_reason
-        if job.output_manifest:
-            out["LabelingJobOutput"] = {"OutputDatasetS3Uri": job.output_manifest}
-        return out
+        return {**out, **_outcome(job)}
 
     def list_labeling_jobs(self, req: dict[str, Any]) -> dict[str, Any]:
         """``ListLabelingJobs`` with its filters, sorting and paging."""
@@ -506,11 +512,7 @@ class GroundTruthEmulator:
         post = _get(htc, "AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn")
         if post:
             s["AnnotationConsolidationLambdaArn"] = post
-        if job.failure_reason:
-            s["FailureReason"] = job.failure_reason
-        if job.output_manifest:
-            s["LabelingJobOutput"] = {"OutputDatasetS3Uri": job.output_manifest}
-        return s
+        return {**s, **_outcome(job)}
 
     def stop_labeling_job(self, req: dict[str, Any]) -> dict[str, Any]:
         """``StopLabelingJob``: an in-progress job becomes ``Stopping``, then ``Stopped``."""

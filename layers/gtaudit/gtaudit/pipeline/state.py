@@ -18,7 +18,7 @@ retry takes over once the lease expires.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,17 @@ def _plain(value: Any) -> Any:
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _written(write: Callable[..., Any], **request: Any) -> bool:
+    """Run a conditional write; False, not an error, when its condition does not hold."""
+    try:
+        write(**request)
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
 
 
 @dataclass(frozen=True)
@@ -98,13 +109,7 @@ class PipelineState:
             "created_at": int(self.clock()),
             **attrs,
         }
-        try:
-            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _written(self.table.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run item, or None."""
@@ -113,19 +118,14 @@ class PipelineState:
 
     def finish_run(self, run_id: str, status: str, summary_uri: str) -> bool:
         """Mark the run finished once; return False if it already was (the summary was sent)."""
-        try:
-            self.table.update_item(
-                Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
-                UpdateExpression="SET #s = :s, summary = :u, finished_at = :t",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(finished_at)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": status, ":u": summary_uri, ":t": int(self.clock())},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self.table.update_item,
+            Key={"pk": f"RUN#{run_id}", "sk": "RUN"},
+            UpdateExpression="SET #s = :s, summary = :u, finished_at = :t",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(finished_at)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": status, ":u": summary_uri, ":t": int(self.clock())},
+        )
 
     # ------------------------------------------------------------ jobs
     def _job_key(self, run_id: str, name: str) -> dict[str, str]:
@@ -164,53 +164,39 @@ class PipelineState:
             "status": "creating",
             "objects": job.objects,
         }
-        try:
-            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _written(self.table.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def mark_created(self, run_id: str, name: str) -> None:
         """``creating`` -> ``created`` (no-op if the job already moved on)."""
-        try:
-            self.table.update_item(
-                Key=self._job_key(run_id, name),
-                UpdateExpression="SET #s = :created",
-                ConditionExpression="#s = :creating",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":created": "created", ":creating": "creating"},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        _written(
+            self.table.update_item,
+            Key=self._job_key(run_id, name),
+            UpdateExpression="SET #s = :created",
+            ConditionExpression="#s = :creating",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":created": "created", ":creating": "creating"},
+        )
 
     def acquire(self, run_id: str, name: str, owner: str) -> bool:
         """Take the job's processing lease unless it is done or another live invocation holds it."""
         now = int(self.clock())
-        try:
-            self.table.update_item(
-                Key=self._job_key(run_id, name),
-                UpdateExpression="SET lease_owner = :o, lease_until = :until",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND NOT #s IN (:p, :f) "
-                    "AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o)"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":o": owner,
-                    ":until": now + LEASE_SECONDS,
-                    ":now": now,
-                    ":p": "processed",
-                    ":f": "failed",
-                },
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self.table.update_item,
+            Key=self._job_key(run_id, name),
+            UpdateExpression="SET lease_owner = :o, lease_until = :until",
+            ConditionExpression=(
+                "attribute_exists(pk) AND NOT #s IN (:p, :f) "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :o)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":o": owner,
+                ":until": now + LEASE_SECONDS,
+                ":now": now,
+                ":p": "processed",
+                ":f": "failed",
+            },
+        )
 
     def record_counts(
         self, run_id: str, name: str, counts: dict[str, int], labeler_counts: dict[str, dict[str, int]] | None = None
@@ -234,16 +220,11 @@ class PipelineState:
         if failure:
             expr = expr.replace("SET #s = :s", "SET #s = :s, failure = :r")
             values[":r"] = failure
-        try:
-            self.table.update_item(
-                Key=self._job_key(run_id, name),
-                UpdateExpression=expr,
-                ConditionExpression="attribute_exists(pk) AND NOT #s IN (:p, :f)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _written(
+            self.table.update_item,
+            Key=self._job_key(run_id, name),
+            UpdateExpression=expr,
+            ConditionExpression="attribute_exists(pk) AND NOT #s IN (:p, :f)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values,
+        )
