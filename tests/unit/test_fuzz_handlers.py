@@ -17,6 +17,7 @@ import copy
 import importlib
 import io
 import json
+import logging
 import os
 import re
 import traceback
@@ -41,6 +42,7 @@ BUCKET = "gtaudit-test-data"
 OTHER_BUCKET = "gtaudit-fuzz-elsewhere"
 REGION = "us-east-1"
 # Strings that must never appear in an error: a presigned URL's signature, worker identities.
+PRESIGNED_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "SECRETSIG")
 SECRET_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "SECRETSIG", "secret-worker", "0d1e2f3a-sub")
 PRESIGNED = (
     "https://gtaudit-test-data.s3.us-east-1.amazonaws.com/images/x.jpg"
@@ -366,7 +368,7 @@ ENV = {
     "TASK_LANGUAGE": "en",
     "LABEL_SET": '["person", "animal"]',
     "POWERTOOLS_METRICS_NAMESPACE": "gtaudit-test",
-    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",  # every log line is checked for presigned URLs
 }
 
 
@@ -389,6 +391,20 @@ def table_spec(logical_id: str) -> dict[str, Any]:
     props = raw["Resources"][logical_id]["Properties"]
     spec = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props}
     return {**spec, "BillingMode": "PAY_PER_REQUEST"}
+
+
+class LogCapture(logging.Handler):
+    """Every log record as text: message, extra fields and exception."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.getMessage()} {record.__dict__!r}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += chain_text(record.exc_info[1])
+        self.lines.append(text)
 
 
 def chain_text(exc: BaseException) -> str:
@@ -424,6 +440,10 @@ def fuzz(
 
     for client in s3_clients(module):
         client.meta.events.register("before-parameter-build.s3", record)
+    logged = LogCapture()
+    std_logger = getattr(getattr(module, "logger", None), "_logger", None)
+    if isinstance(std_logger, logging.Logger):
+        std_logger.addHandler(logged)
 
     @settings(
         max_examples=max_examples,
@@ -435,6 +455,7 @@ def fuzz(
     @given(event=st.one_of(*[events(s) for s in seeds]))
     def check(event: Any) -> None:
         written.clear()
+        logged.lines.clear()
         try:
             result = module.lambda_handler(copy.deepcopy(event), context)
         except GtauditError as exc:
@@ -443,6 +464,8 @@ def fuzz(
             assert not leaked, f"{type(exc).__name__} shows {leaked}: {text[-600:]}"
         else:
             json.dumps(result)
+        in_logs = [m for m in PRESIGNED_MARKERS if any(m in line for line in logged.lines)]
+        assert not in_logs, f"a log line shows a presigned URL ({in_logs})"
         allowed = allowed_writes(event)
         outside = [w for w in written if not any(w[1] == b and w[2].startswith(prefix) for b, prefix in allowed)]
         assert not outside, f"S3 writes outside the job's prefix {allowed}: {outside}"
@@ -479,7 +502,11 @@ def test_handler_survives_arbitrary_events(name: str, monkeypatch: pytest.Monkey
 
 # ------------------------------------------------------------ the harness catches bad handlers
 
-SEED = {"payload": {"s3Uri": f"s3://{BUCKET}/jobs/j/annotations/consolidated-annotation/x.json"}, "n": 1}
+SEED = {
+    "payload": {"s3Uri": f"s3://{BUCKET}/jobs/j/annotations/consolidated-annotation/x.json"},
+    "n": 1,
+    "url": PRESIGNED,
+}
 
 
 class BadHandler:
@@ -487,6 +514,7 @@ class BadHandler:
 
     def __init__(self, behaviour: str, s3: Any) -> None:
         self.behaviour, self.s3 = behaviour, s3
+        self.logger = type("PowertoolsLike", (), {"_logger": logging.getLogger("gtaudit-fuzz-bad-handler")})()
 
     def lambda_handler(self, event: Any, context: Any) -> Any:
         from gtaudit.exceptions import InvalidEventError
@@ -495,6 +523,8 @@ class BadHandler:
             return {"n": event["n"] + 1}
         if self.behaviour == "leak" and isinstance(event, dict):
             raise InvalidEventError(f"bad event {event}")
+        if self.behaviour == "log-event":
+            self.logger._logger.warning("got %s", event)
         if self.behaviour == "write-outside":
             self.s3.put_object(Bucket=BUCKET, Key="images/overwritten.jpg", Body=b"x")
         return {"ok": True}
@@ -502,7 +532,12 @@ class BadHandler:
 
 @pytest.mark.parametrize(
     ("behaviour", "error"),
-    [("key-error", (KeyError, TypeError, ExceptionGroup)), ("leak", AssertionError), ("write-outside", AssertionError)],
+    [
+        ("key-error", (KeyError, TypeError, ExceptionGroup)),
+        ("leak", AssertionError),
+        ("write-outside", AssertionError),
+        ("log-event", AssertionError),
+    ],
 )
 def test_fuzz_catches_a_bad_handler(behaviour: str, error: Any, lambda_context: Any) -> None:
     with mock_aws():
