@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,10 @@ class Body:
         self.fp.close()
 
 
+# S3 lists every object with its LastModified; the overlay listing compares them.
+LISTED_AT = datetime(2026, 11, 24, tzinfo=UTC)
+
+
 class Paginator:
     def __init__(self, s3: DiskS3) -> None:
         self.s3 = s3
@@ -71,10 +76,10 @@ class Paginator:
         if Prefix.endswith("/overlays/"):  # every overlay exists: GT's job root holds N of them
             for start in range(0, self.s3.overlays, 1000):
                 keys = [f"{Prefix}{i}.jpg" for i in range(start, min(start + 1000, self.s3.overlays))]
-                yield {"Contents": [{"Key": k} for k in keys]}
+                yield {"Contents": [{"Key": k, "LastModified": LISTED_AT} for k in keys]}
             return
         keys = sorted(k for k in self.s3.keys if k.startswith(Prefix))
-        yield {"Contents": [{"Key": k} for k in keys]}
+        yield {"Contents": [{"Key": k, "LastModified": LISTED_AT} for k in keys]}
 
 
 class DiskS3:
