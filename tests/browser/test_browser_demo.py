@@ -1,0 +1,146 @@
+"""`gtaudit demo --workers browser` end to end, with Playwright in the person's seat.
+
+The person labels two photos, rejects one in the audit with a pin and a reason, reworks it from
+the previous mask, and approves it: every answer goes through the same Lambdas, events and
+orchestrator as the scripted demo, and the run ends with both objects approved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-demo")]
+
+URL = re.compile(r"task waiting for you at (http://127\.0\.0\.1:\d+/\S*)")
+
+
+def _watch_stderr(proc: subprocess.Popen[str], lines: list[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+
+
+def _version(page: Any) -> int:
+    """The version of the page the tab shows; 0 while it is navigating to the next one."""
+    from playwright.sync_api import Error
+
+    try:
+        return int(page.evaluate("() => (window.CROWD_LOCAL && window.CROWD_LOCAL.version) || 0"))
+    except Error:  # the waiting page reloaded itself into the next task mid-call
+        return 0
+
+
+def _next_task(page: Any, proc: subprocess.Popen[str], seen: int) -> str | None:
+    """Wait until the tab shows a task newer than version ``seen``; return its kind, None when the demo ended."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        if _version(page) > seen:
+            if page.locator("crowd-semantic-segmentation").count():
+                page.wait_for_selector("crowd-semantic-segmentation[data-ready]", timeout=30_000)
+                return "segmentation"
+            if page.locator("#gta-original").count():
+                page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''")
+                return "audit"
+        page.wait_for_timeout(250)
+    raise AssertionError("no task came within 120 s")
+
+
+def _paint(page: Any) -> None:
+    """Paint a polygon of the first label over the middle of the photo, then submit."""
+    left, top, zoom, w, h = page.evaluate(
+        "() => { const e = document.querySelector('crowd-semantic-segmentation');"
+        " const r = e.vp.getBoundingClientRect(); return [r.left + e.tx, r.top + e.ty, e.zoom, e.W, e.H]; }"
+    )
+    page.keyboard.press("1")
+    page.keyboard.press("p")
+    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
+    for fx, fy in corners:
+        page.mouse.click(left + fx * w * zoom, top + fy * h * zoom)
+    page.click("crowd-button[form-action=submit] button")
+
+
+def _audit(page: Any, *, reject: bool) -> None:
+    if reject:
+        page.keyboard.press("r")
+        box = page.locator("#gta-original").bounding_box()
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+        page.keyboard.type("paint the whole object")
+        page.keyboard.press("Enter")
+        page.keyboard.press("3")  # loose boundary
+    else:
+        page.keyboard.press("a")
+    page.keyboard.press("Control+Enter")
+
+
+def test_a_person_works_the_whole_loop_in_the_browser(page: Any, tmp_path: Path, artifacts: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("coffee.jpg", "rocket.jpg"):
+        shutil.copy(ROOT / "samples" / "images" / name, images / name)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gtaudit.cli", "demo", "--workers", "browser", "--images", str(images)]
+        + ["--out", str(out), "--timeout", "300"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=_watch_stderr, args=(proc, lines), daemon=True).start()
+    try:
+        url = None
+        for _ in range(600):
+            found = [m.group(1) for line in lines if (m := URL.search(line))]
+            if found:
+                url = found[0]
+                break
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        assert url, "the demo never announced a task URL"
+        page.goto(url)
+        done: list[str] = []
+        version = 0
+        while (kind := _next_task(page, proc, version)) is not None:
+            version = _version(page)
+            if kind == "segmentation":
+                _paint(page)
+            else:
+                # The first audit of the run rejects; every later one approves.
+                _audit(page, reject="audit" not in done)
+                if "audit" not in done:
+                    page.screenshot(path=str(artifacts / "browser-demo-reject.png"))
+            done.append(kind)
+        assert proc.wait(timeout=60) == 0, "".join(lines[-30:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # two labels, two audits, one rework, one more audit
+    assert done == ["segmentation", "segmentation", "audit", "audit", "segmentation", "audit"]
+    summary = json.loads((out / "summary.json").read_text())
+    kinds = [(j["kind"], j["round"], j["status"]) for j in summary["jobs"]]
+    assert kinds == [
+        ("labeling", 1, "Completed"),
+        ("audit", 1, "Completed"),
+        ("rework", 2, "Completed"),
+        ("audit", 2, "Completed"),
+    ]
+    counts = summary["counts"]
+    assert counts["objects-in"] == 2 and counts["approved"] == 2 and counts["adds-up"], counts
