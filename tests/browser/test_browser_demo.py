@@ -93,9 +93,9 @@ def test_a_person_works_the_whole_loop_in_the_browser(page: Any, tmp_path: Path,
         shutil.copy(ROOT / "samples" / "images" / name, images / name)
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = ["demo", "--workers", "browser", "--images", str(images), "--out", str(out), "--timeout", "300"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gtaudit.cli", "demo", "--workers", "browser", "--images", str(images)]
-        + ["--out", str(out), "--timeout", "300"],
+        [sys.executable, "-m", "gtaudit.cli", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
