@@ -31,7 +31,7 @@ import math
 import urllib.parse
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,9 +119,19 @@ def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mappi
     for m in mappings:
         for name, color in m.items():
             seen.setdefault(name, color)
-    free = iter(c for c in PALETTE if c not in set(seen.values()))
-    colors = [seen.get(n) or next(free, "#000000") for n in names]
+    free = _free_colors(set(seen.values()))
+    colors = [seen.get(n) or next(free) for n in names]
     return ClassTable(tuple(names), tuple(colors))
+
+
+def _free_colors(taken: set[str]) -> Iterator[str]:
+    """Palette colours not in ``taken``, then (deterministically) other distinct non-white colours."""
+    yield from (c for c in PALETTE if c not in taken)
+    for n in range(1, 1 << 24):
+        color = f"#{(n * 0x9E3779) & 0xFFFFFF:06x}"  # an odd step visits every colour once
+        if color not in taken and color not in PALETTE and color != BACKGROUND_COLOR:
+            taken.add(color)
+            yield color
 
 
 @dataclass(frozen=True, slots=True)

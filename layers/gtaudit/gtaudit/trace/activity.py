@@ -20,16 +20,24 @@ ACTIVITY_LOG_GROUP = "/aws/sagemaker/groundtruth/WorkerActivity"
 def parse_activity_time(value: Any) -> datetime | None:
     """``Wed Aug 14 16:00:59 UTC 2019`` (the log's format), or ISO 8601, or epoch seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        return _from_epoch(float(value))
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
+        return _from_epoch(int(text))
     try:
         return datetime.strptime(text.replace(" UTC ", " "), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
     except ValueError:
         return parse_time(text)
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    """Epoch seconds as aware UTC; ``None`` when out of range (or NaN) rather than raising."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def activity_items(messages: list[tuple[str, str]], log_group: str, log_stream: str, recorded_at: str) -> list[Any]:

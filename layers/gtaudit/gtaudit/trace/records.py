@@ -213,7 +213,8 @@ def parse_answers(doc: Any, ctx: JobContext, key: ResponseKey) -> list[TaskRecor
         if not isinstance(worker, str) or not worker:
             worker = "unknown"
             missing.append("workerId")
-        identity = (answer.get("workerMetadata") or {}).get("identityData") or {}
+        metadata = answer.get("workerMetadata")
+        identity = metadata.get("identityData") if isinstance(metadata, dict) else None
         if not isinstance(identity, dict):
             identity = {}
         if ctx.object_id is None:

@@ -1,0 +1,56 @@
+"""Regression tests for defects found in review (labeling, overlay, trace areas)."""
+
+from __future__ import annotations
+
+from gtaudit.consolidate import build_class_table
+from gtaudit.labels import BACKGROUND_COLOR, LabelSet
+from gtaudit.trace.records import JobContext, parse_answers, parse_response_key
+
+KEY = parse_response_key("out/job-a/annotations/worker-response/iteration-1/0/2026-11-24T100000.json")
+CTX = JobContext(job="job-a", stage="labeling", round=1, object_id="x-1a2b3c4d")
+
+
+def test_malformed_worker_metadata_is_tolerated_not_raised() -> None:
+    # A non-object workerMetadata / identityData used to raise AttributeError out of the worktime
+    # Lambda, losing every record of the file; it is now recorded without the identity fields.
+    assert KEY is not None
+    for meta in ("x", ["a"], {"identityData": "x"}, {"identityData": ["a"]}):
+        doc = {"answers": [{"workerId": "private.us-east-1.a", "workerMetadata": meta, "timeSpentInSeconds": 3}]}
+        (rec,) = parse_answers(doc, CTX, KEY)
+        assert rec.worker_id == "private.us-east-1.a"
+        assert rec.cognito_sub is None and rec.active_seconds == 3.0
+
+
+def test_class_table_colours_stay_distinct_beyond_the_palette() -> None:
+    # More unused categories than free palette colours used to all get "#000000": the colour map
+    # then had duplicate colours, and the rework round refused it (LabelSet: two labels share a colour).
+    categories = [f"c{i}" for i in range(40)]
+    table = build_class_table(categories, [{"c0": "#2ca02c", "c1": "#123456"}])
+    assert len(set(table.colors)) == len(table.colors) == 41
+    assert table.colors[0] == BACKGROUND_COLOR and table.colors[1:3] == ("#2ca02c", "#123456")
+    assert table == build_class_table(categories, [{"c0": "#2ca02c", "c1": "#123456"}])  # deterministic
+    rebuilt = LabelSet.from_color_map(table.color_map(1.0))
+    assert rebuilt.names == categories
+
+
+def test_out_of_range_activity_time_skips_the_entry_not_the_batch() -> None:
+    # An epoch value datetime cannot hold (e.g. milliseconds) used to raise ValueError/OverflowError
+    # out of the worktime Lambda, losing every other returned task of the CloudWatch Logs batch.
+    import json
+
+    from gtaudit.trace.activity import activity_items, parse_activity_time
+
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/job-a"
+    messages = [
+        ("1", json.dumps({"worker_id": "w1", "labeling_job_arn": arn, "task_returned_time": "1763978459000"})),
+        ("2", json.dumps({"worker_id": "w2", "labeling_job_arn": arn, "task_returned_time": 1e300})),
+        (
+            "3",
+            json.dumps(
+                {"worker_id": "w3", "labeling_job_arn": arn, "task_returned_time": "Wed Aug 14 16:00:59 UTC 2019"}
+            ),
+        ),
+    ]
+    items = activity_items(messages, "g", "s", "2026-11-24T10:00:00.000Z")
+    assert [i["worker_id"]["S"] for i in items] == ["w3"]
+    assert parse_activity_time(float("nan")) is None
