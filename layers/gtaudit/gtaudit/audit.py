@@ -21,6 +21,7 @@ from gtaudit.exceptions import (
     InvalidEventError,
     InvalidS3UriError,
     ManifestError,
+    S3ObjectUnavailableError,
 )
 from gtaudit.labels import BACKGROUND
 from gtaudit.manifest import GTAUDIT_KEY, object_id_of
@@ -265,7 +266,7 @@ def _annotation_content(s3: Any, annotation: Mapping[str, Any], allowed: list[st
         try:
             uri = check_allowed(parse_s3_uri(data["s3Uri"]), allowed)
             raw = get_bytes(s3, uri, max_bytes=MAX_ANSWER_BYTES)
-        except (InvalidS3UriError, ForbiddenLocationError, ValueError) as exc:
+        except (InvalidS3UriError, ForbiddenLocationError, S3ObjectUnavailableError, ValueError) as exc:
             raise InvalidAnswerError(f"answer file: {exc}") from exc
     else:
         raise InvalidAnswerError("annotationData has neither content nor s3Uri")
@@ -273,6 +274,8 @@ def _annotation_content(s3: Any, annotation: Mapping[str, Any], allowed: list[st
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidAnswerError(f"answer is not JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidAnswerError(f"answer is not UTF-8: {exc.reason}") from exc
 
 
 def consolidate_object(s3: Any, item: Mapping[str, Any], allowed: list[str]) -> dict[str, Any]:
