@@ -54,3 +54,26 @@ def test_out_of_range_activity_time_skips_the_entry_not_the_batch() -> None:
     items = activity_items(messages, "g", "s", "2026-11-24T10:00:00.000Z")
     assert [i["worker_id"]["S"] for i in items] == ["w3"]
     assert parse_activity_time(float("nan")) is None
+
+
+def test_unstorable_times_are_recorded_as_missing() -> None:
+    # An infinite timeSpentInSeconds (JSON 1e999, "inf") reached DynamoDB as N "inf", which it
+    # refuses, failing the whole file; an offset time past year 9999 raised OverflowError.
+    assert KEY is not None
+    doc = {
+        "answers": [
+            {
+                "workerId": "private.us-east-1.a",
+                "timeSpentInSeconds": float("inf"),
+                "acceptanceTime": "9999-12-31T23:59:59-01:00",
+                "submissionTime": "2026-11-24T10:01:54.343Z",
+            },
+            {"workerId": "private.us-east-1.b", "timeSpentInSeconds": "Infinity"},
+            {"workerId": "private.us-east-1.c", "timeSpentInSeconds": 10**400},
+        ]
+    }
+    a, b, c = parse_answers(doc, CTX, KEY)
+    assert a.active_seconds is None and a.accepted_at is None and a.submitted_at == "2026-11-24T10:01:54.343Z"
+    assert {"timeSpentInSeconds", "acceptanceTime"} <= set(a.missing)
+    assert b.active_seconds is None and "timeSpentInSeconds" in b.missing
+    assert c.active_seconds is None and "timeSpentInSeconds" in c.missing

@@ -9,6 +9,7 @@ read from that labeler's own partition.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -137,7 +138,10 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # an offset that moves the time outside datetime's years 1..9999
+        return None
 
 
 def iso(t: datetime) -> str:
@@ -148,15 +152,14 @@ def iso(t: datetime) -> str:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value) if value >= 0 else None
-    if isinstance(value, str):
-        try:
-            v = float(value)
-        except ValueError:
-            return None
-        return v if v >= 0 else None
-    return None
+    if not isinstance(value, int | float | str):
+        return None
+    try:
+        v = float(value)
+    except (ValueError, OverflowError):
+        return None
+    # DynamoDB stores no infinity or NaN: such a time would fail the whole file's write.
+    return v if math.isfinite(v) and v >= 0 else None
 
 
 def _checked(content: Any, name: str) -> bool:
