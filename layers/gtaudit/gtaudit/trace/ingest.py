@@ -61,7 +61,10 @@ class ManifestIndex:
         if key.job in self._lines:
             self._lines[key.job] = self._lines.pop(key.job)  # most recently used last
         else:
-            self._lines[key.job] = self._load(bucket, key)
+            loaded = self._load(bucket, key)
+            if loaded is None:
+                return None  # not cached: the failure may be transient (throttling, job still running)
+            self._lines[key.job] = loaded
             while len(self._lines) > self.max_jobs:  # a warm container serves many jobs over time
                 self._lines.pop(next(iter(self._lines)))
         lines = self._lines[key.job]
