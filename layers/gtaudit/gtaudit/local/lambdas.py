@@ -281,7 +281,12 @@ class LambdaService:
         log, log_lock = self._log(spec)
         worker = _Worker(spec, self.environment(spec), log, log_lock)
         with self._lock:
-            self._all.append(worker)
+            closed = self._closed
+            if not closed:
+                self._all.append(worker)
+        if closed:  # close() ran during the cold start and cannot see this worker: stop it here
+            worker.stop()
+            raise RuntimeError("the Lambda service is stopped")
         return worker
 
     def _checkin(self, spec: FunctionSpec, worker: _Worker) -> None:
