@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gtaudit.consolidate import BatchContext, consolidate_object, encode_mask
+from gtaudit.labeling.post import BatchContext, consolidate_object, encode_mask
 from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
 from gtaudit.models import ConsolidationItem
 from gtaudit.s3uri import S3Uri

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gtaudit.local.demo import run_demo
-from gtaudit.local.runtime import LocalRuntime, find_project_root
+from gtaudit_local.demo import run_demo
+from gtaudit_local.runtime import LocalRuntime, find_project_root
 
 BUDGET_S = 60.0
 

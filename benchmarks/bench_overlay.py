@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from gtaudit.overlay import DEFAULT_QUALITY, render_overlay
+from gtaudit.overlay.render import DEFAULT_QUALITY, render_overlay
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def hwm():
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-from gtaudit.overlay import render_overlay
+from gtaudit.overlay.render import render_overlay
 image, mask = Path(sys.argv[1]).read_bytes(), Path(sys.argv[2]).read_bytes()
 before = hwm()
 out = render_overlay(image, mask)
@@ -126,7 +126,7 @@ def peak_rss_mb(image: bytes, mask: bytes) -> tuple[float, float]:
 def lambda_memory_mb() -> int:
     """The overlay function's MemorySize in template.yaml."""
     try:
-        from gtaudit.local.template import load_template
+        from gtaudit_local.template import load_template
 
         return load_template(ROOT / "template.yaml").function("OverlayFunction").memory
     except Exception:  # the template is informative here; fall back to one vCPU's worth

@@ -41,7 +41,7 @@ def table_spec(logical_id: str) -> dict[str, Any]:
     Read with the local runtime's CloudFormation-aware YAML loader, so tests cannot drift from
     the infrastructure.
     """
-    from gtaudit.local.template import load_template
+    from gtaudit_local.template import load_template
 
     props = load_template(ROOT / "template.yaml").resources[logical_id]["Properties"]
     spec: dict[str, Any] = {

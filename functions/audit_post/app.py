@@ -9,7 +9,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtaudit.audit import post_audit
+from gtaudit.audit.post import post_audit
 from gtaudit.models import PostAnnotationEvent, parse_event
 from gtaudit.s3uri import split_allowed
 

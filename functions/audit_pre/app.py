@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtaudit.audit import pre_audit
+from gtaudit.audit.pre import pre_audit
 from gtaudit.models import PreAnnotationEvent, parse_event
 from gtaudit.s3uri import split_allowed
 

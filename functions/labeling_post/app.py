@@ -11,7 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtaudit.consolidate import consolidate_batch
+from gtaudit.labeling.post import consolidate_batch
 from gtaudit.models import PostAnnotationEvent, parse_event
 
 logger = Logger()

@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.labeling.pre import config_from_env, pre_labeling
 from gtaudit.models import PreAnnotationEvent, parse_event
-from gtaudit.pretask import config_from_env, pre_labeling
 
 logger = Logger()
 tracer = Tracer()

@@ -1,7 +1,7 @@
 """Overlay Lambda: render <job>/overlays/<datasetObjectId>.jpg for consolidated masks.
 
 Invoked per mask by the data bucket's EventBridge ``Object Created`` rule, or with a chunk
-``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.overlay_jobs).
+``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.overlay.jobs).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.exceptions import RetryableError
-from gtaudit.overlay import render_mask_overlays, settings_from_env
-from gtaudit.overlay_jobs import parse_overlay_event
+from gtaudit.overlay.jobs import parse_overlay_event
+from gtaudit.overlay.render import render_mask_overlays, settings_from_env
 
 logger = Logger()
 tracer = Tracer()

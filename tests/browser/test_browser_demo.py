@@ -95,7 +95,7 @@ def test_a_person_works_the_whole_loop_in_the_browser(page: Any, tmp_path: Path,
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     command = ["demo", "--workers", "browser", "--images", str(images), "--out", str(out), "--timeout", "300"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gtaudit.cli", *command],
+        [sys.executable, "-m", "gtaudit_local.cli", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

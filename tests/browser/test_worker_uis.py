@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gtaudit.preview import TaskPageServer, s3_reader
 from gtaudit.reasons import REASONS, reason_inputs
+from gtaudit_local.preview import TaskPageServer, s3_reader
 from PIL import Image, ImageDraw
 
 # One browser per xdist worker: keep the browser tests together.
@@ -379,9 +379,9 @@ def emulator_links(uri: str) -> str:
 
 
 def test_browser_worker_serves_tasks_one_after_another(page: Any, s3: Any, images: str) -> None:
-    from gtaudit.local.browser import BrowserWorker
-    from gtaudit.local.liquid import render_task
-    from gtaudit.local.workers import Task
+    from gtaudit_local.browser import BrowserWorker
+    from gtaudit_local.liquid import render_task
+    from gtaudit_local.workers import Task
 
     task_input = audit_input(images)
     html = render_task(AUDIT, task_input, emulator_links)
@@ -466,7 +466,7 @@ def test_rework_starts_from_the_previous_mask_and_shows_the_feedback(
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "ui" / "examples").glob("*.json")))
 def test_example_inputs_render(page: Any, artifacts: Path, example: str) -> None:
     """The README's `gtaudit preview` examples (English and Japanese) on the committed sample images."""
-    from gtaudit.preview import folder_reader, load_task_input
+    from gtaudit_local.preview import folder_reader, load_task_input
 
     task = load_task_input(json.loads((ROOT / "ui" / "examples" / example).read_text(encoding="utf-8")))
     template = AUDIT if example.startswith("audit") else SEGMENTATION

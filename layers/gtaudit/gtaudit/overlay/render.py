@@ -1,0 +1,760 @@
+"""Overlays: the original photo with its consolidated mask blended on top, for the auditors.
+
+Rendering is pure (bytes in, bytes out). ``render_mask_overlay`` adds the S3 side used by the
+overlay Lambda: from a consolidated mask's URI alone it finds the original (the mask's
+``source-ref`` metadata), renders, and writes ``<job>/overlays/<datasetObjectId>.jpg``.
+
+Cost model (3968x2976, one core): decoding the JPEG and the mask and encoding the result are the
+floor. On top of it we only run two table look-ups on the 8-bit mask (label alpha, bounding box)
+and one C blend (``Image.paste`` with a mask) restricted to the labelled bounding box. No numpy
+on the full frame, no PNG encoding.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import unquote, unquote_plus
+
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
+
+from gtaudit import layout
+from gtaudit.exceptions import (
+    GtauditError,
+    InvalidImageError,
+    InvalidMaskError,
+    InvalidS3UriError,
+    SizeMismatchError,
+)
+from gtaudit.labels import hex_to_rgb
+from gtaudit.overlay.jobs import MASK_MARKER, is_mask_key
+from gtaudit.s3io import get_bytes_and_metadata, put_bytes
+from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
+
+MAX_PIXELS_ENV = "GTAUDIT_MAX_PIXELS"
+# 50 MP admits a 48 MP phone photo (8064x6048) and keeps one render under ~0.5 GB.
+DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_QUALITY = 90
+ORIGINAL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")  # JPEG includes phones' multi-picture (MPO) files
+MASK_FORMATS = ("PNG",)
+OUTPUT_FORMATS = ("JPEG", "PNG", "WEBP")
+_WHITE = (255, 255, 255)
+_ORIENTATION = 0x0112
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def max_pixels_from_env() -> int:
+    """The pixel limit from ``GTAUDIT_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {value!r}") from None
+    if limit <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {value!r}")
+    return limit
+
+
+# ---------------------------------------------------------------------------------------- decode
+
+
+def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditError], limit: int) -> Image.Image:
+    """Open (header only) and apply the pixel limit before any pixel is decoded."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{what} must be bytes, got {type(data).__name__}")
+    try:
+        im = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError as exc:
+        raise error(f"{what} is too large to decode: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise error(f"{what} is not a readable {'/'.join(formats)} image: {exc}") from exc
+    w, h = im.size
+    if w * h > limit:
+        raise error(f"{what} is {w}x{h} = {w * h:,} pixels, the limit is {limit:,} ({MAX_PIXELS_ENV})")
+    if w == 0 or h == 0:
+        raise error(f"{what} is empty ({w}x{h})")
+    return im
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation (1 to 8), 1 when absent or unreadable."""
+    try:
+        value = im.getexif().get(_ORIENTATION, 1)
+    except (OSError, ValueError, SyntaxError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _displayed_size(im: Image.Image) -> tuple[int, int]:
+    """The size after EXIF orientation, read from the header without decoding."""
+    w, h = im.size
+    return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """An image with alpha, as displayed on a white page; exact where it is opaque."""
+    rgba = im.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    if alpha.getextrema() == (255, 255):
+        return rgba.convert("RGB")
+    out = Image.new("RGB", rgba.size, _WHITE)
+    out.paste(rgba.convert("RGB"), (0, 0), alpha)
+    return out
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB pixels of any original mode (16-bit scaled down, alpha flattened onto white)."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: 0..65535 -> 0..255 (Pillow's own convert would clip at 255 instead).
+        return im.convert("I").point(lambda v: v / 257).convert("L").convert("RGB")
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in im.info):
+        return _flatten(im)
+    return im.convert("RGB")
+
+
+def _icc_for_rgb(im: Image.Image) -> bytes | None:
+    """The original's ICC profile if it describes RGB data (so colours display as in the original)."""
+    icc = im.info.get("icc_profile")
+    if isinstance(icc, bytes) and len(icc) >= 20 and icc[16:20] == b"RGB " and im.mode in ("RGB", "RGBA", "P"):
+        return icc
+    return None
+
+
+def _decode_original(im: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """(the opened original decoded, oriented and in 8-bit RGB; its RGB ICC profile)."""
+    try:
+        icc = _icc_for_rgb(im)
+        # exif_transpose copies the whole image even when there is nothing to do.
+        oriented = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+        rgb = _to_rgb(oriented)
+        rgb.load()
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"image is too large to decode: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"image cannot be decoded: {exc}") from exc
+    return rgb, icc
+
+
+# ---------------------------------------------------------------------------------------- masks
+
+
+@dataclass(frozen=True, slots=True)
+class _MaskLayers:
+    """A mask reduced to what blending needs: label colours and per-pixel label coverage (0..255)."""
+
+    colour: Image.Image  # P whose palette holds the label colours, or RGB / RGBA
+    coverage_lut: list[int] | None = None  # P: coverage of each palette index
+
+    def alpha(self, box: tuple[int, int, int, int], alpha8: int) -> Image.Image:
+        """Blend weights (L) in ``box``: label coverage scaled by ``alpha8 / 255``."""
+        strip = self.colour.crop(box)
+        if self.coverage_lut is not None:
+            # One table look-up on the 8-bit index gives the weights directly.
+            return strip.point([(c * alpha8 + 127) // 255 for c in self.coverage_lut], "L")
+        bands = strip.split()
+        # Labelled where the darkest channel is below 255 (not white) ...
+        darkest = ImageChops.darker(ImageChops.darker(bands[0], bands[1]), bands[2])
+        weights = darkest.point([alpha8] * 255 + [0])
+        # ... weighted by the mask's alpha (0 on a transparent background).
+        return ImageChops.multiply(weights, bands[3]) if len(bands) == 4 else weights
+
+    def key_bands(self) -> list[Image.Image]:
+        """Full-frame bands whose changes mark region boundaries (for contours)."""
+        labelled = self.alpha((0, 0, *self.colour.size), 255).point(_NONZERO_LUT)
+        if self.coverage_lut is not None:
+            return [self.colour.point(list(range(256)), "L"), labelled]
+        return [*self.colour.split()[:3], labelled]
+
+
+def _mask_layers(mask: Image.Image) -> _MaskLayers:
+    """Split a decoded mask into colours and coverage; white or transparent pixels are background."""
+    mode = mask.mode
+    if mode == "P":
+        palette = mask.getpalette("RGB") or []
+        palette = palette + [0] * (768 - len(palette))
+        trns = mask.info.get("transparency")
+        alphas = [255] * 256
+        if isinstance(trns, bytes):
+            alphas[: len(trns)] = list(trns)
+        elif isinstance(trns, int):
+            alphas[trns] = 0
+        lut = [0 if tuple(palette[3 * i : 3 * i + 3]) == _WHITE else alphas[i] for i in range(256)]
+        return _MaskLayers(mask, coverage_lut=lut)
+    if mode in ("RGB", "RGBA"):
+        # Weights are computed strip by strip, where they are used (see _MaskLayers.alpha).
+        return _MaskLayers(mask)
+    if mode in ("L", "LA", "1"):
+        return _MaskLayers(mask.convert("RGBA" if mode == "LA" else "RGB"))
+    raise InvalidMaskError(f"mask mode {mode!r} is not a colour mask (expected P, RGB, RGBA, L or LA)")
+
+
+_NONZERO_LUT = [0] + [255] * 255
+
+
+def _decode_mask(mask: bytes, limit: int) -> Image.Image:
+    return _open(mask, MASK_FORMATS, "mask", InvalidMaskError, limit)
+
+
+def _load_mask(im: Image.Image) -> _MaskLayers:
+    try:
+        im.load()
+        return _mask_layers(im)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidMaskError(f"mask cannot be decoded: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------- blend
+
+
+def _check_opacity(opacity: float) -> int:
+    """``opacity`` as an 8-bit alpha; raise ``ValueError`` naming it if it is not in [0, 1]."""
+    if isinstance(opacity, bool) or not isinstance(opacity, int | float) or not 0.0 <= float(opacity) <= 1.0:
+        raise ValueError(f"opacity must be a number in [0, 1], got {opacity!r}")
+    return round(float(opacity) * 255)
+
+
+def _check_outline(outline: int) -> int:
+    if isinstance(outline, bool) or not isinstance(outline, int) or not 0 <= outline <= MAX_OUTLINE:
+        raise ValueError(f"outline must be an integer number of pixels in [0, {MAX_OUTLINE}], got {outline!r}")
+    return outline
+
+
+# Rows per strip: the mask, weights and colours of one strip stay in the CPU cache while they are
+# blended, and strips without labels are skipped.
+_STRIP = 64
+
+
+def _blend_into(base: Image.Image, layers: _MaskLayers, alpha8: int, outline: int) -> None:
+    """Blend the mask onto ``base`` (an RGB image this module owns), strip by strip."""
+    edges = _contour(layers, outline) if outline else None
+    if alpha8 == 0 and edges is None:
+        return
+    width, height = base.size
+    for top in range(0, height, _STRIP):
+        box = (0, top, width, min(height, top + _STRIP))
+        alpha = layers.alpha(box, alpha8) if alpha8 else None
+        if edges is not None:
+            strip_edges = edges.crop(box)
+            alpha = strip_edges if alpha is None else ImageChops.lighter(alpha, strip_edges)
+        assert alpha is not None
+        bbox = alpha.getbbox()
+        if bbox is None:
+            continue
+        if bbox != (0, 0, *alpha.size):
+            alpha = alpha.crop(bbox)
+        at = (bbox[0], top + bbox[1])
+        colour = layers.colour.crop((*at, bbox[2], top + bbox[3]))
+        base.paste(colour if colour.mode == "RGB" else colour.convert("RGB"), at, alpha)
+
+
+MAX_OUTLINE = 8
+
+
+def _contour(layers: _MaskLayers, width: int) -> Image.Image:
+    """Opaque weights (L) along the inner edge of every labelled region, ``width`` pixels wide."""
+    edge: Image.Image | None = None
+    for band in layers.key_bands():
+        h = band.height
+        for dx, dy in ((1, 0), (0, 1)):
+            # diff[p] = |band[p] - band[p - (dx, dy)]|; the wrapped-around first column/row is cleared.
+            diff = ImageChops.difference(band, ImageChops.offset(band, dx, dy))
+            diff.paste(0, (0, 0, 1, h) if dx else (0, 0, band.width, 1))
+            # Mark both pixels of every differing pair.
+            both = ImageChops.lighter(diff, ImageChops.offset(diff, -dx, -dy))
+            edge = both if edge is None else ImageChops.lighter(edge, both)
+    assert edge is not None
+    edge = edge.point(_NONZERO_LUT)
+    if width > 1:
+        # A box blur spreads every edge pixel over a (2w-1)-square; any non-zero result is "near".
+        edge = edge.filter(ImageFilter.BoxBlur(width - 1)).point(_NONZERO_LUT)
+    labelled = layers.key_bands()[-1]
+    return ImageChops.multiply(edge, labelled)
+
+
+def blend_overlay(image: Image.Image, mask: Image.Image, *, opacity: float = 0.5, outline: int = 0) -> Image.Image:
+    """Blend a decoded mask onto a decoded, already oriented image.
+
+    Parameters
+    ----------
+    image
+        The original, any mode; converted to 8-bit RGB as ``render_overlay`` does. Not modified.
+    mask
+        P, RGB, RGBA, L or LA. White (``#ffffff``) or fully transparent pixels are background.
+    opacity
+        Weight of the label colour on labelled pixels, 0 to 1.
+    outline
+        Width in pixels of an opaque contour along each labelled region's edge; 0 for none.
+
+    Returns
+    -------
+    PIL.Image.Image
+        A new RGB image of ``image``'s size.
+
+    Raises
+    ------
+    ValueError
+        ``opacity`` or ``outline`` out of range.
+    SizeMismatchError
+        The mask's size differs from the image's.
+    InvalidMaskError
+        The mask's mode is not a colour mask.
+    """
+    alpha8 = _check_opacity(opacity)
+    outline = _check_outline(outline)
+    if mask.size != image.size:
+        raise SizeMismatchError(
+            f"mask is {mask.size[0]}x{mask.size[1]} but the image is {image.size[0]}x{image.size[1]}"
+        )
+    layers = _mask_layers(mask)
+    rgb = _to_rgb(image)
+    base = rgb.copy() if rgb is image else rgb
+    _blend_into(base, layers, alpha8, outline)
+    return base
+
+
+def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+    out = io.BytesIO()
+    extra: dict[str, Any] = {"icc_profile": icc} if icc else {}
+    if fmt == "JPEG":
+        # 4:4:4 keeps label edges crisp (4:2:0 smears colour across boundaries); no EXIF: the
+        # orientation is already applied. Same pixels + same settings -> same bytes.
+        im.save(out, "JPEG", quality=quality, subsampling=0, optimize=False, progressive=False, **extra)
+    elif fmt == "WEBP":
+        im.save(out, "WEBP", quality=quality, method=4, **extra)
+    else:
+        im.save(out, "PNG", compress_level=1, **extra)
+    return out.getvalue()
+
+
+def render_overlay(
+    image: bytes,
+    mask: bytes,
+    *,
+    opacity: float = 0.5,
+    outline: int = 0,
+    quality: int = DEFAULT_QUALITY,
+    format: Literal["JPEG", "PNG", "WEBP"] = "JPEG",
+    max_pixels: int | None = None,
+    legend: Sequence[tuple[str, str]] | None = None,
+    font: str | None = None,
+) -> bytes:
+    """Render the original with its mask blended on top, encoded (JPEG by default).
+
+    Parameters
+    ----------
+    image
+        The original: JPEG, PNG, WebP or TIFF; RGB, RGBA, L, LA, P, CMYK, I;16 or I (16-bit grey).
+        Its EXIF orientation is applied first; alpha is flattened onto white; 16-bit is scaled to
+        8-bit (``v / 257``).
+    mask
+        A consolidated mask PNG: labeling_post's indexed PNG (index 0 BACKGROUND ``#ffffff``) or
+        the built-in type's RGB/RGBA PNG (white or transparent background).
+    opacity
+        Weight of the label colour on labelled pixels: 0 returns the original's pixels, 1 the
+        label colours. Background pixels always keep the original's value.
+    outline
+        Width in pixels of an opaque contour along each region's edge (0: none). With
+        ``opacity=0`` this is an outline-only overlay.
+    quality
+        JPEG/WebP quality, 1 to 95.
+    format
+        ``"JPEG"``, ``"PNG"`` or ``"WEBP"``.
+    max_pixels
+        Refuse an image or mask with more pixels than this (a decompression-bomb guard);
+        default ``GTAUDIT_MAX_PIXELS`` or 50,000,000.
+    legend
+        ``(label name, "#rrggbb")`` pairs: adds a strip below the image with a swatch and the
+        name of each (any Unicode; the output is then taller than the original).
+    font
+        A TrueType/OpenType file for the legend (e.g. a CJK font); default Pillow's built-in
+        font, which draws unsupported characters as boxes.
+
+    Returns
+    -------
+    bytes
+        The encoded overlay, the size of the displayed (oriented) original. Deterministic: the
+        same inputs give the same bytes.
+
+    Raises
+    ------
+    ValueError
+        An option out of range.
+    InvalidImageError
+        The original cannot be decoded or exceeds the pixel limit.
+    InvalidMaskError
+        The mask cannot be decoded, is not a colour mask, or exceeds the pixel limit.
+    SizeMismatchError
+        The mask's size differs from the displayed size of the original (both sizes named).
+    """
+    alpha8 = _check_opacity(opacity)
+    outline = _check_outline(outline)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 95:
+        raise ValueError(f"quality must be an integer in [1, 95], got {quality!r}")
+    fmt = str(format).upper()
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {OUTPUT_FORMATS}, got {format!r}")
+    limit = max_pixels_from_env() if max_pixels is None else max_pixels
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+    # Sizes first, from the headers: a mismatch costs no decoding.
+    header = _open(image, ORIGINAL_FORMATS, "image", InvalidImageError, limit)
+    mask_im = _decode_mask(mask, limit)
+    displayed = _displayed_size(header)
+    if mask_im.size != displayed:
+        raise SizeMismatchError(
+            f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at "
+            f"{displayed[0]}x{displayed[1]} (stored {header.size[0]}x{header.size[1]}, EXIF orientation applied)"
+        )
+    # Decoded here, from bytes: ``base`` is ours to blend into (no caller's object is touched).
+    base, icc = _decode_original(header)
+    if base.size != mask_im.size:  # orientation from XMP rather than EXIF
+        raise SizeMismatchError(
+            f"mask is {mask_im.size[0]}x{mask_im.size[1]} but the image is displayed at {base.size[0]}x{base.size[1]}"
+        )
+    layers = _load_mask(mask_im)
+    _blend_into(base, layers, alpha8, outline)
+    if legend:
+        base = add_legend(base, legend, font=font)
+    return _encode(base, fmt, quality, icc)
+
+
+# ---------------------------------------------------------------------------------------- legend
+
+
+def _legend_font(size: int, font: str | None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if font:
+        try:
+            return ImageFont.truetype(font, size)
+        except OSError as exc:
+            raise ValueError(f"font {font!r} cannot be loaded: {exc}") from exc
+    return ImageFont.load_default(size)
+
+
+def add_legend(image: Image.Image, entries: Sequence[tuple[str, str]], *, font: str | None = None) -> Image.Image:
+    """A new image: ``image`` above a white strip listing each ``(name, "#rrggbb")`` entry.
+
+    Parameters
+    ----------
+    image
+        Any RGB image; not modified.
+    entries
+        Label names (any Unicode text) and their colours, drawn left to right, wrapping.
+    font
+        A font file; default Pillow's built-in font.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB, as wide as ``image`` and taller by the strip.
+
+    Raises
+    ------
+    ValueError
+        A colour that is not ``#rrggbb``, or a font that cannot be loaded.
+    """
+    colours = [hex_to_rgb(colour) for _, colour in entries]  # InvalidLabelSetError is a ValueError
+    size = max(12, image.width // 80)
+    face = _legend_font(size, font)
+    pad, swatch, gap = size // 2, size, size
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    # Lay the entries out in rows that fit the image's width.
+    rows: list[list[tuple[int, str, tuple[int, int, int]]]] = [[]]
+    x = pad
+    for (name, _), colour in zip(entries, colours, strict=True):
+        text = str(name)
+        width = swatch + pad // 2 + int(measure.textlength(text, font=face)) + gap
+        if rows[-1] and x + width > image.width - pad:
+            rows.append([])
+            x = pad
+        rows[-1].append((x, text, colour))
+        x += width
+    line = size + pad
+    out = Image.new("RGB", (image.width, image.height + pad + line * len(rows)), _WHITE)
+    out.paste(image.convert("RGB"), (0, 0))
+    draw = ImageDraw.Draw(out)
+    for r, row in enumerate(rows):
+        y = image.height + pad + r * line
+        for x0, text, colour in row:
+            draw.rectangle((x0, y, x0 + swatch - 1, y + swatch - 1), fill=colour, outline=(0, 0, 0))
+            draw.text((x0 + swatch + pad // 2, y + swatch // 2), text, fill=(0, 0, 0), font=face, anchor="lm")
+    return out
+
+
+# ---------------------------------------------------------------------------------------- S3 side
+
+
+@dataclass(frozen=True, slots=True)
+class OverlaySettings:
+    """How the overlay Lambda renders and where it may read."""
+
+    opacity: float = 0.5
+    outline: int = 0
+    quality: int = DEFAULT_QUALITY
+    max_pixels: int | None = None
+    allowed: tuple[str, ...] = ()  # ALLOWED_BUCKETS entries; empty allows nothing
+    max_object_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MaskOutcome:
+    """What happened to one mask."""
+
+    mask: str
+    status: Literal["written", "failed", "deferred"]
+    overlay: str | None = None
+    error: str | None = None  # the exception's class name
+    message: str | None = None
+    retryable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without empty fields."""
+        out: dict[str, Any] = {"mask": self.mask, "status": self.status}
+        for key, value in (("overlay", self.overlay), ("error", self.error), ("message", self.message)):
+            if value is not None:
+                out[key] = value
+        if self.retryable:
+            out["retryable"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayReport:
+    """The outcome of one invocation: one entry per mask, in input order."""
+
+    outcomes: tuple[MaskOutcome, ...] = field(default_factory=tuple)
+    ignored: int = 0
+
+    def count(self, status: str) -> int:
+        """How many masks ended with ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the Lambda's return value)."""
+        return {
+            "written": self.count("written"),
+            "failed": self.count("failed"),
+            "deferred": self.count("deferred"),
+            "ignored": self.ignored,
+            "results": [o.as_dict() for o in self.outcomes],
+        }
+
+
+def job_root_of(mask_uri: S3Uri) -> S3Uri:
+    """``<S3OutputPath>/<job>`` from a consolidated mask's URI (the part before ``/annotations/``)."""
+    idx = mask_uri.key.rfind(MASK_MARKER)
+    if idx <= 0:
+        raise InvalidS3UriError(f"{mask_uri} is not under <job>{MASK_MARKER}")
+    return S3Uri(mask_uri.bucket, mask_uri.key[:idx])
+
+
+def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
+    """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
+    value = metadata.get("dataset-object-id")
+    if value is None:
+        m = re.match(r"^([0-9]+)_", mask_uri.name)
+        if not m:
+            raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
+        value = m.group(1)
+    value = unquote(value)
+    if not _SAFE_ID.match(value) or value in {".", ".."}:
+        raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
+    return value
+
+
+def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, str]]:
+    """Read an object; if a key from an event was URL-encoded, retry once with it decoded."""
+    try:
+        data, meta = get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)
+        return uri, data, meta
+    except Exception as exc:
+        decoded = unquote_plus(uri.key)
+        if _error_code(exc) not in {"NoSuchKey", "404"} or decoded == uri.key:
+            raise
+        alt = S3Uri(uri.bucket, decoded)
+        data, meta = get_bytes_and_metadata(s3, alt, max_bytes=max_bytes)
+        return alt, data, meta
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> S3Uri:
+    """Render and write the overlay of one consolidated mask.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client.
+    mask_uri
+        The mask, ``<job>/annotations/consolidated-annotation/output/<id>_<ts>.png``, written with
+        metadata ``source-ref`` (percent-encoded original URI) and ``dataset-object-id``.
+    settings
+        Rendering options and the allowed locations of originals.
+
+    Returns
+    -------
+    S3Uri
+        ``<job>/overlays/<datasetObjectId>.jpg``, overwritten with the same bytes on a re-run.
+
+    Raises
+    ------
+    InvalidMaskError, InvalidImageError, SizeMismatchError, ForbiddenLocationError, InvalidS3UriError
+        A permanent problem with this mask or its original.
+    botocore.exceptions.ClientError
+        S3 refused or failed a request.
+    """
+    root = job_root_of(mask_uri)
+    if settings.allowed:
+        check_allowed(mask_uri, settings.allowed)
+    mask_uri, mask, meta = _get(s3, mask_uri, settings.max_object_bytes)
+    source = meta.get("source-ref")
+    if not source:
+        raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
+    original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
+    dataset_object_id = _dataset_object_id(mask_uri, meta)
+    _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
+    body = render_overlay(
+        image,
+        mask,
+        opacity=settings.opacity,
+        outline=settings.outline,
+        quality=settings.quality,
+        max_pixels=settings.max_pixels,
+    )
+    target = layout.overlay(root, dataset_object_id)
+    put_bytes(s3, target, body, "image/jpeg")
+    return target
+
+
+_PERMANENT = (GtauditError, ValueError)
+_PERMANENT_S3_CODES = {"NoSuchKey", "404", "AccessDenied", "403", "NoSuchBucket", "InvalidObjectState"}
+
+
+def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
+    """Render one mask, turning any failure into a reported outcome."""
+    try:
+        target = render_mask_overlay(s3, parse_s3_uri(mask), settings)
+    except _PERMANENT as exc:
+        return MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
+    except Exception as exc:  # one bad object never sinks the chunk; S3 trouble may be retried
+        code = _error_code(exc)
+        return MaskOutcome(
+            mask,
+            "failed",
+            error=type(exc).__name__,
+            message=(f"{code}: " if code else "") + str(exc)[:500],
+            retryable=code not in _PERMANENT_S3_CODES,
+        )
+    return MaskOutcome(mask, "written", overlay=str(target))
+
+
+def render_mask_overlays(
+    s3: Any,
+    masks: Sequence[str],
+    settings: OverlaySettings,
+    *,
+    threads: int = 2,
+    time_left: Callable[[], float] | None = None,
+    reserve_seconds: float = 30.0,
+    ignored: int = 0,
+) -> OverlayReport:
+    """Render the overlays of a chunk of masks; one bad mask never stops the others.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client (thread-safe for these calls).
+    masks
+        Consolidated mask URIs.
+    settings
+        Rendering options and allowed locations.
+    threads
+        Masks rendered at once: S3 transfers of one overlap with Pillow's work on another
+        (Pillow releases the GIL while it decodes, blends and encodes).
+    time_left
+        Seconds the invocation has left (from the Lambda context); masks not started while
+        more than ``reserve_seconds`` remain are reported ``deferred`` for the caller to resend.
+    ignored
+        Count of event keys already skipped as not masks, carried into the report.
+
+    Returns
+    -------
+    OverlayReport
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+
+    def one(mask: str) -> MaskOutcome:
+        if time_left is not None and time_left() < reserve_seconds:
+            return MaskOutcome(mask, "deferred", message="not started: too little time left in this invocation")
+        return _outcome(s3, mask, settings)
+
+    if threads == 1 or len(masks) <= 1:
+        outcomes = [one(m) for m in masks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(masks))) as pool:
+            outcomes = list(pool.map(one, masks))
+    return OverlayReport(tuple(outcomes), ignored)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> OverlaySettings:
+    """Settings from ``OVERLAY_OPACITY``, ``OVERLAY_OUTLINE``, ``OVERLAY_QUALITY``, ``GTAUDIT_MAX_PIXELS``
+    and ``ALLOWED_BUCKETS``; raise ``ValueError`` naming a bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, key, cast in (
+        ("opacity", "OVERLAY_OPACITY", float),
+        ("outline", "OVERLAY_OUTLINE", int),
+        ("quality", "OVERLAY_QUALITY", int),
+        ("max_pixels", MAX_PIXELS_ENV, int),
+    ):
+        raw = env.get(key, "").strip()
+        if raw:
+            try:
+                values[name] = cast(raw)
+            except ValueError:
+                raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    settings = OverlaySettings(**values, allowed=tuple(split_allowed(env.get("ALLOWED_BUCKETS"))))
+    if not math.isfinite(settings.opacity):
+        raise ValueError(f"OVERLAY_OPACITY must be a number in [0, 1], got {settings.opacity!r}")
+    _check_opacity(settings.opacity)
+    _check_outline(settings.outline)
+    if not 1 <= settings.quality <= 95:
+        raise ValueError(f"OVERLAY_QUALITY must be in [1, 95], got {settings.quality!r}")
+    if settings.max_pixels is not None and settings.max_pixels <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {settings.max_pixels!r}")
+    return settings
+
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "MaskOutcome",
+    "OverlayReport",
+    "OverlaySettings",
+    "add_legend",
+    "blend_overlay",
+    "is_mask_key",
+    "job_root_of",
+    "max_pixels_from_env",
+    "render_mask_overlay",
+    "render_mask_overlays",
+    "render_overlay",
+    "settings_from_env",
+]

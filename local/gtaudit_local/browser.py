@@ -1,0 +1,101 @@
+"""A person as a worker of the local Ground Truth emulator: the task page in a browser tab.
+
+``gtaudit demo --workers browser`` gives the emulator a :class:`BrowserWorker`. Each task's page
+(the template GT would render, with the local crowd elements) is served on 127.0.0.1 at one stable
+URL; the person answers it in a browser and the answer goes back to the emulator, which writes the
+worker-response file and calls the consolidation Lambda exactly as for any worker. Between tasks
+the tab shows a waiting page that opens the next task by itself.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gtaudit_local.preview import TaskPageServer, s3_reader
+from gtaudit_local.workers import Answer, Task
+
+# The emulator's grant_read_access links (http://127.0.0.1:<port>/s3/<bucket>/<key>?X-Amz-...): served
+# again from this worker's own origin, so the audit page may read the mask's pixels on a canvas.
+_EMULATOR_LINK = re.compile(r"https?://(?:127\.0\.0\.1|localhost):\d+(/s3/)")
+
+
+def same_origin_links(html: str) -> str:
+    """Point the emulator's object links at ``/s3/...`` on the page's own server."""
+    return _EMULATOR_LINK.sub(r"\1", html)
+
+
+class BrowserWorker:
+    """Implements the emulator's ``Worker`` protocol with a person at a browser.
+
+    Parameters
+    ----------
+    worker_id
+        GT's ``workerId`` (default: ``private.us-east-1.`` + 16 random hex digits).
+    sub
+        The Cognito ``sub`` (default: a random UUID).
+    port
+        Port on 127.0.0.1 (0: a free port, chosen once; the URL stays the same for every task).
+    timeout
+        Seconds to wait for an answer before the task counts as abandoned (``None``: wait forever).
+    announce
+        Called with a line of text when a task is waiting (default: print to stderr).
+    """
+
+    def __init__(
+        self,
+        worker_id: str | None = None,
+        sub: str | None = None,
+        *,
+        port: int = 0,
+        timeout: float | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        self.worker_id = worker_id or f"private.us-east-1.{uuid.uuid4().hex[:16]}"
+        self.sub = sub or str(uuid.uuid4())
+        self.timeout = timeout
+        self.announce = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._port = port
+        self._server: TaskPageServer | None = None
+        self._s3: Any = None
+        self._one_at_a_time = threading.Lock()  # a person does one task at a time, as in GT
+
+    @property
+    def url(self) -> str | None:
+        """Where the person opens the tasks (once the first task came)."""
+        return self._server.url if self._server else None
+
+    def _read(self, bucket: str, key: str) -> bytes | None:
+        return s3_reader(self._s3)(bucket, key)
+
+    def work(self, task: Task, s3: Any) -> Answer:
+        """Show ``task`` to the person and wait for the answer (or release, or the timeout)."""
+        with self._one_at_a_time:
+            self._s3 = s3
+            if self._server is None:
+                self._server = TaskPageServer(self._read, mode="runtime", port=self._port).start()
+            title = f"{task.kind} · {task.job_name} · object {task.dataset_object_id}"
+            self._server.show(same_origin_links(task.html), title=title)
+            accepted = datetime.now(UTC)
+            self.announce(f"task waiting for you at {self._server.url} ({title})")
+            result = self._server.wait_submission(self.timeout)
+            now = datetime.now(UTC)
+            self._server.clear()
+            wall = (now - accepted).total_seconds()
+            if result is None:
+                return Answer("abandoned", None, accepted, None, wall)
+            active = wall if result.active_seconds is None else min(result.active_seconds, wall)
+            if result.answer is None:
+                return Answer("returned", None, accepted, None, active)
+            return Answer("submitted", result.answer, accepted, now, active)
+
+    def close(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None

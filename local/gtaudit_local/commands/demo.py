@@ -1,0 +1,116 @@
+"""``gtaudit demo``: the whole workflow on the embedded AWS + Ground Truth runtime."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``demo`` subcommand."""
+    p = subparsers.add_parser(
+        "demo",
+        help="run the whole workflow on sample images, on the embedded runtime (127.0.0.1 only)",
+        description=(
+            "Start moto and the Ground Truth emulator on 127.0.0.1, wire the template's functions and rules, start a "
+            "run on the images, let the template's events drive every stage, then mirror the data bucket into --out "
+            "with summary.json. A previous demo in --out is removed first (the run starts clean)."
+        ),
+    )
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output/)")
+    p.add_argument("--workers", choices=["scripted", "browser"], default="scripted", help="who does the tasks")
+    p.add_argument("--images", type=Path, default=None, help="image folder (default: samples/images)")
+    p.add_argument("--project", type=Path, default=None, help="folder with template.yaml (default: found from here)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scripted workers")
+    p.add_argument(
+        "--timeout", type=float, default=None,
+        help="seconds to wait for the workflow to settle (default: 600 scripted, a day with a browser)",
+    )  # fmt: skip
+    p.set_defaults(func=run)
+
+
+def _progress_table(jobs: list[Any]) -> Table:
+    table = Table(title="Ground Truth jobs (local emulator)", expand=False)
+    for col in ("job", "stage", "round", "status", "progress", "labeled", "failed"):
+        table.add_column(col)
+    for j in jobs:
+        done = j.finished if j.total else 0
+        bar_width = 10
+        filled = int(bar_width * done / j.total) if j.total else 0
+        bar = "█" * filled + "░" * (bar_width - filled) + f" {done}/{j.total or '?'}"
+        table.add_row(j.name, j.kind, str(j.round), j.status, bar, str(j.labeled), str(j.failed))
+    return table
+
+
+def print_summary(console: Console, summary: dict[str, Any]) -> None:
+    """The readable end-of-run tables."""
+    jobs = Table(title="Jobs run")
+    for col in ("name", "kind", "round", "status", "objects", "labeled", "failed", "seconds"):
+        jobs.add_column(col, justify="right" if col in {"round", "objects", "labeled", "failed", "seconds"} else "left")
+    for j in summary["jobs"]:
+        jobs.add_row(j["name"], j["kind"], str(j["round"]), j["status"], str(j["objects"]), str(j["labeled"]),
+                     str(j["failed"]), f"{j['seconds']:.1f}")  # fmt: skip
+    console.print(jobs)
+    c = summary["counts"]
+    counts = Table(title="Objects")
+    counts.add_column("")
+    counts.add_column("count", justify="right")
+    counts.add_row("objects in", str(c["objects-in"]))
+    counts.add_row("approved", str(c["approved"]))
+    counts.add_row("needing attention", str(c["needing-attention"]))
+    counts.add_row("failed", str(c["failed"]))
+    for reason, n in c["failed-reasons"].items():
+        counts.add_row(f"  {reason}", str(n))
+    counts.add_row("adds up", "yes" if c["adds-up"] else "[red]NO[/red]")
+    console.print(counts)
+    timings = Table(title="Time per stage")
+    timings.add_column("stage")
+    timings.add_column("seconds", justify="right")
+    for stage, seconds in summary["timings-seconds"].items():
+        timings.add_row(stage, f"{seconds:.2f}")
+    console.print(timings)
+    failed = summary["deliveries"]["failed"]
+    if failed:
+        console.print(f"[yellow]{len(failed)} event deliveries failed (see _runtime/logs):[/yellow]")
+        for d in failed[:5]:
+            console.print(f"  {d['function']} ({d['rule']}): {str(d['error']).splitlines()[0][:200]}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print its summary; 0 if the counts add up and every job completed."""
+    from gtaudit_local.demo import DemoError, run_demo
+
+    # Job names are ~45 characters: under make or a pipe (no terminal, rich assumes 80 columns)
+    # the tables would cut them, so use a width that fits them whole.
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 132)
+    live = Live(_progress_table([]), console=console, refresh_per_second=4, transient=False)
+    try:
+        with live:
+            result = run_demo(
+                args.out,
+                workers=args.workers,
+                images=args.images,
+                project=args.project,
+                seed=args.seed,
+                timeout=args.timeout or (86_400.0 if args.workers == "browser" else 600.0),
+                on_progress=lambda jobs, _state: live.update(_progress_table(jobs)),
+                log=lambda line: live.console.print(line),
+            )
+    except (DemoError, FileNotFoundError) as exc:
+        console.print(f"[red]demo: {exc}[/red]")
+        return 2
+    print_summary(console, result.summary)
+    console.print(result.started_clean)
+    console.print(f"output: {result.out}/ (summary.json, the bucket's objects, report/, _runtime/logs)")
+    ok = result.summary["counts"]["adds-up"] and all(j["status"] == "Completed" for j in result.summary["jobs"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run(argparse.Namespace()))

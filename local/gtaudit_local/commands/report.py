@@ -1,0 +1,66 @@
+"""``gtaudit report``: worker time, throughput and audit outcomes from the traceability table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gtaudit.exceptions import TraceTableNotFoundError
+
+
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    """``--table`` and ``--stack``: how both trace commands find the table."""
+    p.add_argument(
+        "--table",
+        help="the trace table's name (default: $GTAUDIT_TRACE_TABLE, else the stack's TraceTableName output)",
+    )
+    p.add_argument("--stack", help="the stack whose TraceTableName output to use (default: $GTAUDIT_STACK or gtaudit)")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` subcommand."""
+    from gtaudit.trace.render import FORMATS
+
+    p = subparsers.add_parser(
+        "report",
+        help="per-worker, per-job and per-day time and audit outcomes",
+        description=(
+            "Report tasks, active and wall hours, objects per hour, first-pass acceptance and rejection rates per "
+            "worker, per job and per day, from the traceability table (queries only, no scan). AWS settings "
+            "(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) decide whether AWS or the local runtime is read."
+        ),
+    )
+    add_table_arguments(p)
+    p.add_argument("--since", help="start date (2026-11-01) or ISO time; default: the first record")
+    p.add_argument("--until", help="end date (inclusive) or ISO time; default: the last record")
+    p.add_argument("--worker", help="only this worker ID")
+    p.add_argument("--job", help="only this labeling, rework or audit job (its tasks and the verdicts on its labels)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Query, aggregate, render; return the exit code."""
+    import boto3
+    from gtaudit.trace import make_report
+    from gtaudit.trace.render import render
+    from gtaudit.trace.store import resolve_table
+
+    try:
+        table = resolve_table(args.table, stack=args.stack)
+        report = make_report(
+            boto3.client("dynamodb"), table, since=args.since, until=args.until, worker=args.worker, job=args.job
+        )
+    except (TraceTableNotFoundError, ValueError) as exc:
+        print(f"gtaudit report: {exc}", file=sys.stderr)
+        return 2
+    text = render(report, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

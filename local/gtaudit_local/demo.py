@@ -1,0 +1,344 @@
+"""``gtaudit demo``: the whole workflow on the embedded runtime, with sample images and scripted workers.
+
+The demo does what a user does against AWS, against the embedded services instead: it starts the
+runtime from ``template.yaml`` (workteams as the template's ``WorkteamArn`` / ``AuditWorkteamArn``
+parameters), starts a run exactly as ``gtaudit start`` does (upload, input manifest, first labeling
+job through boto3's SageMaker client), and then only waits: every later stage (overlays, audit,
+rework, worker time) happens because the template's EventBridge rules route GT's job state events
+and S3's object events to the template's functions. When nothing moves any more, it mirrors the
+data bucket into ``--out`` and writes ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gtaudit.manifest import OBJECT_ID_KEY, iter_manifest
+
+from gtaudit_local.gt import Job
+from gtaudit_local.runtime import LocalRuntime, find_project_root
+
+MARKER = ".gtaudit-demo.json"
+LABELERS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-labelers"
+AUDITORS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-auditors"
+RUNTIME_DIR = "_runtime"  # function logs: beside the bucket mirror, not in it
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (a foreign, non-empty output folder; no images; a stage failed to start)."""
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced."""
+
+    out: Path
+    summary: dict[str, Any]
+    started_clean: str  # what happened to a previous run's folder
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare_out(out: Path) -> str:
+    """Make ``out`` an empty demo folder; return a sentence saying whether it started clean and why.
+
+    A folder holding a previous demo (our marker file) is emptied: a run always starts clean, and
+    says so. A non-empty folder without the marker is not ours and is left alone.
+    """
+    if out.exists() and any(out.iterdir()):
+        marker = out / MARKER
+        if not marker.is_file():
+            raise DemoError(f"{out} is not empty and holds no previous demo run; choose another --out")
+        try:
+            previous = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        for child in out.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        note = f"{out}/ held the demo run {previous.get('run', '?')} of {previous.get('started', '?')}: starting clean"
+    else:
+        note = f"{out}/ is new or empty: starting clean"
+    out.mkdir(parents=True, exist_ok=True)
+    return note
+
+
+def default_images(project: Path) -> Path:
+    """``samples/images`` of the project."""
+    return project / "samples" / "images"
+
+
+def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], list[Any], int]:
+    """``(labelers, auditors, labelers_per_object)`` for ``--workers scripted|browser``."""
+    if kind == "browser":
+        from gtaudit_local.browser import BrowserWorker
+
+        person = BrowserWorker()
+        return [person], [person], 1
+    from gtaudit_local.workers import default_crew
+
+    labelers, auditors = default_crew(seed, references=project / "samples" / "reference")
+    return list(labelers), list(auditors), 2
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Point boto3 in this process at the embedded services for the block, with the standard settings."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def mirror_bucket(s3: Any, bucket: str, out: Path) -> int:
+    """Download every object of ``bucket`` to ``out/<key>``; return how many."""
+    n = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith("/") or ".." in key.split("/"):
+                continue
+            dest = out / key
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            n += 1
+    return n
+
+
+def object_states(jobs: list[Job], read: Callable[[str], bytes]) -> dict[str, dict[str, Any]]:
+    """Each object's final state from the jobs' output manifests, in job order (a later job wins).
+
+    ``approved``: its last audit approved it. ``needs-attention``: labeled but rejected in its last
+    audit, or labeled and never audited. ``failed``: GT's ``failure-reason`` or a consolidation
+    that failed, with the reason.
+    """
+    states: dict[str, dict[str, Any]] = {}
+    for job in sorted(jobs, key=lambda j: j.created):
+        if not job.output_manifest:
+            continue
+        attr = job.request["LabelAttributeName"]
+        for item in iter_manifest(read(job.output_manifest).splitlines()):
+            if not hasattr(item, "data"):
+                continue
+            line = item.data
+            oid = str(line.get(OBJECT_ID_KEY) or line.get("source-ref") or "")
+            meta = line.get(f"{attr}-metadata") or {}
+            content = line.get(attr)
+            state: dict[str, Any] = {"job": job.name, "kind": job.kind, "round": job.round}
+            if meta.get("failure-reason"):
+                state.update(state="failed", reason=str(meta["failure-reason"]))
+            elif not isinstance(content, dict):
+                state.update(state="failed", reason="no label in the output manifest")
+            elif content.get("status") == "failed":
+                state.update(state="failed", reason=str(content.get("failure-reason") or "consolidation failed"))
+            elif content.get("status") == "audited":
+                verdict = content.get("verdict")
+                if verdict == "approve":
+                    state.update(state="approved", reason="")
+                else:
+                    reasons = ", ".join(content.get("reasons") or []) or "no reason given"
+                    state.update(state="needs-attention", reason=f"rejected in audit round {job.round}: {reasons}")
+            else:
+                state.update(state="needs-attention", reason=f"labeled in round {job.round}, not audited")
+            states[oid] = state
+    return states
+
+
+def _reason_key(reason: str) -> str:
+    """Group failure reasons: drop the object-specific tail after a colon-separated detail."""
+    return reason.split("\n", 1)[0][:160]
+
+
+def build_summary(
+    rt: LocalRuntime, run: Mapping[str, Any], objects_in: int, started: datetime, timings: Mapping[str, float]
+) -> dict[str, Any]:
+    """``summary.json``: the jobs run and the object counts, which must add up."""
+    assert rt.gt is not None and rt.dispatcher is not None
+    s3 = rt.client("s3")
+
+    def read(uri: str) -> bytes:
+        bucket, key = uri[5:].split("/", 1)
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    jobs = sorted(rt.gt.jobs.values(), key=lambda j: j.created)
+    states = object_states(jobs, read)
+    counts = Counter(s["state"] for s in states.values())
+    missing = max(0, objects_in - len(states))
+    failed_reasons = Counter(_reason_key(s["reason"]) for s in states.values() if s["state"] == "failed")
+    if missing:
+        failed_reasons["never reached a labeling job's output manifest"] += missing
+    failed = counts["failed"] + missing
+    summary: dict[str, Any] = {
+        "run": run.get("run"),
+        "started": started.isoformat(timespec="seconds"),
+        "bucket": rt.bucket,
+        "jobs": [
+            {
+                "name": j.name,
+                "kind": j.kind,
+                "round": j.round,
+                "status": j.status,
+                "objects": j.total,
+                "labeled": j.labeled,
+                "failed": j.failed,
+                "failure-reason": j.failure_reason,
+                "seconds": round(j.modified - j.created, 2),
+            }
+            for j in jobs
+        ],
+        "counts": {
+            "objects-in": objects_in,
+            "approved": counts["approved"],
+            "needing-attention": counts["needs-attention"],
+            "failed": failed,
+            "failed-reasons": dict(failed_reasons.most_common()),
+            "adds-up": objects_in == counts["approved"] + counts["needs-attention"] + failed,
+        },
+        "objects": dict(sorted(states.items())),
+        "deliveries": {
+            "ok": sum(1 for d in rt.dispatcher.deliveries if d.ok),
+            "failed": [
+                {"rule": d.rule, "function": d.function, "error": d.error} for d in rt.dispatcher.deliveries if not d.ok
+            ],
+        },
+        "timings-seconds": {k: round(v, 2) for k, v in timings.items()},
+    }
+    pipeline_summary = f"runs/{run.get('run')}/summary.json"
+    try:
+        pipeline = json.loads(read(f"s3://{rt.bucket}/{pipeline_summary}"))
+    except Exception:  # the orchestrator writes it at the end of a run; absent while a stage is missing
+        pipeline = None
+    summary["pipeline-summary"] = pipeline
+    if isinstance(pipeline, dict):
+        # Two independent tallies (ours from GT's output manifests, the orchestrator's from its state).
+        summary["counts"]["pipeline-agrees"] = (
+            pipeline.get("approved"),
+            pipeline.get("needs-attention"),
+            pipeline.get("failed"),
+        ) == (counts["approved"], counts["needs-attention"], failed)
+    return summary
+
+
+def run_demo(
+    out: Path,
+    *,
+    workers: str = "scripted",
+    images: Path | None = None,
+    project: Path | None = None,
+    seed: int = 0,
+    timeout: float = 600.0,
+    on_progress: Callable[[list[Job], str], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the demo; return its summary (also written to ``out/summary.json``).
+
+    Raises
+    ------
+    DemoError
+        ``out`` belongs to someone else, there are no images, or the run could not start.
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    project = find_project_root(project)
+    images = images or default_images(project)
+    if not images.is_dir() or not any(p.suffix.lower() in {".jpg", ".jpeg", ".png"} for p in images.iterdir()):
+        raise DemoError(f"no .jpg/.jpeg/.png images in {images}")
+    note = prepare_out(out)
+    log(note)
+    started = datetime.now(UTC)
+    labelers, auditors, per_object = make_workers(workers, project, seed)
+    params = {
+        "WorkteamArn": LABELERS_TEAM,
+        "AuditWorkteamArn": AUDITORS_TEAM,
+        "LabelersPerObject": str(per_object),
+    }
+    with LocalRuntime(
+        project,
+        work_dir=out / RUNTIME_DIR,
+        workteams={LABELERS_TEAM: labelers, AUDITORS_TEAM: auditors},
+        parameters={k: v for k, v in params.items() if k in _template_parameters(project)},
+    ) as rt:
+        timings["set-up (runtime start)"] = time.perf_counter() - t0
+        assert rt.gt is not None
+        with _environ(rt.client_env()):
+            t = time.perf_counter()
+            run = _start_run(rt, images)
+            (out / MARKER).write_text(json.dumps({"run": run.get("run"), "started": started.isoformat()}))
+            timings["start (upload, manifest, first job)"] = time.perf_counter() - t
+            log(f"run {run.get('run')}: {run.get('objects')} objects, first job {run.get('job')}")
+            t = time.perf_counter()
+            gt = rt.gt
+
+            def tick() -> None:
+                if on_progress is not None:
+                    on_progress(sorted(gt.jobs.values(), key=lambda j: j.created), "running")
+
+            if not rt.wait_idle(timeout, on_tick=tick):
+                log(f"the workflow did not settle within {timeout:.0f} s; writing what exists")
+            tick()
+            timings["workflow (all jobs and events)"] = time.perf_counter() - t
+            for job in sorted(gt.jobs.values(), key=lambda j: j.created):
+                timings[f"  {job.kind} r{job.round} ({job.name})"] = job.modified - job.created
+            t = time.perf_counter()
+            report = _trace_report(rt, out / "report")
+            if report:
+                timings["traceability report"] = time.perf_counter() - t
+            t = time.perf_counter()
+            n = mirror_bucket(rt.client("s3"), rt.bucket, out)
+            timings[f"mirror bucket ({n} objects)"] = time.perf_counter() - t
+            timings["total"] = time.perf_counter() - t0
+            summary = build_summary(rt, run, int(run.get("objects") or 0), started, timings)
+    summary["started-clean"] = note
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    return DemoResult(out, summary, note, timings)
+
+
+def _trace_report(rt: LocalRuntime, out: Path) -> dict[str, Path]:
+    """The traceability report (worker time, lineage) from the trace table the worktime function fills."""
+    try:
+        table = rt.stack.function("WorktimeFunction").environment["TRACE_TABLE"]
+        from gtaudit.trace import write_report
+    except (KeyError, ImportError):
+        return {}
+    paths: dict[str, Path] = write_report(table, out, ddb=rt.client("dynamodb"))
+    return paths
+
+
+def _template_parameters(project: Path) -> set[str]:
+    from gtaudit_local.template import load_template
+
+    return set(load_template(project / "template.yaml").parameters)
+
+
+def _start_run(rt: LocalRuntime, images: Path) -> dict[str, Any]:
+    """Start a run as ``gtaudit start`` does, configured from the template's outputs and the orchestrator's env."""
+    from gtaudit.pipeline.start import start_run
+
+    from gtaudit_local.commands.start import config_from_outputs
+
+    environ = rt.stack.function("OrchestratorFunction").environment
+    config = config_from_outputs(rt.stack.outputs, environ)
+    table = rt.client_resource("dynamodb").Table(config.table)
+    started = start_run(
+        s3=rt.client("s3"), sagemaker=rt.client("sagemaker"), table=table, config=config, images=str(images)
+    )
+    result: dict[str, Any] = started.as_dict()
+    return result

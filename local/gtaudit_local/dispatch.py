@@ -1,0 +1,235 @@
+"""Deliver events to functions the way the template wires them: EventBridge rules on moto.
+
+Each rule of the template (a function's ``EventBridgeRule``/``CloudWatchEvent`` event, or an
+``AWS::Events::Rule`` targeting a function) becomes a real rule on moto's EventBridge with the
+template's own pattern, targeting an SQS queue. SAM ``S3`` events become a rule on S3's
+EventBridge notifications (``Object Created``/``Object Deleted``), and the dispatcher hands the
+function S3's notification shape (``Records``). A dispatcher thread drains the queues into the
+local Lambda service. So which function runs on which event is decided by the template's patterns
+as matched by EventBridge, never by a hand-written call chain.
+
+Each event is delivered once: a function that raises is recorded in ``deliveries`` (and its log),
+not retried as EventBridge and Lambda's asynchronous invocation would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+from botocore.exceptions import ClientError
+
+from gtaudit_local.aws import ACCOUNT_ID, REGION
+from gtaudit_local.lambdas import LambdaInvokeError, LambdaService
+from gtaudit_local.template import EventRule, S3Trigger, Stack
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """One event delivered to one function, and how it went."""
+
+    rule: str
+    function: str
+    detail_type: str
+    ok: bool
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Route:
+    rule_name: str
+    queue_url: str
+    function: str
+    input_path: str | None = None
+    s3: S3Trigger | None = None
+    constant: str | None = None
+
+
+def _apply_input_path(event: Any, path: str | None) -> Any:
+    if not path or path == "$":
+        return event
+    cur = event
+    for part in path.removeprefix("$.").split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _s3_pattern(trigger: S3Trigger) -> dict[str, Any]:
+    kinds = []
+    for ev in trigger.events:
+        if ev.startswith("s3:ObjectCreated"):
+            kinds.append("Object Created")
+        elif ev.startswith("s3:ObjectRemoved"):
+            kinds.append("Object Deleted")
+    detail: dict[str, Any] = {"bucket": {"name": [trigger.bucket]}}
+    if trigger.prefix:
+        detail["object"] = {"key": [{"prefix": trigger.prefix}]}
+    return {"source": ["aws.s3"], "detail-type": sorted(set(kinds)) or ["Object Created"], "detail": detail}
+
+
+def _s3_notification(event: dict[str, Any]) -> dict[str, Any]:
+    """An EventBridge S3 event in the shape an S3 notification gives a function (``Records``)."""
+    detail = event.get("detail") or {}
+    obj = detail.get("object") or {}
+    bucket = (detail.get("bucket") or {}).get("name", "")
+    created = event.get("detail-type") == "Object Created"
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": event.get("region", REGION),
+                "eventTime": event.get("time"),
+                "eventName": "ObjectCreated:Put" if created else "ObjectRemoved:Delete",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": quote_plus(str(obj.get("key", "")), safe="/"),
+                        "size": obj.get("size", 0),
+                        "eTag": obj.get("etag", ""),
+                        "sequencer": obj.get("sequencer", ""),
+                    },
+                },
+            }
+        ]
+    }
+
+
+class Dispatcher:
+    """Rules on moto's EventBridge -> SQS queues -> the local Lambda service."""
+
+    def __init__(self, stack: Stack, *, events: Any, sqs: Any, s3: Any, lambdas: LambdaService) -> None:
+        self.stack = stack
+        self.events = events
+        self.sqs = sqs
+        self.s3 = s3
+        self.lambdas = lambdas
+        self.routes: list[_Route] = []
+        self.deliveries: list[Delivery] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dispatch")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._quiet_since = time.monotonic()
+
+    def setup(self) -> None:
+        """Create the template's rules on moto, each targeting its own queue."""
+        for rule in self.stack.rules:
+            self._route(rule.name, rule.function, rule.pattern, rule.bus, rule.input_path, None, rule.input)
+        for trigger in self.stack.s3_triggers:
+            with contextlib.suppress(ClientError):
+                self.s3.put_bucket_notification_configuration(
+                    Bucket=trigger.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                )
+            self._route(trigger.name, trigger.function, _s3_pattern(trigger), "default", None, trigger)
+
+    def _route(
+        self,
+        name: str,
+        function: str,
+        pattern: dict[str, Any],
+        bus: str,
+        input_path: str | None,
+        s3: S3Trigger | None,
+        constant: str | None = None,
+    ) -> None:
+        rule_name = f"local-{name}"[:64]
+        if bus != "default":
+            with contextlib.suppress(ClientError):
+                self.events.create_event_bus(Name=bus)
+        self.events.put_rule(Name=rule_name, EventPattern=json.dumps(pattern), State="ENABLED", EventBusName=bus)
+        queue_name = f"gtaudit-local-{name}"[:80]
+        url = self.sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue_name}"
+        self.events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "local-dispatch", "Arn": arn}])
+        self.routes.append(_Route(rule_name, url, function, input_path, s3, constant))
+
+    def start(self) -> Dispatcher:
+        """Start draining the queues in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop draining; wait for deliveries in flight."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def idle_for(self) -> float:
+        """Seconds since the last message was seen or the last delivery finished (0 while busy)."""
+        with self._lock:
+            if self._in_flight:
+                return 0.0
+            return time.monotonic() - self._quiet_since
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            got = 0
+            for route in self.routes:
+                try:
+                    msgs = self.sqs.receive_message(
+                        QueueUrl=route.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                    ).get("Messages", [])
+                except Exception as exc:  # moto stopped under us: end quietly
+                    if self._stop.is_set():
+                        return
+                    log.warning("dispatcher: receive failed: %s", exc)
+                    msgs = []
+                for msg in msgs:
+                    got += 1
+                    with self._lock:
+                        self._in_flight += 1
+                        self._quiet_since = time.monotonic()
+                    with contextlib.suppress(ClientError):
+                        self.sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+                    fut: Future[None] = self._pool.submit(self._deliver, route, msg["Body"])
+                    fut.add_done_callback(self._done)
+            if not got:
+                self._stop.wait(0.05)
+
+    def _done(self, _fut: Future[None]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._quiet_since = time.monotonic()
+
+    def _deliver(self, route: _Route, body: str) -> None:
+        event = json.loads(body)
+        detail_type = str(event.get("detail-type", ""))
+        if route.s3 is not None:
+            key = str(((event.get("detail") or {}).get("object") or {}).get("key", ""))
+            if route.s3.suffix and not key.endswith(route.s3.suffix):
+                return
+            payload = _s3_notification(event)
+        elif route.constant is not None:
+            payload = json.loads(route.constant)
+        else:
+            payload = _apply_input_path(event, route.input_path)
+        started = time.perf_counter()
+        try:
+            self.lambdas.invoke(route.function, payload)
+            delivery = Delivery(route.rule_name, route.function, detail_type, True)
+        except LambdaInvokeError as exc:
+            log.warning("dispatcher: %s failed on %s: %s", route.function, detail_type, exc)
+            delivery = Delivery(route.rule_name, route.function, detail_type, False, str(exc)[:2000])
+        except Exception as exc:  # the service is shutting down
+            delivery = Delivery(route.rule_name, route.function, detail_type, False, f"{type(exc).__name__}: {exc}")
+        delivery.seconds = time.perf_counter() - started
+        with self._lock:
+            self.deliveries.append(delivery)
+
+
+__all__ = ["Delivery", "Dispatcher", "EventRule"]

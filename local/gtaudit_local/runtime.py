@@ -1,0 +1,253 @@
+"""The embedded runtime: moto + the GT emulator + the Lambda service + the event dispatcher, as one.
+
+```
+with LocalRuntime(project_root, work_dir=..., workteams=...) as rt:
+    os.environ.update(rt.client_env())   # boto3 in this process now talks to the embedded services
+    ...                                  # upload, CreateLabelingJob, rt.wait_idle()
+```
+
+Leaving the ``with`` block, by return, exception or Ctrl-C, stops the dispatcher, the emulator,
+every Lambda worker process and moto, and closes their ports. Worker processes also die with the
+runtime process if it is killed outright (they watch their parent), and leave on stdin EOF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gtaudit_local.aws import CREDENTIALS, REGION, MotoServer, client, resource
+from gtaudit_local.dispatch import Dispatcher
+from gtaudit_local.gt import GroundTruthEmulator
+from gtaudit_local.lambdas import LambdaApi, LambdaService
+from gtaudit_local.template import Stack, load_template
+
+log = logging.getLogger(__name__)
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The folder holding ``template.yaml``: ``start`` or a parent, else the package's checkout."""
+    candidates = [start or Path.cwd(), Path(__file__).resolve()]
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / "template.yaml").is_file() and (folder / "functions").is_dir():
+                return folder
+    raise FileNotFoundError("no template.yaml with a functions/ folder here or above; pass --project")
+
+
+class LocalRuntime:
+    """Start and stop the whole embedded runtime for one template.
+
+    Parameters
+    ----------
+    project_root
+        The folder with ``template.yaml``, ``functions/``, ``layers/``.
+    work_dir
+        Where function logs go (``<work_dir>/logs``).
+    workteams
+        ``{WorkteamArn: [Worker, ...]}`` for the GT emulator.
+    parameters
+        Template parameter overrides.
+    stack_name
+        Prefix of local physical names.
+    """
+
+    def __init__(
+        self,
+        project_root: Path,
+        *,
+        work_dir: Path,
+        workteams: Mapping[str, Sequence[Any]] | None = None,
+        parameters: Mapping[str, str] | None = None,
+        stack_name: str = "gtaudit",
+        lambda_concurrency: int = 2,
+    ) -> None:
+        self.project_root = Path(project_root)
+        self.work_dir = Path(work_dir)
+        self.stack: Stack = load_template(self.project_root / "template.yaml", stack_name=stack_name,
+                                          parameters=parameters)  # fmt: skip
+        self.workteams = dict(workteams or {})
+        self.lambda_concurrency = lambda_concurrency
+        self.moto = MotoServer()
+        self.gt: GroundTruthEmulator | None = None
+        self.lambdas: LambdaService | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.lambda_api: LambdaApi | None = None
+        self.clients: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+        self._old_sigterm: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalRuntime:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start moto, deploy the template's resources, start the Lambda service, GT and the dispatcher."""
+        if threading.current_thread() is threading.main_thread():
+            # `kill <pid>` must clean up like Ctrl-C does: turn SIGTERM into KeyboardInterrupt.
+            self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
+        self.moto.start()
+        self._stack.callback(self.moto.stop)
+        for name in ("s3", "events", "sqs", "logs", "dynamodb", "sns"):
+            self.clients[name] = client(name, self.moto.endpoint)
+        self.deploy()
+        self.gt = GroundTruthEmulator(
+            s3=self.clients["s3"],
+            events=self.clients["events"],
+            logs=self.clients["logs"],
+            lambdas=None,  # type: ignore[arg-type]  # set below: the functions need GT's URL first
+            workteams=self.workteams,
+        )
+        self.gt.start()
+        self._stack.callback(self.gt.stop)  # idempotent; also stopped before the Lambda service below
+        endpoints = {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint}
+        self.lambdas = LambdaService(
+            self.stack.functions, endpoints, self.work_dir / "logs", concurrency=self.lambda_concurrency
+        )
+        self._stack.callback(self.lambdas.close)
+        # Again after the Lambda service, so that on close jobs stop before the functions they call.
+        self._stack.callback(self.gt.stop)
+        self.lambda_api = LambdaApi(self.lambdas).start()
+        self._stack.callback(self.lambda_api.stop)
+        self.lambdas.endpoints["LAMBDA"] = self.lambda_api.endpoint  # workers start lazily, so all see it
+        self.gt.lambdas = self.lambdas
+        self.dispatcher = Dispatcher(
+            self.stack, events=self.clients["events"], sqs=self.clients["sqs"], s3=self.clients["s3"],
+            lambdas=self.lambdas,
+        )  # fmt: skip
+        self.dispatcher.setup()
+        self.dispatcher.start()
+        self._stack.callback(self.dispatcher.stop)
+
+    def close(self) -> None:
+        """Stop everything in reverse order of start; safe to call twice."""
+        try:
+            self._stack.close()
+        finally:
+            if self._old_sigterm is not None:
+                with contextlib.suppress(ValueError):
+                    signal.signal(signal.SIGTERM, self._old_sigterm)
+                self._old_sigterm = None
+
+    # ------------------------------------------------------------------ resources
+    def deploy(self) -> None:
+        """Create the template's buckets, tables, queues and log groups on moto."""
+        s3, ddb, sqs, logs = (self.clients[n] for n in ("s3", "dynamodb", "sqs", "logs"))
+        for lid, res in self.stack.resources.items():
+            type_ = res.get("Type")
+            name = self.stack.physical[lid]
+            props = res.get("Properties") or {}
+            if type_ == "AWS::S3::Bucket":
+                s3.create_bucket(Bucket=name)
+                if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+                if (props.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration"):
+                    s3.put_bucket_notification_configuration(
+                        Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                    )
+            elif type_ == "AWS::DynamoDB::Table":
+                self._create_table(ddb, name, props)
+            elif type_ == "AWS::SQS::Queue":
+                sqs.create_queue(QueueName=name)
+            elif type_ == "AWS::SNS::Topic":
+                self.clients["sns"].create_topic(Name=name)
+            elif type_ == "AWS::Logs::LogGroup":
+                group = props.get("LogGroupName")
+                if isinstance(group, str):
+                    with contextlib.suppress(ClientError):
+                        logs.create_log_group(logGroupName=group)
+
+    @staticmethod
+    def _create_table(ddb: Any, name: str, props: Mapping[str, Any]) -> None:
+        args: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if args["BillingMode"] == "PROVISIONED":
+            args["ProvisionedThroughput"] = props.get(
+                "ProvisionedThroughput", {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+            )
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+            if props.get(key):
+                args[key] = props[key]
+        ddb.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            with contextlib.suppress(ClientError):
+                ddb.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+                )
+
+    # ------------------------------------------------------------------ helpers
+    def client_env(self) -> dict[str, str]:
+        """The standard settings that point boto3 in this process at the embedded services."""
+        assert self.gt is not None
+        return {
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.gt.endpoint,
+            **({"AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.endpoint} if self.lambda_api else {}),
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            **CREDENTIALS,
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the embedded service (SageMaker goes to the GT emulator)."""
+        assert self.gt is not None
+        endpoint = {"sagemaker": self.gt.endpoint, "lambda": self.lambda_api.endpoint if self.lambda_api else ""}
+        return client(service, endpoint.get(service) or self.moto.endpoint)
+
+    def client_resource(self, service: str) -> Any:
+        """A boto3 resource on the embedded AWS (e.g. ``client_resource("dynamodb").Table(name)``)."""
+        return resource(service, self.moto.endpoint)
+
+    @property
+    def bucket(self) -> str:
+        """The data bucket (the template's ``DataBucket``, else its first bucket)."""
+        buckets = [lid for lid, r in self.stack.resources.items() if r.get("Type") == "AWS::S3::Bucket"]
+        lid = "DataBucket" if "DataBucket" in buckets else buckets[0]
+        return self.stack.physical[lid]
+
+    def wait_idle(
+        self, timeout: float = 300.0, *, settle: float = 0.4, on_tick: Callable[[], None] | None = None
+    ) -> bool:
+        """Wait until no job runs, no event waits and no delivery is in flight; ``False`` on timeout."""
+        assert self.gt is not None and self.dispatcher is not None
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if on_tick is not None:
+                on_tick()
+            lambdas_busy = self.lambda_api is not None and self.lambda_api.pending > 0
+            quiet = not self.gt.busy and not lambdas_busy and self.dispatcher.idle_for() > 0
+            now = time.monotonic()
+            # Quiet must hold for `settle` seconds on end: an event published just now sits in its
+            # queue until the dispatcher's next poll (every 50 ms), which then makes it busy again.
+            quiet_since = (quiet_since or now) if quiet else None
+            if quiet_since is not None and now - quiet_since >= settle:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,113 @@
+"""consolidate_object with an in-memory S3 stub: inline data objects, sizes, label order, metadata."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from gtaudit.labeling.post import BatchContext, consolidate_object
+from gtaudit.models import ConsolidationItem, PostAnnotationEvent, parse_event
+from gtaudit.s3uri import S3Uri
+from PIL import Image
+
+PERSON, ANIMAL = (44, 160, 44, 255), (31, 119, 180, 255)
+T = (0, 0, 0, 0)
+
+
+class StubS3:
+    def __init__(self) -> None:
+        self.puts: dict[str, dict[str, Any]] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **kw: Any) -> None:
+        self.puts[f"s3://{Bucket}/{Key}"] = {"body": Body, **kw}
+
+
+def png(rows: list[list[tuple[int, int, int, int]]]) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.array(rows, dtype=np.uint8), "RGBA").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def ann(worker: str, rows: list[list[tuple[int, int, int, int]]], *, size: bool = True, as_dict: bool = False) -> dict:
+    seg: dict[str, Any] = {
+        "labelMappings": {"person": {"color": "#2ca02c"}, "animal": {"color": "#1f77b4"}},
+        "labeledImage": {"pngImageData": png(rows)},
+    }
+    if size:
+        seg["inputImageProperties"] = {"width": len(rows[0]), "height": len(rows)}
+    content: Any = {"crowd-semantic-segmentation": seg}
+    return {"workerId": worker, "annotationData": {"content": content if as_dict else json.dumps(content)}}
+
+
+def ctx(s3: StubS3, categories: tuple[str, ...] | None = ("person", "animal")) -> BatchContext:
+    return BatchContext(s3, "label-r1", categories, S3Uri("b-bucket", "out/j/annotations"), "2026-11-24T100000")
+
+
+def test_inline_data_object_gets_no_source_metadata_and_dict_content_is_accepted() -> None:
+    s3 = StubS3()
+    item = ConsolidationItem.model_validate(
+        {
+            "datasetObjectId": 4,
+            "dataObject": {"content": "some text"},
+            "annotations": [ann("w1", [[PERSON]], as_dict=True)],
+        }
+    )
+    r = consolidate_object(item, ctx(s3))
+    assert r.consolidated
+    put = s3.puts[r.content["mask-ref"]]
+    assert (
+        r.content["mask-ref"]
+        == "s3://b-bucket/out/j/annotations/consolidated-annotation/output/4_2026-11-24T100000.png"
+    )
+    assert put["Metadata"] == {"dataset-object-id": "4"}
+    assert put["ContentType"] == "image/png"
+
+
+def test_without_image_properties_the_most_common_size_wins() -> None:
+    s3 = StubS3()
+    small = [[PERSON, T]]
+    big = [[PERSON, T, T]]
+    item = ConsolidationItem.model_validate(
+        {
+            "datasetObjectId": "0",
+            "annotations": [ann("w3", big, size=False), ann("w1", small, size=False), ann("w2", small, size=False)],
+        }
+    )
+    r = consolidate_object(item, ctx(s3))
+    assert r.content["workers"] == ["w1", "w2"]
+    assert r.content["image-size"] == {"width": 2, "height": 1}
+    assert r.content["excluded"] == [{"workerId": "w3", "reason": "mask is 3x1, the other workers' are 2x1"}]
+
+
+def test_labels_outside_the_categories_are_appended() -> None:
+    s3 = StubS3()
+    item = ConsolidationItem.model_validate({"datasetObjectId": "0", "annotations": [ann("w1", [[ANIMAL, PERSON]])]})
+    r = consolidate_object(item, ctx(s3, categories=("sky",)))
+    names = [v["class-name"] for v in r.content["internal-color-map"].values()]
+    assert names == ["BACKGROUND", "sky", "person", "animal"]
+    mask = np.asarray(Image.open(io.BytesIO(s3.puts[r.content["mask-ref"]]["body"])))
+    assert mask.tolist() == [[3, 2]]
+
+
+def test_annotation_without_worker_id_is_excluded_not_fatal() -> None:
+    s3 = StubS3()
+    item = ConsolidationItem.model_validate(
+        {"datasetObjectId": "0", "annotations": [{"annotationData": {"content": "{}"}}, "junk", ann("w1", [[PERSON]])]}
+    )
+    r = consolidate_object(item, ctx(s3))
+    assert r.content["workers"] == ["w1"]
+    assert [e["workerId"] for e in r.content["excluded"]] == ["unknown-worker", "unknown-worker"]
+    assert all(e["reason"].startswith("malformed annotation") for e in r.content["excluded"])
+
+
+@pytest.mark.parametrize("categories", [["person", "animal"], [{"label": "person"}, {"label": "animal"}], None])
+def test_event_model_accepts_category_shapes(categories: Any) -> None:
+    ev = parse_event(
+        PostAnnotationEvent,
+        {"labelAttributeName": "label-r1", "labelCategories": categories, "payload": {"s3Uri": "s3://b-bucket/x.json"}},
+    )
+    assert ev.label_categories in (["person", "animal"], None)
