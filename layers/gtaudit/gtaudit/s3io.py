@@ -1,4 +1,8 @@
-"""Small S3 helpers over a boto3 client passed in by the caller."""
+"""Small S3 helpers over a boto3 client passed in by the caller, and the one reader of botocore errors.
+
+Every other module asks ``error_code`` (or one of the predicates below) what an AWS error was, so the
+shape of ``ClientError.response`` is known in this module only.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,47 @@ from gtaudit.s3uri import S3Uri
 
 # Error codes that no retry can fix: the object or bucket is not there, or not ours to read.
 PERMANENT_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403", "InvalidObjectState"})
+# What S3 answers for an object that is not there (GET says NoSuchKey, HEAD only has the status).
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _BY_CODE: dict[str, type[S3ObjectUnavailableError]] = {
     code: type(code if code.isidentifier() else f"S3Error{code}", (S3ObjectUnavailableError,), {})
     for code in PERMANENT_CODES
 }
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``NoSuchKey``, ...); ``""`` for any other exception."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a botocore ``ClientError``; ``""`` otherwise."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", ""))
+    return ""
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether an S3 error says the object (not the bucket) is not there."""
+    return error_code(exc) in NOT_FOUND_CODES
+
+
+def is_conditional_check_failed(exc: BaseException) -> bool:
+    """Whether a DynamoDB conditional write was refused because its condition does not hold."""
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def exists(s3: Any, uri: S3Uri) -> bool:
+    """Whether an object exists (a HEAD request); other errors than "not found" propagate."""
+    try:
+        s3.head_object(Bucket=uri.bucket, Key=uri.key)
+    except ClientError as exc:
+        if is_not_found(exc):
+            return False
+        raise
+    return True
 
 
 @contextmanager
@@ -28,7 +69,7 @@ def typed_s3_errors() -> Iterator[None]:
     except S3ObjectUnavailableError:
         raise
     except ClientError as exc:
-        cls = _BY_CODE.get(str(exc.response.get("Error", {}).get("Code", "")))
+        cls = _BY_CODE.get(error_code(exc))
         if cls is None:
             raise  # throttling, 5xx: the caller's retry may help
         raise cls(exc.response, exc.operation_name) from exc

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from gtaudit.exceptions import InvalidNameError, JobRejectedError
 from gtaudit.names import attribute_name, job_name, parse_job_name
 from gtaudit.pipeline.config import RUN_ID, PipelineConfig
+from gtaudit.s3io import error_code, error_message
 
 TASK_AVAILABILITY_SECONDS = 10 * 24 * 3600  # 10 days for a private workteam to pick the task up
 MAX_CONCURRENT_TASKS = 1000
@@ -133,10 +134,9 @@ def create_job(sagemaker: Any, request: dict[str, Any]) -> bool:
     try:
         sagemaker.create_labeling_job(**request)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") in ("ResourceInUse", "ResourceInUseException"):
+        if error_code(exc) in ("ResourceInUse", "ResourceInUseException"):
             return False
-        if error.get("Code") == "ValidationException":
-            raise JobRejectedError(request["LabelingJobName"], str(error.get("Message", ""))[:500]) from exc
+        if error_code(exc) == "ValidationException":
+            raise JobRejectedError(request["LabelingJobName"], error_message(exc)[:500]) from exc
         raise
     return True

@@ -25,6 +25,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from gtaudit.s3io import is_conditional_check_failed
+
 LEASE_SECONDS = 960  # longer than the orchestrator's 900 s timeout
 DONE = ("processed", "failed")
 
@@ -40,16 +42,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _written(write: Callable[..., Any], **request: Any) -> bool:
     """Run a conditional write; False, not an error, when its condition does not hold."""
     try:
         write(**request)
     except ClientError as exc:
-        if _conditional_failed(exc):
+        if is_conditional_check_failed(exc):
             return False
         raise
     return True

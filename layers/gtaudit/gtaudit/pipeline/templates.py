@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from gtaudit.s3io import exists, is_not_found
 from gtaudit.s3uri import S3Uri
 
 LABELING = "segmentation.liquid.html"
@@ -41,16 +42,6 @@ def version(templates: dict[str, bytes] | None = None) -> str:
     for name, body in sorted((templates or packaged()).items()):
         h.update(name.encode() + b"\0" + hashlib.sha256(body).digest())
     return h.hexdigest()[:16]
-
-
-def _exists(s3: Any, uri: S3Uri) -> bool:
-    try:
-        s3.head_object(Bucket=uri.bucket, Key=uri.key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def ensure_templates(s3: Any, bucket: str, *, pointer: bool = False) -> dict[str, Any]:
@@ -75,7 +66,7 @@ def ensure_templates(s3: Any, bucket: str, *, pointer: bool = False) -> dict[str
     uris: dict[str, str] = {}
     for name, body in templates.items():
         uri = S3Uri(bucket, f"templates/{ver}/{name}")
-        if not _exists(s3, uri):
+        if not exists(s3, uri):
             s3.put_object(Bucket=bucket, Key=uri.key, Body=body, ContentType="text/html; charset=utf-8")
         uris[name] = str(uri)
     out: dict[str, Any] = {
@@ -94,7 +85,7 @@ def deployed_templates(s3: Any, bucket: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=POINTER)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if is_not_found(exc):
             return None
         raise
     data = json.loads(body)
