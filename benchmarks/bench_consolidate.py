@@ -1,7 +1,7 @@
 """Consolidate 3 workers' RGBA masks of a 3968x2976 image; time as a ratio to the floor, and peak RSS.
 
 Floor: decoding the three worker PNGs plus encoding one P-mode mask, the work no consolidation can
-avoid, measured in the same run. Measured: ``consolidate_object`` on the same answers (JSON and
+avoid, measured in the same run. Measured: ``consolidate_masks`` on the same answers (JSON and
 base64 parsing, colour mapping with snapping, the vote, agreement, the PNG), writing to an
 in-memory S3 stub. Both take the best CPU time (the machine may be shared) of several interleaved
 runs, in a child process that does nothing else, so its peak RSS is the consolidation's own.
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gtaudit.labeling.post import BatchContext, consolidate_object, encode_mask
+from gtaudit.labeling.masks import encode_mask
+from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
 from gtaudit.models import ConsolidationItem
 from gtaudit.s3uri import S3Uri
@@ -64,7 +65,7 @@ def make_mask(seed: int) -> bytes:
 
 
 class MemoryS3:
-    """Just enough of an S3 client for ``consolidate_object`` to write its mask."""
+    """Just enough of an S3 client for ``consolidate_masks`` to write its mask."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
@@ -122,12 +123,12 @@ def measure(folder: Path) -> dict[str, Any]:
         timestamp="2026-11-24T100000",
     )
     floors, totals = [], []
-    result = consolidate_object(item, ctx)
+    result = consolidate_masks(item, ctx)
     assert result.consolidated, result.content
     mask = np.asarray(Image.open(io.BytesIO(next(iter(ctx.s3.objects.values())))))
     colors = [v["hex-color"] for v in result.content["internal-color-map"].values()]
     for _ in range(REPEATS):
-        totals.append(timed(lambda: consolidate_object(item, ctx)))
+        totals.append(timed(lambda: consolidate_masks(item, ctx)))
         floors.append(timed(lambda: floor_once(pngs, mask, colors)))
     return {
         "floor": min(c for c, _ in floors),
@@ -155,7 +156,7 @@ def main() -> int:
     print(f"consolidate {WORKERS} workers, {WIDTH}x{HEIGHT}, {len(LABELS)} labels, best of {REPEATS}")
     print(f"  worker PNGs        {', '.join(f'{b / 1024:.0f} KiB' for b in r['mask_bytes'])}")
     print(f"  floor (decode 3 + encode 1)  {r['floor'] * 1000:8.1f} ms CPU  ({r['floor_wall'] * 1000:.1f} ms wall)")
-    print(f"  consolidate_object           {r['total'] * 1000:8.1f} ms CPU  ({r['total_wall'] * 1000:.1f} ms wall)")
+    print(f"  consolidate_masks           {r['total'] * 1000:8.1f} ms CPU  ({r['total_wall'] * 1000:.1f} ms wall)")
     print(f"  ratio to floor               {ratio:8.2f}   (target <= {TARGET_RATIO})")
     print(f"  peak RSS                     {r['peak_rss_mib']:8.1f} MiB (limit {RSS_LIMIT_MIB} MiB)")
     print(f"  agreement                    {r['agreement']}")

@@ -9,7 +9,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.audit.pre import pre_audit
-from gtaudit.models import PreAnnotationEvent, parse_event
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PreAnnotationEvent
+from gtaudit.models.stages import SkippedTask
 from gtaudit.s3uri import split_allowed
 
 logger = Logger()
@@ -27,10 +29,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Return ``{"taskInput": ..., "isHumanAnnotationRequired": bool}`` for one audit line."""
     parsed = parse_event(PreAnnotationEvent, event)
     result = pre_audit(parsed.data_object, language=LANGUAGE, allowed=ALLOWED)
-    task = result["taskInput"]
-    if result["isHumanAnnotationRequired"]:
-        metrics.add_metric(name="AuditTasks", unit=MetricUnit.Count, value=1)
-    else:
+    task = result.task_input
+    if isinstance(task, SkippedTask):
         metrics.add_metric(name="AuditTasksSkipped", unit=MetricUnit.Count, value=1)
-        logger.warning("audit object skipped", extra={"objectId": task["objectId"], "reason": task["skipReason"]})
-    return result
+        logger.warning("audit object skipped", extra={"objectId": task.object_id, "reason": task.skip_reason})
+    else:
+        metrics.add_metric(name="AuditTasks", unit=MetricUnit.Count, value=1)
+    return result.dump()

@@ -12,7 +12,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.labeling.post import consolidate_batch
-from gtaudit.models import PostAnnotationEvent, parse_event
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PostAnnotationEvent
 
 logger = Logger()
 tracer = Tracer()
@@ -30,20 +31,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[s
     for problem in result.skipped_items:
         logger.warning("batch item without a usable datasetObjectId skipped", extra={"problem": problem})
     for obj in result.objects:
-        for ex in obj.excluded:
+        for ex in obj.label.excluded:
             logger.warning(
                 "annotation excluded",
                 extra={"dataset_object_id": obj.dataset_object_id, "worker_id": ex.worker_id, "reason": ex.reason},
             )
         if not obj.consolidated:
             logger.error("object not consolidated", extra={"dataset_object_id": obj.dataset_object_id})
-        elif obj.agreement is not None:
-            metrics.add_metric(name="Agreement", unit=MetricUnit.NoUnit, value=obj.agreement)
+        elif obj.label.agreement is not None:
+            metrics.add_metric(name="Agreement", unit=MetricUnit.NoUnit, value=obj.label.agreement)
     consolidated = sum(o.consolidated for o in result.objects)
     metrics.add_metric(name="ObjectsConsolidated", unit=MetricUnit.Count, value=consolidated)
     metrics.add_metric(name="ObjectsFailed", unit=MetricUnit.Count, value=len(result.objects) - consolidated)
     metrics.add_metric(
-        name="AnnotationsExcluded", unit=MetricUnit.Count, value=sum(len(o.excluded) for o in result.objects)
+        name="AnnotationsExcluded", unit=MetricUnit.Count, value=sum(len(o.label.excluded) for o in result.objects)
     )
     logger.info("batch consolidated", extra={"objects": len(result.objects), "consolidated": consolidated})
     return result.response

@@ -12,7 +12,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.labeling.pre import config_from_env, pre_labeling
-from gtaudit.models import PreAnnotationEvent, parse_event
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PreAnnotationEvent
+from gtaudit.models.stages import SkippedTask
 
 logger = Logger()
 tracer = Tracer()
@@ -26,10 +28,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Return ``{"taskInput": ..., "isHumanAnnotationRequired": bool}`` for one data object."""
     request = parse_event(PreAnnotationEvent, event)
     result = pre_labeling(request.data_object, config_from_env())
-    task = result["taskInput"]
-    if result["isHumanAnnotationRequired"]:
-        metrics.add_metric(name="LabelingTasks", unit=MetricUnit.Count, value=1)
-    else:
+    task = result.task_input
+    if isinstance(task, SkippedTask):
         metrics.add_metric(name="LabelingTasksSkipped", unit=MetricUnit.Count, value=1)
-        logger.warning("data object not workable", extra={"object_id": task["objectId"], "reason": task["skipReason"]})
-    return result
+        logger.warning("data object not workable", extra={"object_id": task.object_id, "reason": task.skip_reason})
+    else:
+        metrics.add_metric(name="LabelingTasks", unit=MetricUnit.Count, value=1)
+    return result.dump()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from gtaudit.audit.pre import pre_audit
 from gtaudit.exceptions import InvalidS3UriError, InvalidTaskInputError
+from gtaudit.labeling.pre import config_from_env, pre_labeling
 from gtaudit.s3uri import parse_s3_uri, split_allowed
 
 from gtaudit_local.crowd import ASSETS, asset, localize_page
@@ -82,21 +86,14 @@ def _pre_annotation(data_object: dict[str, Any], stage: str) -> dict[str, Any]:
     Without ``ALLOWED_BUCKETS`` in the environment, the buckets the line itself names are allowed:
     a preview shows a page, it guards nothing.
     """
-    import os
-    import re
-
     allowed = os.environ.get("ALLOWED_BUCKETS") or ",".join(
         sorted(set(re.findall(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/", json.dumps(data_object))))
     )
     language = os.environ.get("TASK_LANGUAGE", "en")
     if stage == "audit":
-        from gtaudit.audit.pre import pre_audit
-
-        return pre_audit(data_object, language=language, allowed=split_allowed(allowed))
-    from gtaudit.labeling.pre import config_from_env, pre_labeling
-
+        return pre_audit(data_object, language=language, allowed=split_allowed(allowed)).dump()
     env = {"LABEL_SET": os.environ.get("LABEL_SET", ""), "TASK_LANGUAGE": language, "ALLOWED_BUCKETS": allowed}
-    return pre_labeling(data_object, config_from_env(env))
+    return pre_labeling(data_object, config_from_env(env)).dump()
 
 
 def folder_reader(root: Path) -> ObjectReader:

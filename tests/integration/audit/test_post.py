@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from gtaudit.audit.post import post_audit
-from gtaudit.models import PostAnnotationEvent, parse_event
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PostAnnotationEvent
 
 
 def _event(bucket: str, key: str) -> PostAnnotationEvent:

@@ -248,7 +248,8 @@ def test_request_that_is_not_an_array_is_an_invalid_event(
 
 
 def test_every_sample_event_fits_the_handler_model() -> None:
-    from gtaudit.models import PostAnnotationEvent, parse_event
+    from gtaudit.models import parse_event
+    from gtaudit.models.groundtruth import PostAnnotationEvent
 
     files = sorted(EVENTS.glob("labeling_post-*.json"))
     assert len(files) >= 4

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from gtaudit.exceptions import InvalidEventError
-from gtaudit.models import PreAnnotationEvent, parse_event
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PreAnnotationEvent
 from support import EVENTS, load_event
 
 BUCKET = "gtaudit-test-data"

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gtaudit.audit.post import Verdict, consolidate, parse_answer
+from gtaudit.audit.post import AuditorAnswer, merge_verdicts, read_verdict
 from gtaudit.audit.pre import audit_task_input, pre_audit
 from gtaudit.exceptions import InvalidAnswerError, ManifestError
+from gtaudit.models.stages import Exclusion
 
 ALLOWED = ["gtaudit-test-data"]
 EVENTS = Path(__file__).resolve().parents[3] / "events"
@@ -25,6 +26,11 @@ def audit_line() -> dict[str, Any]:
     return line
 
 
+def consolidate(answers: list[AuditorAnswer], excluded: list[dict[str, str]]) -> dict[str, Any]:
+    """merge_verdicts on the JSON the audit attribute carries."""
+    return merge_verdicts(answers, [Exclusion.model_validate(e) for e in excluded]).dump()
+
+
 def answer(verdict: str, *reasons: str, comment: str = "", notes: Any = None) -> dict[str, Any]:
     content: dict[str, Any] = {"approve": {"on": verdict == "approve"}, "reject": {"on": verdict == "reject"}}
     for code in ("missing-object", "wrong-class", "loose-boundary", "extra-region", "other"):
@@ -35,7 +41,7 @@ def answer(verdict: str, *reasons: str, comment: str = "", notes: Any = None) ->
 
 
 def test_task_input_has_the_contract_shape() -> None:
-    task = audit_task_input(audit_line(), language="en", allowed=ALLOWED)
+    task = audit_task_input(audit_line(), language="en", allowed=ALLOWED).dump()
     assert task["objectId"] == "street-1a2b3c4d"
     assert task["round"] == 1
     assert task["original"].endswith("/images/street.jpg")
@@ -52,7 +58,7 @@ def test_task_input_has_the_contract_shape() -> None:
 
 
 def test_task_input_japanese() -> None:
-    task = audit_task_input(audit_line(), language="ja", allowed=ALLOWED)
+    task = audit_task_input(audit_line(), language="ja", allowed=ALLOWED).dump()
     assert task["language"] == "ja"
     assert "検品" in task["header"]
     assert task["reasons"][0]["text"].startswith("未ラベル")
@@ -63,7 +69,7 @@ def test_image_outside_allowed_buckets_is_skipped() -> None:
     line["gtaudit"]["original"] = "s3://someone-elses-bucket/x.jpg"
     with pytest.raises(ManifestError, match="original"):
         audit_task_input(line, language="en", allowed=ALLOWED)
-    result = pre_audit(line, language="en", allowed=ALLOWED)
+    result = pre_audit(line, language="en", allowed=ALLOWED).dump()
     assert result["isHumanAnnotationRequired"] is False
     assert result["taskInput"]["objectId"] == "street-1a2b3c4d"
     assert "original" in result["taskInput"]["skipReason"]
@@ -71,7 +77,7 @@ def test_image_outside_allowed_buckets_is_skipped() -> None:
 
 def test_a_labeling_line_is_not_an_audit_line() -> None:
     line = load_event("audit_pre-not-an-audit-line")["dataObject"]
-    result = pre_audit(line, language="en", allowed=ALLOWED)
+    result = pre_audit(line, language="en", allowed=ALLOWED).dump()
     assert result == {
         "taskInput": {
             "objectId": "street-1a2b3c4d",
@@ -82,13 +88,13 @@ def test_a_labeling_line_is_not_an_audit_line() -> None:
 
 
 def test_parse_approve() -> None:
-    v = parse_answer("w1", answer("approve", comment=" fine "))
-    assert v == Verdict("w1", "approve", (), "fine", ())
+    v = read_verdict("w1", answer("approve", comment=" fine "))
+    assert v == AuditorAnswer("w1", "approve", (), "fine", ())
 
 
 def test_parse_reject_with_reasons_and_notes() -> None:
     notes = [{"n": 1, "x": 0.41, "y": 0.22, "text": "edge of the arm"}, {"n": 2, "x": 1.5, "y": 0.1, "text": "off"}]
-    v = parse_answer("w1", answer("reject", "loose-boundary", "wrong-class", comment="arm", notes=notes))
+    v = read_verdict("w1", answer("reject", "loose-boundary", "wrong-class", comment="arm", notes=notes))
     assert v.verdict == "reject"
     assert v.reasons == ("loose-boundary", "wrong-class")
     assert v.notes == ({"x": 0.41, "y": 0.22, "text": "edge of the arm"},)
@@ -105,11 +111,11 @@ def test_parse_reject_with_reasons_and_notes() -> None:
 )
 def test_bad_verdicts_raise(content: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidAnswerError, match=message):
-        parse_answer("w1", content)
+        read_verdict("w1", content)
 
 
 def test_reject_without_feedback_is_kept_as_other() -> None:
-    v = parse_answer("w1", answer("reject"))
+    v = read_verdict("w1", answer("reject"))
     assert v.verdict == "reject"
     assert v.reasons == ("other",)
 
@@ -117,16 +123,16 @@ def test_reject_without_feedback_is_kept_as_other() -> None:
 def test_region_notes_not_json_are_dropped_but_verdict_kept() -> None:
     content = answer("reject", "missing-object")
     content["region-notes"] = "{not json"
-    v = parse_answer("w1", content)
+    v = read_verdict("w1", content)
     assert v.reasons == ("missing-object",)
     assert v.notes == ()
     assert v.dropped == ("region-notes is not JSON",)
 
 
 def test_any_reject_wins_and_feedback_merges() -> None:
-    a = Verdict("w1", "approve", comment="looks fine")
-    b = Verdict("w2", "reject", ("loose-boundary",), "arm", ({"x": 0.1, "y": 0.2, "text": "arm"},))
-    c = Verdict("w3", "reject", ("missing-object", "loose-boundary"), "", ({"x": 0.5, "y": 0.5, "text": "dog"},))
+    a = AuditorAnswer("w1", "approve", comment="looks fine")
+    b = AuditorAnswer("w2", "reject", ("loose-boundary",), "arm", ({"x": 0.1, "y": 0.2, "text": "arm"},))
+    c = AuditorAnswer("w3", "reject", ("missing-object", "loose-boundary"), "", ({"x": 0.5, "y": 0.5, "text": "dog"},))
     out = consolidate([a, b, c], [{"workerId": "w4", "reason": "no verdict chosen"}])
     assert out["status"] == "audited"
     assert out["verdict"] == "reject"
@@ -139,7 +145,7 @@ def test_any_reject_wins_and_feedback_merges() -> None:
 
 
 def test_unanimous_approve() -> None:
-    out = consolidate([Verdict("w1", "approve"), Verdict("w2", "approve")], [])
+    out = consolidate([AuditorAnswer("w1", "approve"), AuditorAnswer("w2", "approve")], [])
     assert out["verdict"] == "approve"
     assert out["reasons"] == []
     assert out["votes"] == {"approve": 2, "reject": 0}

@@ -11,13 +11,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from gtaudit.exceptions import InvalidAnnotationError, InvalidMaskError, SizeMismatchError, UnknownColorsError
-from gtaudit.labeling.post import (
-    build_class_table,
-    decode_mask,
-    encode_mask,
-    parse_answer,
-    vote,
-)
+from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, vote
+from gtaudit.labeling.post import read_segmentation
 from gtaudit.labels import BACKGROUND_COLOR, LabelSet
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -122,43 +117,6 @@ def test_huge_masks_are_refused_before_decoding() -> None:
 
 def answer(**seg: object) -> dict[str, object]:
     return {"crowd-semantic-segmentation": seg}
-
-
-def test_parse_answer_takes_any_element_holding_labeled_image() -> None:
-    png = rgba_png([[P]])
-    content = {
-        "other": {"x": 1},
-        "my-seg": {
-            "labeledImage": {"pngImageData": base64.b64encode(png).decode()},
-            "labelMappings": {'say "hi" 猫': {"color": "#2CA02C"}},
-            "inputImageProperties": {"width": 1, "height": 1},
-        },
-    }
-    got = parse_answer(json.loads(json.dumps(content)))
-    assert got.png == png
-    assert got.label_mappings == {'say "hi" 猫': PERSON}
-    assert got.size == (1, 1)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        {},
-        [],
-        answer(),
-        answer(labeledImage={}),
-        answer(labeledImage={"pngImageData": ""}),
-        answer(labeledImage={"pngImageData": "@@@"}),
-        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": "red"}}),
-        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": PERSON}, "y": {"color": PERSON}}),
-        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": "#FFFFFF"}}),
-        answer(labeledImage={"pngImageData": "AAAA"}, inputImageProperties={"width": 0, "height": 3}),
-        answer(labeledImage={"pngImageData": "AAAA"}, inputImageProperties={"width": "3", "height": 3}),
-    ],
-)
-def test_parse_answer_refuses_bad_answers(content: object) -> None:
-    with pytest.raises(InvalidAnnotationError):
-        parse_answer(content)
 
 
 def test_class_table_categories_first_then_first_seen() -> None:
@@ -266,3 +224,40 @@ def test_class_table_colours_stay_distinct_beyond_the_palette() -> None:
     assert table == build_class_table(categories, [{"c0": "#2ca02c", "c1": "#123456"}])  # deterministic
     rebuilt = LabelSet.from_color_map(table.color_map(1.0))
     assert rebuilt.names == categories
+
+
+def test_read_segmentation_takes_any_element_holding_labeled_image() -> None:
+    png = rgba_png([[P]])
+    content = {
+        "other": {"x": 1},
+        "my-seg": {
+            "labeledImage": {"pngImageData": base64.b64encode(png).decode()},
+            "labelMappings": {'say "hi" 猫': {"color": "#2CA02C"}},
+            "inputImageProperties": {"width": 1, "height": 1},
+        },
+    }
+    got = read_segmentation(json.loads(json.dumps(content)))
+    assert got.png == png
+    assert got.label_mappings == {'say "hi" 猫': PERSON}
+    assert got.size == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {},
+        [],
+        answer(),
+        answer(labeledImage={}),
+        answer(labeledImage={"pngImageData": ""}),
+        answer(labeledImage={"pngImageData": "@@@"}),
+        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": "red"}}),
+        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": PERSON}, "y": {"color": PERSON}}),
+        answer(labeledImage={"pngImageData": "AAAA"}, labelMappings={"x": {"color": "#FFFFFF"}}),
+        answer(labeledImage={"pngImageData": "AAAA"}, inputImageProperties={"width": 0, "height": 3}),
+        answer(labeledImage={"pngImageData": "AAAA"}, inputImageProperties={"width": "3", "height": 3}),
+    ],
+)
+def test_read_segmentation_refuses_bad_answers(content: object) -> None:
+    with pytest.raises(InvalidAnnotationError):
+        read_segmentation(content)

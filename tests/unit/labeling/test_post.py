@@ -1,4 +1,4 @@
-"""consolidate_object with an in-memory S3 stub: inline data objects, sizes, label order, metadata."""
+"""consolidate_masks with an in-memory S3 stub: inline data objects, sizes, label order, metadata."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gtaudit.labeling.post import BatchContext, consolidate_object
-from gtaudit.models import ConsolidationItem, PostAnnotationEvent, parse_event
+from gtaudit.labeling.post import BatchContext, consolidate_masks
+from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
 from gtaudit.s3uri import S3Uri
 from PIL import Image
 
@@ -56,7 +57,7 @@ def test_inline_data_object_gets_no_source_metadata_and_dict_content_is_accepted
             "annotations": [ann("w1", [[PERSON]], as_dict=True)],
         }
     )
-    r = consolidate_object(item, ctx(s3))
+    r = consolidate_masks(item, ctx(s3))
     assert r.consolidated
     put = s3.puts[r.content["mask-ref"]]
     assert (
@@ -77,7 +78,7 @@ def test_without_image_properties_the_most_common_size_wins() -> None:
             "annotations": [ann("w3", big, size=False), ann("w1", small, size=False), ann("w2", small, size=False)],
         }
     )
-    r = consolidate_object(item, ctx(s3))
+    r = consolidate_masks(item, ctx(s3))
     assert r.content["workers"] == ["w1", "w2"]
     assert r.content["image-size"] == {"width": 2, "height": 1}
     assert r.content["excluded"] == [{"workerId": "w3", "reason": "mask is 3x1, the other workers' are 2x1"}]
@@ -86,7 +87,7 @@ def test_without_image_properties_the_most_common_size_wins() -> None:
 def test_labels_outside_the_categories_are_appended() -> None:
     s3 = StubS3()
     item = ConsolidationItem.model_validate({"datasetObjectId": "0", "annotations": [ann("w1", [[ANIMAL, PERSON]])]})
-    r = consolidate_object(item, ctx(s3, categories=("sky",)))
+    r = consolidate_masks(item, ctx(s3, categories=("sky",)))
     names = [v["class-name"] for v in r.content["internal-color-map"].values()]
     assert names == ["BACKGROUND", "sky", "person", "animal"]
     mask = np.asarray(Image.open(io.BytesIO(s3.puts[r.content["mask-ref"]]["body"])))
@@ -98,7 +99,7 @@ def test_annotation_without_worker_id_is_excluded_not_fatal() -> None:
     item = ConsolidationItem.model_validate(
         {"datasetObjectId": "0", "annotations": [{"annotationData": {"content": "{}"}}, "junk", ann("w1", [[PERSON]])]}
     )
-    r = consolidate_object(item, ctx(s3))
+    r = consolidate_masks(item, ctx(s3))
     assert r.content["workers"] == ["w1"]
     assert [e["workerId"] for e in r.content["excluded"]] == ["unknown-worker", "unknown-worker"]
     assert all(e["reason"].startswith("malformed annotation") for e in r.content["excluded"])

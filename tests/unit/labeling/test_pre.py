@@ -26,7 +26,7 @@ def data_object(case: str) -> dict[str, Any]:
 
 
 def test_round_one_task_input_has_exactly_the_contract_keys() -> None:
-    out = pre_labeling(data_object("source-ref"), config())
+    out = pre_labeling(data_object("source-ref"), config()).dump()
     assert out["isHumanAnnotationRequired"] is True
     task = out["taskInput"]
     assert set(task) == {
@@ -46,7 +46,7 @@ def test_round_one_task_input_has_exactly_the_contract_keys() -> None:
 
 def test_japanese_texts_and_unicode_labels_with_quotes() -> None:
     labels = json.dumps(["人", 'say "cheese"', {"label": "犬's \\ toy", "color": "#ABCDEF"}])
-    task = labeling_task_input(data_object("source-ref"), config(TASK_LANGUAGE="ja", LABEL_SET=labels))
+    task = labeling_task_input(data_object("source-ref"), config(TASK_LANGUAGE="ja", LABEL_SET=labels)).dump()
     assert task["language"] == "ja"
     assert task["header"] == TEXTS["ja"]["header"]
     assert task["shortInstructions"] == TEXTS["ja"]["short"]
@@ -65,12 +65,12 @@ def test_unknown_language_falls_back_to_english_and_bad_label_set_is_loud() -> N
 def test_object_id_derived_when_absent() -> None:
     obj = data_object("source-ref")
     del obj["object-id"]
-    task = labeling_task_input(obj, config())
+    task = labeling_task_input(obj, config()).dump()
     assert task["objectId"].startswith("street-01-")
 
 
 def test_rework_round_carries_previous_mask_and_feedback() -> None:
-    task = labeling_task_input(data_object("rework"), config(TASK_LANGUAGE="ja"))
+    task = labeling_task_input(data_object("rework"), config(TASK_LANGUAGE="ja")).dump()
     assert task["round"] == 2
     assert task["header"] == TEXTS["ja"]["header_rework"].format(round=2)
     assert task["initialValue"] == {
@@ -85,7 +85,7 @@ def test_rework_round_carries_previous_mask_and_feedback() -> None:
 
 
 def test_rework_keeps_classes_of_the_previous_mask_missing_from_the_label_set() -> None:
-    task = labeling_task_input(data_object("rework"), config(LABEL_SET='["person"]'))
+    task = labeling_task_input(data_object("rework"), config(LABEL_SET='["person"]')).dump()
     assert task["labels"] == ["person", "animal"]
     assert task["labelColors"][1] == {"label": "animal", "color": "#1f77b4"}
 
@@ -102,7 +102,7 @@ def test_rework_keeps_classes_of_the_previous_mask_missing_from_the_label_set() 
 )
 def test_unworkable_objects_are_skipped_with_a_reason(case: str, reason: str) -> None:
     obj = data_object(case)
-    out = pre_labeling(obj, config())
+    out = pre_labeling(obj, config()).dump()
     assert out["isHumanAnnotationRequired"] is False
     assert set(out["taskInput"]) == {"objectId", "skipReason"}
     assert out["taskInput"]["objectId"] == obj["object-id"]
@@ -132,25 +132,29 @@ BAD_REWORK = [
 @pytest.mark.parametrize("gtaudit", BAD_REWORK)
 def test_malformed_rework_data_is_skipped(gtaudit: Any) -> None:
     obj = {"source-ref": f"s3://{BUCKET}/images/a.png", "object-id": "a-1", "gtaudit": gtaudit}
-    out = pre_labeling(obj, config())
+    out = pre_labeling(obj, config()).dump()
     assert out["isHumanAnnotationRequired"] is False
     assert out["taskInput"]["skipReason"].startswith("malformed rework data")
 
 
 @pytest.mark.parametrize("ref", ["s3://gtaudit-test-data/images/A.JPEG", "s3://gtaudit-test-data/x/y.Png"])
 def test_extension_check_ignores_case(ref: str) -> None:
-    assert pre_labeling({"source-ref": ref}, config())["isHumanAnnotationRequired"] is True
+    assert pre_labeling({"source-ref": ref}, config()).dump()["isHumanAnnotationRequired"] is True
 
 
 @pytest.mark.parametrize("ref", ["https://example.com/a.jpg", "s3://gtaudit-test-data/images/noext", 42, ""])
 def test_bad_image_references_are_skipped(ref: Any) -> None:
-    out = pre_labeling({"source-ref": ref, "object-id": "o-1"}, config())
+    out = pre_labeling({"source-ref": ref, "object-id": "o-1"}, config()).dump()
     assert out["isHumanAnnotationRequired"] is False
     assert out["taskInput"]["objectId"] == "o-1"
 
 
 def test_allowed_prefix_and_empty_allow_list() -> None:
     obj = {"source-ref": f"s3://{BUCKET}/images/a.jpg"}
-    assert pre_labeling(obj, config(ALLOWED_BUCKETS=f"s3://{BUCKET}/images/"))["isHumanAnnotationRequired"] is True
-    assert pre_labeling(obj, config(ALLOWED_BUCKETS=f"s3://{BUCKET}/other/"))["isHumanAnnotationRequired"] is False
-    assert pre_labeling(obj, config(ALLOWED_BUCKETS=""))["isHumanAnnotationRequired"] is False
+    assert (
+        pre_labeling(obj, config(ALLOWED_BUCKETS=f"s3://{BUCKET}/images/")).dump()["isHumanAnnotationRequired"] is True
+    )
+    assert (
+        pre_labeling(obj, config(ALLOWED_BUCKETS=f"s3://{BUCKET}/other/")).dump()["isHumanAnnotationRequired"] is False
+    )
+    assert pre_labeling(obj, config(ALLOWED_BUCKETS="")).dump()["isHumanAnnotationRequired"] is False

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gtaudit.audit.post import parse_answer as parse_audit_answer
-from gtaudit.labeling.post import decode_mask, encode_mask
+from gtaudit.labeling.masks import decode_mask, encode_mask
 from gtaudit.labels import DEFAULT_LABELS, LabelSet
 from gtaudit.reasons import REASONS, reason_inputs
 from gtaudit_local.workers import (

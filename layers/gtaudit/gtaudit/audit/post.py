@@ -1,8 +1,10 @@
 """The audit (検品) stage, after the auditors: each auditor's answer -> a verdict, merged per object.
 
-``post_audit`` turns each auditor's answer into a verdict and merges the verdicts of several
-auditors into one with the rule **any reject wins**: one reject makes the object rejected, the
-reasons and region notes of every rejecting auditor are merged, and all comments are kept.
+``post_audit`` reads the batch with the shared reader (``gtaudit.consolidation``), turns each
+auditor's answer into an ``AuditorAnswer`` (``read_verdict``) and merges the answers of several
+auditors into one ``AuditVerdict`` with the rule **any reject wins**: one reject makes the object
+rejected, the reasons and region notes of every rejecting auditor are merged, and all comments are
+kept. An answer that cannot be used excludes its auditor, never the object or the batch.
 """
 
 from __future__ import annotations
@@ -12,26 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gtaudit.exceptions import (
-    ForbiddenLocationError,
-    InvalidAnswerError,
-    InvalidEventError,
-    InvalidS3UriError,
-    S3ObjectUnavailableError,
-)
-from gtaudit.models import PostAnnotationEvent
+from gtaudit.consolidation import read_answers, read_batch, response_entry
+from gtaudit.exceptions import InvalidAnswerError
+from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
+from gtaudit.models.stages import MAX_COMMENT, MAX_NOTE_TEXT, MAX_NOTES, AuditVerdict, Exclusion, RegionNote, Votes
 from gtaudit.reasons import REASON_CODES, reason_inputs
-from gtaudit.s3io import get_bytes, get_json
-from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri
-
-MAX_COMMENT = 2000  # characters kept of one auditor's comment
-MAX_NOTES = 50  # region notes kept of one auditor
-MAX_NOTE_TEXT = 500
-MAX_ANSWER_BYTES = 1_000_000  # an answer file given by s3Uri larger than this is refused
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class AuditorAnswer:
     """One auditor's parsed answer."""
 
     auditor: str
@@ -78,7 +69,7 @@ def _notes(raw: object) -> tuple[list[dict[str, Any]], list[str]]:
     return notes, dropped
 
 
-def parse_answer(auditor: str, content: Mapping[str, Any]) -> Verdict:
+def read_verdict(auditor: str, content: Mapping[str, Any]) -> AuditorAnswer:
     """Parse one auditor's ``answerContent`` of ``ui/audit.liquid.html``.
 
     Parameters
@@ -91,7 +82,7 @@ def parse_answer(auditor: str, content: Mapping[str, Any]) -> Verdict:
 
     Returns
     -------
-    Verdict
+    AuditorAnswer
 
     Raises
     ------
@@ -106,7 +97,7 @@ def parse_answer(auditor: str, content: Mapping[str, Any]) -> Verdict:
     comment = content.get("comment", "")
     comment = comment.strip()[:MAX_COMMENT] if isinstance(comment, str) else ""
     if approve:
-        return Verdict(auditor, "approve", comment=comment)
+        return AuditorAnswer(auditor, "approve", comment=comment)
     reasons = tuple(
         code for code in sorted(REASON_CODES) if _checked(content.get(f"reason-{code}"))
     )  # sorted: stable output
@@ -114,74 +105,52 @@ def parse_answer(auditor: str, content: Mapping[str, Any]) -> Verdict:
     if not reasons and not comment and not notes:
         # Keep the reject (the auditor's decision counts) but say that it came with no feedback.
         reasons, dropped = ("other",), [*dropped, "a reject came with no reason, comment or region note"]
-    return Verdict(auditor, "reject", reasons, comment, tuple(notes), tuple(dropped))
+    return AuditorAnswer(auditor, "reject", reasons, comment, tuple(notes), tuple(dropped))
 
 
-def consolidate(verdicts: list[Verdict], excluded: list[dict[str, str]]) -> dict[str, Any]:
-    """Merge several auditors' verdicts into one: **any reject wins**.
+def merge_verdicts(answers: list[AuditorAnswer], excluded: list[Exclusion]) -> AuditVerdict:
+    """Merge several auditors' answers into one verdict: **any reject wins**.
 
     Reasons are the union (in ``gtaudit.reasons`` order), notes are concatenated and renumbered,
-    comments are joined one per line as ``<auditor>: <comment>``. No usable verdict gives a failure.
+    comments are joined one per line as ``<auditor>: <comment>``. No usable answer gives a failure.
     """
-    if not verdicts:
-        detail = "; ".join(f"{e['workerId']}: {e['reason']}" for e in excluded) or "no answer"
-        reason = f"no usable answer: {detail}"
-        return {"status": "failed", "failure-reason": reason, "auditors": [], "excluded": excluded}
-    rejects = [v for v in verdicts if v.verdict == "reject"]
-    reasons = sorted({r for v in rejects for r in v.reasons}, key=_REASON_ORDER.__getitem__)
-    notes = [{"n": i, **note} for i, note in enumerate((n for v in rejects for n in v.notes), start=1)]
-    comments = [f"{v.auditor}: {v.comment}" if len(verdicts) > 1 else v.comment for v in verdicts if v.comment]
-    return {
-        "status": "audited",
-        "verdict": "reject" if rejects else "approve",
-        "reasons": reasons,
-        "comment": "\n".join(comments),
-        "notes": notes,
-        "auditors": [v.auditor for v in verdicts],
-        "votes": {"approve": len(verdicts) - len(rejects), "reject": len(rejects)},
-        "excluded": excluded,
-    }
+    if not answers:
+        detail = "; ".join(f"{e.worker_id}: {e.reason}" for e in excluded) or "no answer"
+        return AuditVerdict(
+            status="failed", failure_reason=f"no usable answer: {detail}", auditors=[], excluded=excluded
+        )
+    rejects = [a for a in answers if a.verdict == "reject"]
+    reasons = sorted({r for a in rejects for r in a.reasons}, key=_REASON_ORDER.__getitem__)
+    notes = [RegionNote(n=i, **note) for i, note in enumerate((n for a in rejects for n in a.notes), start=1)]
+    comments = [f"{a.auditor}: {a.comment}" if len(answers) > 1 else a.comment for a in answers if a.comment]
+    return AuditVerdict(
+        status="audited",
+        verdict="reject" if rejects else "approve",
+        reasons=reasons,
+        comment="\n".join(comments),
+        notes=notes,
+        auditors=[a.auditor for a in answers],
+        votes=Votes(approve=len(answers) - len(rejects), reject=len(rejects)),
+        excluded=excluded,
+    )
 
 
 _REASON_ORDER = {code: i for i, code in enumerate(r["code"] for r in reason_inputs("en"))}
 
 
-def _annotation_content(s3: Any, annotation: Mapping[str, Any], allowed: list[str]) -> Any:
-    data = annotation.get("annotationData")
-    if not isinstance(data, Mapping):
-        raise InvalidAnswerError("annotationData is missing")
-    if isinstance(data.get("content"), str):
-        raw: str | bytes = data["content"]
-    elif isinstance(data.get("s3Uri"), str):
+def consolidate_verdicts(s3: Any, item: ConsolidationItem, allowed: list[str]) -> AuditVerdict:
+    """Read and merge one object's audit answers."""
+    answers: list[AuditorAnswer] = []
+    excluded: list[Exclusion] = []
+    for got in read_answers(s3, item, allowed=allowed):
+        if isinstance(got, Exclusion):
+            excluded.append(got)
+            continue
         try:
-            uri = check_allowed(parse_s3_uri(data["s3Uri"]), allowed)
-            raw = get_bytes(s3, uri, max_bytes=MAX_ANSWER_BYTES)
-        except (InvalidS3UriError, ForbiddenLocationError, S3ObjectUnavailableError, ValueError) as exc:
-            raise InvalidAnswerError(f"answer file: {exc}") from exc
-    else:
-        raise InvalidAnswerError("annotationData has neither content nor s3Uri")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidAnswerError(f"answer is not JSON: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidAnswerError(f"answer is not UTF-8: {exc.reason}") from exc
-
-
-def consolidate_object(s3: Any, item: Mapping[str, Any], allowed: list[str]) -> dict[str, Any]:
-    """Consolidate one entry of the consolidation request into the audit attribute's content."""
-    verdicts: list[Verdict] = []
-    excluded: list[dict[str, str]] = []
-    annotations = item.get("annotations")
-    for ann in annotations if isinstance(annotations, list) else []:
-        worker = str(ann.get("workerId", "")) if isinstance(ann, Mapping) else ""
-        try:
-            if not isinstance(ann, Mapping):
-                raise InvalidAnswerError("annotation is not an object")
-            verdicts.append(parse_answer(worker, _annotation_content(s3, ann, allowed)))
+            answers.append(read_verdict(got.worker_id, got.content))
         except InvalidAnswerError as exc:
-            excluded.append({"workerId": worker, "reason": str(exc)})
-    return consolidate(verdicts, excluded)
+            excluded.append(Exclusion(worker_id=got.worker_id, reason=str(exc)))
+    return merge_verdicts(answers, excluded)
 
 
 def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -> list[dict[str, Any]]:
@@ -208,25 +177,8 @@ def post_audit(s3: Any, event: PostAnnotationEvent, *, allowed: Iterable[str]) -
         The request file is outside ``allowed``, or is not a JSON array.
     """
     allowed = list(allowed)
-    try:
-        request: S3Uri = check_allowed(parse_s3_uri(event.payload.s3_uri), allowed)
-    except (InvalidS3UriError, ForbiddenLocationError) as exc:
-        raise InvalidEventError(f"payload.s3Uri: {exc}") from exc
-    try:
-        batch = get_json(s3, request)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidEventError("the consolidation request is not JSON") from None
-    if not isinstance(batch, list):
-        raise InvalidEventError("the consolidation request is not a JSON array")
-    out = []
-    for item in batch:
-        if not isinstance(item, Mapping) or "datasetObjectId" not in item:
-            continue  # nothing to answer for: GT needs the id to match the result
-        content = consolidate_object(s3, item, allowed)
-        out.append(
-            {
-                "datasetObjectId": str(item["datasetObjectId"]),
-                "consolidatedAnnotation": {"content": {event.label_attribute_name: content}},
-            }
-        )
-    return out
+    batch = read_batch(s3, event, allowed=allowed)
+    return [
+        response_entry(item.dataset_object_id, event.label_attribute_name, consolidate_verdicts(s3, item, allowed))
+        for item in batch.items
+    ]

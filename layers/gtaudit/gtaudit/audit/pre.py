@@ -13,6 +13,7 @@ from typing import Any
 from gtaudit.exceptions import ForbiddenLocationError, InvalidS3UriError, ManifestError
 from gtaudit.labels import BACKGROUND
 from gtaudit.manifest import GTAUDIT_KEY, object_id_of
+from gtaudit.models.stages import AuditTaskInput, LegendEntry, PreAnnotationResponse, ReasonChoice
 from gtaudit.reasons import reason_inputs
 from gtaudit.s3uri import check_allowed, parse_s3_uri
 
@@ -56,7 +57,7 @@ def _uri(value: object, what: str, allowed: Iterable[str]) -> str:
         raise ManifestError(f"{what}: {exc}") from exc
 
 
-def audit_task_input(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> dict[str, Any]:
+def audit_task_input(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> AuditTaskInput:
     """Build the audit template's ``task.input`` from an audit manifest line.
 
     Parameters
@@ -70,9 +71,7 @@ def audit_task_input(data_object: Mapping[str, Any], *, language: str, allowed: 
 
     Returns
     -------
-    dict
-        ``{"objectId", "round", "original", "overlay", "mask", "legend", "labelers", "agreement",
-        "reasons", "language", "header", "instructions"}``.
+    AuditTaskInput
 
     Raises
     ------
@@ -94,27 +93,25 @@ def audit_task_input(data_object: Mapping[str, Any], *, language: str, allowed: 
     labelers = info.get("labelers") or []
     round_no = info.get("round", 1)
     lang = language if language in HEADERS else "en"
-    return {
-        "objectId": oid,
-        "round": int(round_no) if isinstance(round_no, int) else 1,
-        "original": _uri(info.get("original"), "original", allowed),
-        "overlay": overlay,
-        "mask": _uri(info.get("mask"), "mask", allowed),
-        "legend": legend(color_map),
-        "labelers": [str(w) for w in labelers] if isinstance(labelers, list) else [],
-        "agreement": float(agreement) if isinstance(agreement, int | float) else None,
-        "reasons": reason_inputs(lang),
-        "language": lang,
-        "header": HEADERS[lang],
-        "instructions": INSTRUCTIONS[lang],
-    }
+    return AuditTaskInput(
+        object_id=oid,
+        round=int(round_no) if isinstance(round_no, int) else 1,
+        original=_uri(info.get("original"), "original", allowed),
+        overlay=overlay,
+        mask=_uri(info.get("mask"), "mask", allowed),
+        legend=[LegendEntry.model_validate(e) for e in legend(color_map)],
+        labelers=[str(w) for w in labelers] if isinstance(labelers, list) else [],
+        agreement=float(agreement) if isinstance(agreement, int | float) else None,
+        reasons=[ReasonChoice.model_validate(r) for r in reason_inputs(lang)],
+        language=lang,
+        header=HEADERS[lang],
+        instructions=INSTRUCTIONS[lang],
+    )
 
 
-def pre_audit(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> dict[str, Any]:
+def pre_audit(data_object: Mapping[str, Any], *, language: str, allowed: Iterable[str]) -> PreAnnotationResponse:
     """The pre-annotation response: the task, or ``isHumanAnnotationRequired: false`` with a skip reason."""
     try:
-        return {"taskInput": audit_task_input(data_object, language=language, allowed=allowed),
-                "isHumanAnnotationRequired": True}  # fmt: skip
+        return PreAnnotationResponse.task(audit_task_input(data_object, language=language, allowed=allowed))
     except ManifestError as exc:
-        oid = object_id_of(dict(data_object)) or ""
-        return {"taskInput": {"objectId": oid, "skipReason": str(exc)}, "isHumanAnnotationRequired": False}
+        return PreAnnotationResponse.skip(object_id_of(dict(data_object)) or "", str(exc))

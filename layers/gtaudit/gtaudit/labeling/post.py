@@ -1,46 +1,28 @@
-"""Consolidation of semantic-segmentation answers: decode, map colours, vote, score, write.
+"""The labeling stage's consolidation (post-annotation) step: several workers' masks -> one voted mask.
 
-Each worker submits an RGBA PNG painted in the colours of its ``labelMappings``. A mask pixel is
-**background** (class 0) when it is transparent (alpha < 128) or white; otherwise its colour is
-looked up among the worker's label colours (case-insensitive hex). Colours that match no label
-exactly, such as anti-aliased edge pixels, snap to the nearest label colour (or white) within
-``SNAP_TOLERANCE`` (Euclidean RGB distance); beyond it they are *unknown* and count as background.
-When unknown pixels exceed ``MAX_UNKNOWN_FRACTION`` of the pixels the worker painted, the
-annotation is excluded.
-
-Class order: ``labelCategories`` when the event has them (class i = category i-1), then any label
-a worker used that is not among them; without ``labelCategories``, labels in first-seen order
-over the workers sorted by worker ID, each worker's ``labelMappings`` in its own order. Index 0
-is always BACKGROUND ``#ffffff``, as in Ground Truth's built-in segmentation output.
-
-Vote: per-pixel plurality; **a tie goes to the lowest class index**, so BACKGROUND wins any tie it
-is part of. The result does not depend on the order of the workers.
-
-Agreement: the mean over worker pairs of the IoU of labeled pixels, where the intersection is the
-pixels both workers gave the same non-background class and the union the pixels either labeled
-(1.0 when neither labeled anything); ``None`` with one worker.
+``consolidate_batch`` reads the batch with the shared reader (``gtaudit.consolidation``), then per
+data object: reads each worker's segmentation answer (``read_segmentation``), fixes the class table,
+decodes and votes the masks (``gtaudit.labeling.masks``, where the colour, vote and agreement rules
+are written down), writes the voted mask as an indexed PNG at
+``<annotations>/consolidated-annotation/output/<datasetObjectId>_<timestamp>.png`` and answers with a
+``ConsolidatedLabel``. An annotation that cannot be used is excluded with a reason; an object left
+with none gets a ``failed`` label; neither affects the other objects.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
-import json
-import math
 import urllib.parse
-import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
-from PIL import Image, ImageFile, UnidentifiedImageError
-from pydantic import ValidationError
 
 from gtaudit import layout
+from gtaudit.consolidation import read_answers, read_batch, response_entry
 from gtaudit.exceptions import (
     GtauditError,
     InvalidAnnotationError,
@@ -48,90 +30,15 @@ from gtaudit.exceptions import (
     InvalidLabelSetError,
     InvalidMaskError,
     InvalidS3UriError,
-    SizeMismatchError,
-    UnknownColorsError,
 )
-from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, MAX_LABELS, PALETTE, hex_to_rgb, normalize_color
-from gtaudit.models import Annotation, ConsolidationItem, PostAnnotationEvent, describe_errors
-from gtaudit.s3io import get_bytes, get_json, put_bytes
+from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, vote
+from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, normalize_color
+from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
+from gtaudit.models.stages import ColorMapEntry, ConsolidatedLabel, Exclusion, ImageSize
+from gtaudit.s3io import put_bytes
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
-ALPHA_OPAQUE = 128  # alpha below this is an unpainted (background) pixel
-SNAP_TOLERANCE = 48.0  # Euclidean RGB distance within which an off colour snaps to a label colour
-MAX_UNKNOWN_FRACTION = 0.10  # of the painted pixels; above it the annotation is excluded
-MAX_MASK_PIXELS = 50_000_000  # larger masks are refused before decoding (decompression bombs)
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an annotation file given by s3Uri larger than this is refused
 SEGMENTATION_ELEMENT = "crowd-semantic-segmentation"
-_WHITE = 0xFFFFFF
-_UNRESOLVED = 255  # never a class index: MAX_LABELS is 254
-
-
-# ---------------------------------------------------------------- classes and answers
-
-
-@dataclass(frozen=True, slots=True)
-class ClassTable:
-    """The classes of one object's consolidated mask: index 0 is BACKGROUND, then each label."""
-
-    names: tuple[str, ...]
-    colors: tuple[str, ...]
-
-    def index(self, name: str) -> int:
-        """The class index of ``name``; raise ``KeyError`` if it is not in the table."""
-        return self.names.index(name)
-
-    def color_map(self, confidence: float) -> dict[str, dict[str, Any]]:
-        """Ground Truth's ``internal-color-map`` with one confidence for every class."""
-        return {
-            str(i): {"class-name": n, "hex-color": c, "confidence": confidence}
-            for i, (n, c) in enumerate(zip(self.names, self.colors, strict=True))
-        }
-
-
-def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mapping[str, str]]) -> ClassTable:
-    """Fix the class order and each class's colour for one object.
-
-    Parameters
-    ----------
-    categories
-        The job's ``labelCategories``, or ``None``.
-    mappings
-        Each worker's ``{label: "#rrggbb"}``, ordered by worker ID.
-
-    Returns
-    -------
-    ClassTable
-        Categories first (in order), then other labels in first-seen order. A class takes the
-        colour the first worker gave it; a category no worker used takes a free palette colour.
-
-    Raises
-    ------
-    InvalidLabelSetError
-        More classes than an 8-bit mask holds.
-    """
-    names: list[str] = [BACKGROUND]
-    for name in (*(categories or ()), *(n for m in mappings for n in m)):
-        if name not in names:
-            names.append(name)
-    if len(names) - 1 > MAX_LABELS:
-        raise InvalidLabelSetError(f"{len(names) - 1} classes, at most {MAX_LABELS} fit an 8-bit mask")
-    seen: dict[str, str] = {BACKGROUND: BACKGROUND_COLOR}
-    for m in mappings:
-        for name, color in m.items():
-            seen.setdefault(name, color)
-    free = _free_colors(set(seen.values()))
-    colors = [seen.get(n) or next(free) for n in names]
-    return ClassTable(tuple(names), tuple(colors))
-
-
-def _free_colors(taken: set[str]) -> Iterator[str]:
-    """Palette colours not in ``taken``, then (deterministically) other distinct non-white colours."""
-    yield from (c for c in PALETTE if c not in taken)
-    for n in range(1, 1 << 24):
-        color = f"#{(n * 0x9E3779) & 0xFFFFFF:06x}"  # an odd step visits every colour once
-        if color not in taken and color not in PALETTE and color != BACKGROUND_COLOR:
-            taken.add(color)
-            yield color
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +50,7 @@ class SegmentationAnswer:
     size: tuple[int, int] | None  # (width, height)
 
 
-def parse_answer(content: Any) -> SegmentationAnswer:
+def read_segmentation(content: Any) -> SegmentationAnswer:
     """Find and check the segmentation answer in a worker's ``answerContent``.
 
     Parameters
@@ -215,225 +122,22 @@ def _image_size(answer: Mapping[str, Any]) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- pixels
 
 
-def _pack(color: str) -> int:
-    """``#rrggbb`` as the 24-bit little-endian key of an RGBA pixel viewed as ``uint32``."""
-    r, g, b = hex_to_rgb(color)
-    return r | g << 8 | b << 16
-
-
-def decode_mask(
-    png: bytes,
-    palette: Sequence[tuple[int, str]],
-    *,
-    size: tuple[int, int] | None = None,
-    tolerance: float = SNAP_TOLERANCE,
-    max_unknown_fraction: float = MAX_UNKNOWN_FRACTION,
-    max_pixels: int = MAX_MASK_PIXELS,
-) -> np.ndarray:
-    """Decode a worker's RGBA PNG into a class-index array.
-
-    Parameters
-    ----------
-    png
-        The PNG file's bytes.
-    palette
-        ``(class index, "#rrggbb")`` for each of the worker's labels.
-    size
-        The expected ``(width, height)``, or ``None`` to accept any size.
-    tolerance
-        How far (Euclidean RGB) an off colour may be from a label colour, or white, to snap to it.
-    max_unknown_fraction
-        The share of painted pixels that may match nothing before the mask is refused.
-    max_pixels
-        Refuse larger masks before decoding them.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` of shape ``(height, width)``: 0 for background and unknown colours, else the class.
-
-    Raises
-    ------
-    InvalidMaskError
-        Not a PNG, corrupt, or too large.
-    SizeMismatchError
-        The PNG's size differs from ``size``.
-    UnknownColorsError
-        Too many pixels match no label colour.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(png), formats=["PNG"])
-            if img.width * img.height > max_pixels:
-                raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
-            if size is not None and img.size != size:
-                raise SizeMismatchError(f"mask is {img.width}x{img.height}, the image is {size[0]}x{size[1]}")
-            rgba = _decode_rgba(img)
-    except InvalidMaskError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
-        raise InvalidMaskError(f"pngImageData is not a readable PNG ({type(exc).__name__})") from None
-    height, width = rgba.shape[:2]
-    pixels = np.ascontiguousarray(rgba).view("<u4").reshape(-1)
-    del rgba, img
-    key = pixels & 0xFFFFFF
-    # Exact colours through a 2**24 lookup table; only the few leftover pixels need a search.
-    lut = np.full(1 << 24, _UNRESOLVED, dtype=np.uint8)
-    lut[_WHITE] = 0
-    for index, color in palette:
-        lut[_pack(color)] = index
-    classes = np.take(lut, key)
-    np.putmask(classes, pixels < (ALPHA_OPAQUE << 24), 0)
-    del pixels, lut
-    leftover = np.flatnonzero(classes == _UNRESOLVED)
-    unknown = 0
-    if leftover.size:
-        colors, inverse = np.unique(key[leftover], return_inverse=True)
-        snapped, unknown_colors = _snap(colors, palette, tolerance)
-        classes[leftover] = snapped[inverse]
-        unknown = int(np.count_nonzero(unknown_colors[inverse]))
-    del key
-    if unknown:
-        painted = int(np.count_nonzero(classes)) + unknown
-        if unknown > max_unknown_fraction * painted:
-            raise UnknownColorsError(
-                f"{unknown} of {painted} painted pixels match no label colour (limit {max_unknown_fraction:.0%})"
-            )
-    return classes.reshape(height, width)
-
-
-def _decode_rgba(img: Image.Image) -> np.ndarray:
-    """Decode an opened image into an ``(h, w, 4)`` RGBA array.
-
-    An RGBA PNG is decoded straight into the array's memory: ``np.asarray`` on a loaded image
-    copies it through ``tobytes``, which costs about as much as the decoding itself.
-    """
-    if img.mode == "RGBA" and isinstance(img, ImageFile.ImageFile) and img._im is None:
-        arr = np.empty((img.height, img.width, 4), dtype=np.uint8)
-        target = Image.frombuffer("RGBA", img.size, arr, "raw", "RGBA", 0, 1)
-        img.im = target.im
-        img.load()
-        if img.im is target.im:  # Pillow decoded into our buffer
-            return arr
-    elif img.mode != "RGBA":
-        img = img.convert("RGBA")
-    return np.asarray(img)
-
-
-def _snap(keys: np.ndarray, palette: Sequence[tuple[int, str]], tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """For each packed colour: the nearest candidate's class within ``tolerance`` (0 if none), and unknown flags."""
-    targets = [(0, BACKGROUND_COLOR), *palette]
-    cand = np.array([hex_to_rgb(c) for _, c in targets], dtype=np.int32)
-    idx = np.array([i for i, _ in targets], dtype=np.uint8)
-    rgb = np.stack([keys & 0xFF, (keys >> 8) & 0xFF, (keys >> 16) & 0xFF], axis=1).astype(np.int32)
-    dist = ((rgb[:, None, :] - cand[None, :, :]) ** 2).sum(axis=2)
-    nearest = dist.argmin(axis=1)  # first minimum: ties go to the earlier (lower) candidate
-    ok = dist[np.arange(len(keys)), nearest] <= tolerance * tolerance
-    return np.where(ok, idx[nearest], 0).astype(np.uint8), ~ok
-
-
-@dataclass(frozen=True, slots=True)
-class VoteResult:
-    """The consolidated class array and the workers' agreement (``None`` for one worker)."""
-
-    mask: np.ndarray
-    agreement: float | None
-
-
-def vote(masks: Sequence[np.ndarray]) -> VoteResult:
-    """Per-pixel plurality vote of same-shaped class arrays, and their mean pairwise IoU.
-
-    Parameters
-    ----------
-    masks
-        One ``uint8`` class array per worker, all the same shape.
-
-    Returns
-    -------
-    VoteResult
-        The winning class per pixel (a tie goes to the lowest class index) and the agreement.
-
-    Raises
-    ------
-    ValueError
-        ``masks`` is empty or the shapes differ.
-    """
-    if not masks:
-        raise ValueError("masks: need at least one mask")
-    shape = masks[0].shape
-    if any(m.shape != shape for m in masks):
-        raise ValueError(f"masks: shapes differ: {sorted({m.shape for m in masks})}")
-    if len(masks) == 1:
-        return VoteResult(masks[0].copy(), None)
-    # votes[i] = how many workers chose worker i's class at each pixel. The plurality class is
-    # then the class of a worker with the most votes; pairwise passes keep this independent of
-    # the number of classes, and the same passes give the IoUs.
-    votes = [np.ones(shape, dtype=np.uint8) for _ in masks]
-    labeled = [m != 0 for m in masks]
-    ious = []
-    for i in range(len(masks)):
-        for j in range(i + 1, len(masks)):
-            same = masks[i] == masks[j]
-            votes[i] += same
-            votes[j] += same
-            union = int(np.count_nonzero(labeled[i] | labeled[j]))
-            inter = int(np.count_nonzero(same & labeled[i]))
-            ious.append(inter / union if union else 1.0)
-    best = masks[0].copy()
-    best_votes = votes[0]
-    for m, v in zip(masks[1:], votes[1:], strict=True):
-        better = (v > best_votes) | ((v == best_votes) & (m < best))
-        np.copyto(best, m, where=better)
-        np.copyto(best_votes, v, where=better)
-    return VoteResult(best, math.fsum(ious) / len(ious))
-
-
-def encode_mask(classes: np.ndarray, colors: Sequence[str]) -> bytes:
-    """An 8-bit indexed (P mode) PNG whose palette entry i is ``colors[i]``.
-
-    Raises
-    ------
-    ValueError
-        ``classes`` is not a 2-D ``uint8`` array, or it uses an index ``colors`` lacks.
-    """
-    if classes.ndim != 2 or classes.dtype != np.uint8:
-        raise ValueError(f"classes: need a 2-D uint8 array, got {classes.ndim}-D {classes.dtype}")
-    img = Image.fromarray(classes)
-    img.putpalette([v for c in colors for v in hex_to_rgb(c)])
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-# ---------------------------------------------------------------- one batch
-
-
 @dataclass(slots=True)
-class Exclusion:
-    """A worker's annotation left out of the vote, and why."""
-
-    worker_id: str
-    reason: str
-
-    def as_json(self) -> dict[str, str]:
-        """The ``excluded[]`` entry of the consolidated content."""
-        return {"workerId": self.worker_id, "reason": self.reason}
-
-
-@dataclass(slots=True)
-class ObjectResult:
-    """What happened to one data object."""
+class LabeledObject:
+    """One data object's consolidated label."""
 
     dataset_object_id: str
-    content: dict[str, Any]
-    excluded: list[Exclusion]
-    agreement: float | None = None
+    label: ConsolidatedLabel
 
     @property
     def consolidated(self) -> bool:
         """Whether a mask was written."""
-        return self.content.get("status") == "consolidated"
+        return self.label.status == "consolidated"
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The label as JSON, as the Lambda answers it under the job's label attribute."""
+        return self.label.dump()
 
 
 @dataclass(slots=True)
@@ -441,8 +145,8 @@ class BatchResult:
     """The Lambda's answer plus what happened, for logs and metrics."""
 
     response: list[dict[str, Any]] = field(default_factory=list)
-    objects: list[ObjectResult] = field(default_factory=list)
-    skipped_items: list[str] = field(default_factory=list)  # items without a datasetObjectId
+    objects: list[LabeledObject] = field(default_factory=list)
+    skipped_items: list[str] = field(default_factory=list)  # items without a usable datasetObjectId
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,65 +184,51 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
     botocore.exceptions.ClientError
         The request cannot be read or a mask cannot be written: Ground Truth retries the batch.
     """
+    batch = read_batch(s3, event)
     try:
-        request_uri = parse_s3_uri(event.payload.s3_uri)
         root = (
             parse_s3_uri(event.output_config)
             if event.output_config
-            else layout.annotations_root_from_request(request_uri)
+            else layout.annotations_root_from_request(batch.request)
         )
     except InvalidS3UriError as exc:
         raise InvalidEventError(f"PostAnnotationEvent: {exc}") from None
     # GT's outputConfig is <job>/annotations and the request lies under it; masks are written
     # under outputConfig, so one pointing elsewhere would write outside the job.
-    if root.bucket != request_uri.bucket or not request_uri.key.startswith(root.key.rstrip("/") + "/"):
+    if root.bucket != batch.request.bucket or not batch.request.key.startswith(root.key.rstrip("/") + "/"):
         raise InvalidEventError("PostAnnotationEvent: outputConfig is not the folder of payload.s3Uri's job")
-    try:
-        items = get_json(s3, request_uri)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidEventError("PostAnnotationEvent: the consolidation request is not JSON") from None
-    if not isinstance(items, list):
-        raise InvalidEventError("PostAnnotationEvent: the consolidation request is not a JSON array")
     ctx = BatchContext(
         s3=s3,
         attribute=event.label_attribute_name,
         categories=tuple(event.label_categories) if event.label_categories else None,
         output_root=root,
-        timestamp=layout.request_timestamp(request_uri),
+        timestamp=layout.request_timestamp(batch.request),
     )
-    result = BatchResult()
-    for n, raw in enumerate(items):
-        try:
-            item = ConsolidationItem.model_validate(raw)
-        except ValidationError as exc:
-            result.skipped_items.append(f"item {n}: {describe_errors(exc)}")
-            continue
-        obj = consolidate_object(item, ctx)
+    result = BatchResult(skipped_items=batch.skipped)
+    for item in batch.items:
+        obj = consolidate_masks(item, ctx)
         result.objects.append(obj)
-        result.response.append(
-            {
-                "datasetObjectId": obj.dataset_object_id,
-                "consolidatedAnnotation": {"content": {ctx.attribute: obj.content}},
-            }
-        )
+        result.response.append(response_entry(obj.dataset_object_id, ctx.attribute, obj.label))
     return result
 
 
-def consolidate_object(item: ConsolidationItem, ctx: BatchContext) -> ObjectResult:
+def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObject:
     """Decode, vote and write one data object's mask; bad annotations are excluded with a reason."""
     excluded: list[Exclusion] = []
     answers: list[tuple[str, SegmentationAnswer]] = []
-    for raw in item.annotations:
-        worker, answer = _read_annotation(raw, ctx.s3)
-        if isinstance(answer, SegmentationAnswer):
-            answers.append((worker, answer))
-        else:
-            excluded.append(Exclusion(worker, answer))
+    for got in read_answers(ctx.s3, item):
+        if isinstance(got, Exclusion):
+            excluded.append(got)
+            continue
+        try:
+            answers.append((got.worker_id, read_segmentation(got.content)))
+        except GtauditError as exc:
+            excluded.append(Exclusion(worker_id=got.worker_id, reason=str(exc)))
     answers.sort(key=lambda wa: wa[0])  # worker-ID order: the result must not depend on arrival order
     try:
         table = build_class_table(ctx.categories, [a.label_mappings for _, a in answers])
     except InvalidLabelSetError as exc:
-        excluded.extend(Exclusion(w, str(exc)) for w, _ in answers)
+        excluded.extend(Exclusion(worker_id=w, reason=str(exc)) for w, _ in answers)
         answers = []
     masks: list[tuple[str, np.ndarray]] = []
     for worker, answer in answers:
@@ -546,79 +236,33 @@ def consolidate_object(item: ConsolidationItem, ctx: BatchContext) -> ObjectResu
         try:
             masks.append((worker, decode_mask(answer.png, palette, size=answer.size)))
         except InvalidMaskError as exc:
-            excluded.append(Exclusion(worker, str(exc)))
+            excluded.append(Exclusion(worker_id=worker, reason=str(exc)))
     masks = _same_size(masks, excluded)
     excluded.sort(key=lambda e: e.worker_id)
     if not masks:
         why = "; ".join(f"{e.worker_id}: {e.reason}" for e in excluded) or "no annotations"
-        failed: dict[str, Any] = {
-            "status": "failed",
-            "failure-reason": f"no usable annotation: {why}",
-            "workers": [],
-            "excluded": [e.as_json() for e in excluded],
-        }
-        return ObjectResult(item.dataset_object_id, failed, excluded)
+        failed = ConsolidatedLabel(
+            status="failed", failure_reason=f"no usable annotation: {why}", workers=[], excluded=excluded
+        )
+        return LabeledObject(item.dataset_object_id, failed)
     voted = vote([m for _, m in masks])
     agreement = None if voted.agreement is None else round(voted.agreement, 4)
     mask_uri = layout.consolidated_mask(ctx.output_root, item.dataset_object_id, ctx.timestamp)
-    put_bytes(
-        ctx.s3,
-        mask_uri,
-        encode_mask(voted.mask, table.colors),
-        "image/png",
-        metadata=_mask_metadata(item),
-    )
+    put_bytes(ctx.s3, mask_uri, encode_mask(voted.mask, table.colors), "image/png", metadata=_mask_metadata(item))
     height, width = voted.mask.shape
-    content: dict[str, Any] = {
-        "status": "consolidated",
-        "mask-ref": str(mask_uri),
-        "internal-color-map": table.color_map(1.0 if agreement is None else agreement),
-        "image-size": {"width": width, "height": height},
-        "workers": [w for w, _ in masks],
-        "agreement": agreement,
-        "excluded": [e.as_json() for e in excluded],
-    }
-    return ObjectResult(item.dataset_object_id, content, excluded, agreement)
-
-
-def _read_annotation(raw: Any, s3: Any) -> tuple[str, SegmentationAnswer | str]:
-    """One annotation entry -> (worker ID, answer or the reason it cannot be used)."""
-    worker = raw.get("workerId") if isinstance(raw, dict) else None
-    worker = worker if isinstance(worker, str) and worker else "unknown-worker"
-    try:
-        ann = Annotation.model_validate(raw)
-    except ValidationError as exc:
-        return worker, f"malformed annotation: {describe_errors(exc)}"
-    data = ann.annotation_data
-    try:
-        if data is None or (data.content is None and data.s3_uri is None):
-            raise InvalidAnnotationError("missing annotation: no annotationData content or s3Uri")
-        content: Any = data.content
-        if data.content is None:
-            content = _fetch_annotation(s3, str(data.s3_uri)).decode("utf-8", errors="replace")
-        if isinstance(content, str):
-            if not content.strip():
-                raise InvalidAnnotationError("empty answer: annotationData.content is empty")
-            try:
-                content = json.loads(content)
-            except json.JSONDecodeError as exc:
-                raise InvalidAnnotationError(f"annotationData.content is not JSON ({exc.msg})") from None
-        return worker, parse_answer(content)
-    except GtauditError as exc:
-        return worker, str(exc)
-
-
-def _fetch_annotation(s3: Any, uri: str) -> bytes:
-    """The bytes of an annotation given by ``annotationData.s3Uri``."""
-    try:
-        return get_bytes(s3, parse_s3_uri(uri), max_bytes=MAX_ANSWER_BYTES)
-    except InvalidS3UriError as exc:
-        raise InvalidAnnotationError(f"annotationData.s3Uri: {exc}") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({code})") from None
-    except (BotoCoreError, ValueError) as exc:
-        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({type(exc).__name__})") from None
+    label = ConsolidatedLabel(
+        status="consolidated",
+        mask_ref=str(mask_uri),
+        color_map={
+            k: ColorMapEntry.model_validate(v)
+            for k, v in table.color_map(1.0 if agreement is None else agreement).items()
+        },
+        image_size=ImageSize(width=width, height=height),
+        workers=[w for w, _ in masks],
+        agreement=agreement,
+        excluded=excluded,
+    )
+    return LabeledObject(item.dataset_object_id, label)
 
 
 def _same_size(masks: list[tuple[str, np.ndarray]], excluded: list[Exclusion]) -> list[tuple[str, np.ndarray]]:
@@ -630,9 +274,8 @@ def _same_size(masks: list[tuple[str, np.ndarray]], excluded: list[Exclusion]) -
     keep = next(m.shape for _, m in masks if shapes[m.shape] == top)
     for worker, m in masks:
         if m.shape != keep:
-            excluded.append(
-                Exclusion(worker, f"mask is {m.shape[1]}x{m.shape[0]}, the other workers' are {keep[1]}x{keep[0]}")
-            )
+            why = f"mask is {m.shape[1]}x{m.shape[0]}, the other workers' are {keep[1]}x{keep[0]}"
+            excluded.append(Exclusion(worker_id=worker, reason=why))
     return [(w, m) for w, m in masks if m.shape == keep]
 
 

@@ -23,13 +23,22 @@ from gtaudit.exceptions import (
 )
 from gtaudit.labels import LabelSet, parse_label_set
 from gtaudit.manifest import GTAUDIT_KEY, object_id_of
+from gtaudit.models.stages import (
+    MAX_COMMENT,
+    MAX_NOTE_TEXT,
+    MAX_NOTES,
+    Feedback,
+    InitialValue,
+    LabelColor,
+    LabelingTaskInput,
+    PreAnnotationResponse,
+    RegionNote,
+)
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # what Ground Truth's segmentation tool accepts
 MASK_EXTENSIONS = (".png",)
 LANGUAGES = ("en", "ja")
-MAX_COMMENT = 2000
-MAX_NOTES = 50
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -101,7 +110,7 @@ def _config(label_set: str | None, language: str | None, allowed: str | None) ->
     return PreConfig(parse_label_set(label_set), lang if lang in LANGUAGES else "en", tuple(split_allowed(allowed)))
 
 
-def labeling_task_input(data_object: Mapping[str, Any], config: PreConfig) -> dict[str, Any]:
+def labeling_task_input(data_object: Mapping[str, Any], config: PreConfig) -> LabelingTaskInput:
     """Build the segmentation template's ``task.input`` for one data object.
 
     Parameters
@@ -114,9 +123,7 @@ def labeling_task_input(data_object: Mapping[str, Any], config: PreConfig) -> di
 
     Returns
     -------
-    dict
-        ``taskObject``, ``objectId``, ``round``, ``labels``, ``labelColors``, ``language``,
-        ``header``, ``shortInstructions``, ``fullInstructions``, ``initialValue``, ``feedback``.
+    LabelingTaskInput
 
     Raises
     ------
@@ -134,31 +141,30 @@ def labeling_task_input(data_object: Mapping[str, Any], config: PreConfig) -> di
     labels = [(lb.name, lb.color) for lb in config.label_set.labels]
     if rework.initial_value:
         known = {n for n, _ in labels}
-        labels += [(n, m["color"]) for n, m in rework.initial_value["labelMappings"].items() if n not in known]
+        labels += [(n, m["color"]) for n, m in rework.initial_value.label_mappings.items() if n not in known]
     texts = TEXTS[config.language]
     reworking = rework.initial_value is not None or rework.feedback is not None
-    return {
-        "taskObject": str(image),
-        "objectId": object_id_of(dict(data_object)) or "",
-        "round": rework.round,
-        "labels": [n for n, _ in labels],
-        "labelColors": [{"label": n, "color": c} for n, c in labels],
-        "language": config.language,
-        "header": texts["header_rework"].format(round=rework.round) if reworking else texts["header"],
-        "shortInstructions": texts["short_rework"] if reworking else texts["short"],
-        "fullInstructions": texts["full"],
-        "initialValue": rework.initial_value,
-        "feedback": rework.feedback,
-    }
+    return LabelingTaskInput(
+        task_object=str(image),
+        object_id=object_id_of(dict(data_object)) or "",
+        round=rework.round,
+        labels=[n for n, _ in labels],
+        label_colors=[LabelColor(label=n, color=c) for n, c in labels],
+        language=config.language,
+        header=texts["header_rework"].format(round=rework.round) if reworking else texts["header"],
+        short_instructions=texts["short_rework"] if reworking else texts["short"],
+        full_instructions=texts["full"],
+        initial_value=rework.initial_value,
+        feedback=rework.feedback,
+    )
 
 
-def pre_labeling(data_object: Mapping[str, Any], config: PreConfig) -> dict[str, Any]:
+def pre_labeling(data_object: Mapping[str, Any], config: PreConfig) -> PreAnnotationResponse:
     """The pre-annotation response: the task, or ``isHumanAnnotationRequired: false`` with a ``skipReason``."""
     try:
-        return {"taskInput": labeling_task_input(data_object, config), "isHumanAnnotationRequired": True}
+        return PreAnnotationResponse.task(labeling_task_input(data_object, config))
     except (UnsupportedDataObjectError, InvalidS3UriError, ForbiddenLocationError, ManifestError) as exc:
-        oid = object_id_of(dict(data_object)) or ""
-        return {"taskInput": {"objectId": oid, "skipReason": str(exc)}, "isHumanAnnotationRequired": False}
+        return PreAnnotationResponse.skip(object_id_of(dict(data_object)) or "", str(exc))
 
 
 def _image_uri(data_object: Mapping[str, Any], allowed: Iterable[str]) -> S3Uri:
@@ -184,8 +190,8 @@ def _check_extension(uri: S3Uri, extensions: tuple[str, ...], what: str) -> None
 @dataclass(frozen=True, slots=True)
 class _Rework:
     round: int
-    initial_value: dict[str, Any] | None
-    feedback: dict[str, Any] | None
+    initial_value: InitialValue | None
+    feedback: Feedback | None
 
 
 def _rework(raw: Any, allowed: Iterable[str]) -> _Rework:
@@ -208,12 +214,12 @@ def _rework(raw: Any, allowed: Iterable[str]) -> _Rework:
             raise ManifestError(f"malformed rework data: previous-mask: {exc}") from None
         except (InvalidLabelSetError, AttributeError) as exc:
             raise ManifestError(f"malformed rework data: color-map: {exc}") from None
-        initial = {"labelMappings": label_set.label_mappings(), "src": str(mask)}
+        initial = InitialValue(label_mappings=label_set.label_mappings(), src=str(mask))
     feedback = _feedback(raw.get("feedback"))
     return _Rework(round_no, initial, feedback)
 
 
-def _feedback(raw: Any) -> dict[str, Any] | None:
+def _feedback(raw: Any) -> Feedback | None:
     """The auditor's feedback in the shape the template reads, every list present."""
     if raw is None:
         return None
@@ -232,16 +238,16 @@ def _feedback(raw: Any) -> dict[str, Any] | None:
     notes = raw.get("notes") or []
     if not isinstance(notes, list):
         raise ManifestError("malformed rework data: feedback.notes must be a list")
-    return {
-        "verdict": str(raw.get("verdict") or "reject"),
-        "reasons": texts("reasons"),
-        "comment": comment[:MAX_COMMENT],
-        "notes": [_note(n) for n in notes[:MAX_NOTES]],
-        "auditors": texts("auditors"),
-    }
+    return Feedback(
+        verdict=str(raw.get("verdict") or "reject"),
+        reasons=texts("reasons"),
+        comment=comment[:MAX_COMMENT],
+        notes=[_note(n) for n in notes[:MAX_NOTES]],
+        auditors=texts("auditors"),
+    )
 
 
-def _note(raw: Any) -> dict[str, Any]:
+def _note(raw: Any) -> RegionNote:
     """One region note: its number, position as fractions 0..1 of the image, and text."""
     if not isinstance(raw, dict):
         raise ManifestError("malformed rework data: a feedback note must be an object")
@@ -251,4 +257,4 @@ def _note(raw: Any) -> dict[str, Any]:
     )
     if not isinstance(n, int) or isinstance(n, bool) or not numbers_ok or not isinstance(text, str):
         raise ManifestError("malformed rework data: a note needs integer 'n', 'x' and 'y' in 0..1, and 'text'")
-    return {"n": n, "x": x, "y": y, "text": text[:MAX_COMMENT]}
+    return RegionNote(n=n, x=x, y=y, text=text[:MAX_NOTE_TEXT])

@@ -1,0 +1,300 @@
+"""The pixels of consolidation: decode a worker's painted PNG to classes, vote, score, encode.
+
+Each worker submits an RGBA PNG painted in the colours of its ``labelMappings``. A mask pixel is
+**background** (class 0) when it is transparent (alpha < 128) or white; otherwise its colour is
+looked up among the worker's label colours (case-insensitive hex). Colours that match no label
+exactly, such as anti-aliased edge pixels, snap to the nearest label colour (or white) within
+``SNAP_TOLERANCE`` (Euclidean RGB distance); beyond it they are *unknown* and count as background.
+When unknown pixels exceed ``MAX_UNKNOWN_FRACTION`` of the pixels the worker painted, the
+annotation is excluded.
+
+Class order: ``labelCategories`` when the event has them (class i = category i-1), then any label
+a worker used that is not among them; without ``labelCategories``, labels in first-seen order
+over the workers sorted by worker ID, each worker's ``labelMappings`` in its own order. Index 0
+is always BACKGROUND ``#ffffff``, as in Ground Truth's built-in segmentation output.
+
+Vote: per-pixel plurality; **a tie goes to the lowest class index**, so BACKGROUND wins any tie it
+is part of. The result does not depend on the order of the workers.
+
+Agreement: the mean over worker pairs of the IoU of labeled pixels, where the intersection is the
+pixels both workers gave the same non-background class and the union the pixels either labeled
+(1.0 when neither labeled anything); ``None`` with one worker.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from gtaudit.exceptions import InvalidLabelSetError, InvalidMaskError, SizeMismatchError, UnknownColorsError
+from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, MAX_LABELS, PALETTE, hex_to_rgb
+
+ALPHA_OPAQUE = 128  # alpha below this is an unpainted (background) pixel
+SNAP_TOLERANCE = 48.0  # Euclidean RGB distance within which an off colour snaps to a label colour
+MAX_UNKNOWN_FRACTION = 0.10  # of the painted pixels; above it the annotation is excluded
+MAX_MASK_PIXELS = 50_000_000  # larger masks are refused before decoding (decompression bombs)
+_WHITE = 0xFFFFFF
+_UNRESOLVED = 255  # never a class index: MAX_LABELS is 254
+
+
+@dataclass(frozen=True, slots=True)
+class ClassTable:
+    """The classes of one object's consolidated mask: index 0 is BACKGROUND, then each label."""
+
+    names: tuple[str, ...]
+    colors: tuple[str, ...]
+
+    def index(self, name: str) -> int:
+        """The class index of ``name``; raise ``KeyError`` if it is not in the table."""
+        return self.names.index(name)
+
+    def color_map(self, confidence: float) -> dict[str, dict[str, Any]]:
+        """Ground Truth's ``internal-color-map`` with one confidence for every class."""
+        return {
+            str(i): {"class-name": n, "hex-color": c, "confidence": confidence}
+            for i, (n, c) in enumerate(zip(self.names, self.colors, strict=True))
+        }
+
+
+def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mapping[str, str]]) -> ClassTable:
+    """Fix the class order and each class's colour for one object.
+
+    Parameters
+    ----------
+    categories
+        The job's ``labelCategories``, or ``None``.
+    mappings
+        Each worker's ``{label: "#rrggbb"}``, ordered by worker ID.
+
+    Returns
+    -------
+    ClassTable
+        Categories first (in order), then other labels in first-seen order. A class takes the
+        colour the first worker gave it; a category no worker used takes a free palette colour.
+
+    Raises
+    ------
+    InvalidLabelSetError
+        More classes than an 8-bit mask holds.
+    """
+    names: list[str] = [BACKGROUND]
+    for name in (*(categories or ()), *(n for m in mappings for n in m)):
+        if name not in names:
+            names.append(name)
+    if len(names) - 1 > MAX_LABELS:
+        raise InvalidLabelSetError(f"{len(names) - 1} classes, at most {MAX_LABELS} fit an 8-bit mask")
+    seen: dict[str, str] = {BACKGROUND: BACKGROUND_COLOR}
+    for m in mappings:
+        for name, color in m.items():
+            seen.setdefault(name, color)
+    free = _free_colors(set(seen.values()))
+    colors = [seen.get(n) or next(free) for n in names]
+    return ClassTable(tuple(names), tuple(colors))
+
+
+def _free_colors(taken: set[str]) -> Iterator[str]:
+    """Palette colours not in ``taken``, then (deterministically) other distinct non-white colours."""
+    yield from (c for c in PALETTE if c not in taken)
+    for n in range(1, 1 << 24):
+        color = f"#{(n * 0x9E3779) & 0xFFFFFF:06x}"  # an odd step visits every colour once
+        if color not in taken and color not in PALETTE and color != BACKGROUND_COLOR:
+            taken.add(color)
+            yield color
+
+
+def _pack(color: str) -> int:
+    """``#rrggbb`` as the 24-bit little-endian key of an RGBA pixel viewed as ``uint32``."""
+    r, g, b = hex_to_rgb(color)
+    return r | g << 8 | b << 16
+
+
+def decode_mask(
+    png: bytes,
+    palette: Sequence[tuple[int, str]],
+    *,
+    size: tuple[int, int] | None = None,
+    tolerance: float = SNAP_TOLERANCE,
+    max_unknown_fraction: float = MAX_UNKNOWN_FRACTION,
+    max_pixels: int = MAX_MASK_PIXELS,
+) -> np.ndarray:
+    """Decode a worker's RGBA PNG into a class-index array.
+
+    Parameters
+    ----------
+    png
+        The PNG file's bytes.
+    palette
+        ``(class index, "#rrggbb")`` for each of the worker's labels.
+    size
+        The expected ``(width, height)``, or ``None`` to accept any size.
+    tolerance
+        How far (Euclidean RGB) an off colour may be from a label colour, or white, to snap to it.
+    max_unknown_fraction
+        The share of painted pixels that may match nothing before the mask is refused.
+    max_pixels
+        Refuse larger masks before decoding them.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` of shape ``(height, width)``: 0 for background and unknown colours, else the class.
+
+    Raises
+    ------
+    InvalidMaskError
+        Not a PNG, corrupt, or too large.
+    SizeMismatchError
+        The PNG's size differs from ``size``.
+    UnknownColorsError
+        Too many pixels match no label colour.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(png), formats=["PNG"])
+            if img.width * img.height > max_pixels:
+                raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
+            if size is not None and img.size != size:
+                raise SizeMismatchError(f"mask is {img.width}x{img.height}, the image is {size[0]}x{size[1]}")
+            rgba = _decode_rgba(img)
+    except InvalidMaskError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
+        raise InvalidMaskError(f"pngImageData is not a readable PNG ({type(exc).__name__})") from None
+    height, width = rgba.shape[:2]
+    pixels = np.ascontiguousarray(rgba).view("<u4").reshape(-1)
+    del rgba, img
+    key = pixels & 0xFFFFFF
+    # Exact colours through a 2**24 lookup table; only the few leftover pixels need a search.
+    lut = np.full(1 << 24, _UNRESOLVED, dtype=np.uint8)
+    lut[_WHITE] = 0
+    for index, color in palette:
+        lut[_pack(color)] = index
+    classes = np.take(lut, key)
+    np.putmask(classes, pixels < (ALPHA_OPAQUE << 24), 0)
+    del pixels, lut
+    leftover = np.flatnonzero(classes == _UNRESOLVED)
+    unknown = 0
+    if leftover.size:
+        colors, inverse = np.unique(key[leftover], return_inverse=True)
+        snapped, unknown_colors = _snap(colors, palette, tolerance)
+        classes[leftover] = snapped[inverse]
+        unknown = int(np.count_nonzero(unknown_colors[inverse]))
+    del key
+    if unknown:
+        painted = int(np.count_nonzero(classes)) + unknown
+        if unknown > max_unknown_fraction * painted:
+            raise UnknownColorsError(
+                f"{unknown} of {painted} painted pixels match no label colour (limit {max_unknown_fraction:.0%})"
+            )
+    return classes.reshape(height, width)
+
+
+def _decode_rgba(img: Image.Image) -> np.ndarray:
+    """Decode an opened image into an ``(h, w, 4)`` RGBA array.
+
+    An RGBA PNG is decoded straight into the array's memory: ``np.asarray`` on a loaded image
+    copies it through ``tobytes``, which costs about as much as the decoding itself.
+    """
+    if img.mode == "RGBA" and isinstance(img, ImageFile.ImageFile) and img._im is None:
+        arr = np.empty((img.height, img.width, 4), dtype=np.uint8)
+        target = Image.frombuffer("RGBA", img.size, arr, "raw", "RGBA", 0, 1)
+        img.im = target.im
+        img.load()
+        if img.im is target.im:  # Pillow decoded into our buffer
+            return arr
+    elif img.mode != "RGBA":
+        img = img.convert("RGBA")
+    return np.asarray(img)
+
+
+def _snap(keys: np.ndarray, palette: Sequence[tuple[int, str]], tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each packed colour: the nearest candidate's class within ``tolerance`` (0 if none), and unknown flags."""
+    targets = [(0, BACKGROUND_COLOR), *palette]
+    cand = np.array([hex_to_rgb(c) for _, c in targets], dtype=np.int32)
+    idx = np.array([i for i, _ in targets], dtype=np.uint8)
+    rgb = np.stack([keys & 0xFF, (keys >> 8) & 0xFF, (keys >> 16) & 0xFF], axis=1).astype(np.int32)
+    dist = ((rgb[:, None, :] - cand[None, :, :]) ** 2).sum(axis=2)
+    nearest = dist.argmin(axis=1)  # first minimum: ties go to the earlier (lower) candidate
+    ok = dist[np.arange(len(keys)), nearest] <= tolerance * tolerance
+    return np.where(ok, idx[nearest], 0).astype(np.uint8), ~ok
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResult:
+    """The consolidated class array and the workers' agreement (``None`` for one worker)."""
+
+    mask: np.ndarray
+    agreement: float | None
+
+
+def vote(masks: Sequence[np.ndarray]) -> VoteResult:
+    """Per-pixel plurality vote of same-shaped class arrays, and their mean pairwise IoU.
+
+    Parameters
+    ----------
+    masks
+        One ``uint8`` class array per worker, all the same shape.
+
+    Returns
+    -------
+    VoteResult
+        The winning class per pixel (a tie goes to the lowest class index) and the agreement.
+
+    Raises
+    ------
+    ValueError
+        ``masks`` is empty or the shapes differ.
+    """
+    if not masks:
+        raise ValueError("masks: need at least one mask")
+    shape = masks[0].shape
+    if any(m.shape != shape for m in masks):
+        raise ValueError(f"masks: shapes differ: {sorted({m.shape for m in masks})}")
+    if len(masks) == 1:
+        return VoteResult(masks[0].copy(), None)
+    # votes[i] = how many workers chose worker i's class at each pixel. The plurality class is
+    # then the class of a worker with the most votes; pairwise passes keep this independent of
+    # the number of classes, and the same passes give the IoUs.
+    votes = [np.ones(shape, dtype=np.uint8) for _ in masks]
+    labeled = [m != 0 for m in masks]
+    ious = []
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            same = masks[i] == masks[j]
+            votes[i] += same
+            votes[j] += same
+            union = int(np.count_nonzero(labeled[i] | labeled[j]))
+            inter = int(np.count_nonzero(same & labeled[i]))
+            ious.append(inter / union if union else 1.0)
+    best = masks[0].copy()
+    best_votes = votes[0]
+    for m, v in zip(masks[1:], votes[1:], strict=True):
+        better = (v > best_votes) | ((v == best_votes) & (m < best))
+        np.copyto(best, m, where=better)
+        np.copyto(best_votes, v, where=better)
+    return VoteResult(best, math.fsum(ious) / len(ious))
+
+
+def encode_mask(classes: np.ndarray, colors: Sequence[str]) -> bytes:
+    """An 8-bit indexed (P mode) PNG whose palette entry i is ``colors[i]``.
+
+    Raises
+    ------
+    ValueError
+        ``classes`` is not a 2-D ``uint8`` array, or it uses an index ``colors`` lacks.
+    """
+    if classes.ndim != 2 or classes.dtype != np.uint8:
+        raise ValueError(f"classes: need a 2-D uint8 array, got {classes.ndim}-D {classes.dtype}")
+    img = Image.fromarray(classes)
+    img.putpalette([v for c in colors for v in hex_to_rgb(c)])
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
