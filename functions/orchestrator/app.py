@@ -30,7 +30,7 @@ CLIENTS = Clients(
 
 def render_inline(masks: list[str]) -> None:
     """Render a few missing overlays here (Pillow is imported only when needed)."""
-    from gtaudit.overlay.render import render_mask_overlays, settings_from_env
+    from gtaudit.overlay.jobs import render_mask_overlays, settings_from_env
 
     report = render_mask_overlays(s3, masks, settings_from_env())
     logger.info(

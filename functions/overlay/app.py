@@ -1,7 +1,8 @@
 """Overlay Lambda: render <job>/overlays/<datasetObjectId>.jpg for consolidated masks.
 
 Invoked per mask by the data bucket's EventBridge ``Object Created`` rule, or with a chunk
-``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.overlay.jobs).
+``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.models.overlay
+and gtaudit.overlay.fanout).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.exceptions import RetryableError
-from gtaudit.overlay.jobs import parse_overlay_event
-from gtaudit.overlay.render import render_mask_overlays, settings_from_env
+from gtaudit.models import parse_event
+from gtaudit.models.overlay import OverlayEvent
+from gtaudit.overlay.jobs import render_requested_overlays, settings_from_env
 
 logger = Logger()
 tracer = Tracer()
@@ -31,22 +33,19 @@ THREADS = int(os.environ.get("OVERLAY_THREADS", "2"))
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Render the overlays the event asks for; return a per-mask report."""
-    request = parse_overlay_event(event)
-    report = render_mask_overlays(
+    request = parse_event(OverlayEvent, event).root
+    report = render_requested_overlays(
         s3,
-        request.masks,
+        request,
         SETTINGS,
         threads=THREADS,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        ignored=request.ignored,
     )
     for name in ("written", "failed", "deferred"):
         if report.count(name):
             metrics.add_metric(name=f"Overlays{name.capitalize()}", unit=MetricUnit.Count, value=report.count(name))
-    failures = [o for o in report.outcomes if o.status == "failed"]
-    for failure in failures:
+    for failure in report.failures:
         logger.warning("overlay failed", extra={"mask": failure.mask, "error": failure.error, "why": failure.message})
-    if request.from_event and any(o.retryable for o in failures):
-        # EventBridge invokes asynchronously: raising lets Lambda retry this one mask.
-        raise RetryableError(f"{len(failures)} overlay(s) failed transiently; see the log")
+    if report.retry_invocation:
+        raise RetryableError(f"{len(report.failures)} overlay(s) failed transiently; see the log")
     return report.as_dict()

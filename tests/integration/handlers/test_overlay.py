@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 from gtaudit.exceptions import InvalidEventError, RetryableError
-from gtaudit.overlay.jobs import MAX_CHUNK, fan_out, masks_missing_overlays
+from gtaudit.models.overlay import MAX_CHUNK
+from gtaudit.overlay.fanout import fan_out, masks_missing_overlays
 from gtaudit.overlay.render import render_overlay
 from gtaudit.s3uri import S3Uri
 from gtaudit_local.template import load_template

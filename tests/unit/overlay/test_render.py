@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from gtaudit.exceptions import InvalidImageError, InvalidMaskError, SizeMismatchError
-from gtaudit.overlay.render import MAX_PIXELS_ENV, blend_overlay, render_overlay, settings_from_env
+from gtaudit.overlay.render import MAX_PIXELS_ENV, blend_overlay, render_overlay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
@@ -353,17 +353,6 @@ def test_blend_overlay_does_not_mutate_its_inputs() -> None:
 def test_blend_overlay_checks_size() -> None:
     with pytest.raises(SizeMismatchError, match=r"3x2.*4x4"):
         blend_overlay(Image.new("RGB", (4, 4)), p_mask(MASK_2x3))
-
-
-def test_settings_from_env() -> None:
-    s = settings_from_env(
-        {"OVERLAY_OPACITY": "0.3", "OVERLAY_OUTLINE": "2", "ALLOWED_BUCKETS": "a-b, s3://c-d/x/", MAX_PIXELS_ENV: "9"}
-    )
-    assert (s.opacity, s.outline, s.max_pixels, s.allowed) == (0.3, 2, 9, ("a-b", "s3://c-d/x/"))
-    with pytest.raises(ValueError, match="OVERLAY_OPACITY"):
-        settings_from_env({"OVERLAY_OPACITY": "lots"})
-    with pytest.raises(ValueError, match="opacity"):
-        settings_from_env({"OVERLAY_OPACITY": "2"})
 
 
 # ------------------------------------------------------------------------------- property

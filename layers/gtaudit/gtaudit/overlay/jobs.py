@@ -1,197 +1,327 @@
-"""The overlay Lambda's events and its fan-out, without Pillow (the orchestrator imports this too).
+"""The overlay Lambda's work: render the overlays of consolidated masks stored in S3.
 
-Two ways in, both bounded so no invocation nears Lambda's 15-minute limit:
+From a mask's URI alone ``render_mask_overlay`` finds the original (the mask's ``source-ref``
+metadata, written by labeling_post), renders it with ``gtaudit.overlay.render.render_overlay``
+and writes ``<job>/overlays/<datasetObjectId>.jpg``. ``render_mask_overlays`` does a chunk of
+masks on a few threads and reports each mask's outcome; one bad mask never stops the others.
 
-- an EventBridge ``Object Created`` event from the data bucket: one consolidated mask per
-  invocation, rendered as soon as labeling_post writes it;
-- a direct invocation ``{"masks": ["s3://...png", ...]}`` of at most ``MAX_CHUNK`` masks, which
-  ``fan_out`` sends asynchronously (``InvocationType="Event"``) for the masks of a job that
-  still lack an overlay (``masks_missing_overlays``), e.g. after a failed or disabled event.
+``render_requested_overlays`` is the Lambda's one domain call. Its two events
+(``gtaudit.models.overlay``) differ in who retries:
+
+- ``MaskCreatedEvent`` (EventBridge, one mask): Lambda retries a failed asynchronous invocation,
+  so a transient S3 failure sets ``OverlayReport.retry_invocation`` and the handler raises;
+- ``MaskChunkEvent`` (the orchestrator's fan-out): each mask's ``retryable`` flag is reported,
+  and the orchestrator lists the job again and resends what is still missing.
+
+Keys that are not consolidated masks (an event for any other object of the bucket, a chunk
+entry elsewhere) are counted as ``ignored``, not failed.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+from urllib.parse import unquote, unquote_plus
 
-from pydantic import Field, field_validator
+from gtaudit import layout
+from gtaudit.exceptions import GtauditError, InvalidMaskError, InvalidS3UriError
+from gtaudit.models.overlay import MaskChunkEvent, MaskCreatedEvent
+from gtaudit.overlay.fanout import MASK_MARKER, is_mask_key
+from gtaudit.overlay.render import DEFAULT_QUALITY, MAX_PIXELS_ENV, check_opacity, check_outline, render_overlay
+from gtaudit.s3io import PERMANENT_CODES, error_code, get_bytes_and_metadata, is_not_found, put_bytes
+from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
 
-from gtaudit.exceptions import InvalidEventError
-from gtaudit.models import EventModel, parse_event
-from gtaudit.s3uri import S3Uri, parse_s3_uri
-
-MASK_MARKER = "/annotations/consolidated-annotation/output/"
-# 200 masks x ~0.4 s (3968x2976 at one vCPU, S3 included) ~ 80 s, far below the function's
-# 300 s timeout; the handler also stops starting masks when little time is left.
-MAX_CHUNK = 200
-DEFAULT_CHUNK = 50
-_OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
-
-
-def is_mask_key(key: str) -> bool:
-    """True for a consolidated mask's key: ``.../annotations/consolidated-annotation/output/*.png``."""
-    return MASK_MARKER in key and key.lower().endswith(".png")
-
-
-class _Bucket(EventModel):
-    name: str
-
-
-class _Object(EventModel):
-    key: str
-
-
-class _Detail(EventModel):
-    bucket: _Bucket
-    object: _Object
-
-
-class ObjectCreatedEvent(EventModel):
-    """S3's EventBridge notification (``source: aws.s3``, ``detail-type: Object Created``)."""
-
-    source: str
-    detail_type: str = Field(alias="detail-type")
-    detail: _Detail
-
-
-class MaskChunkEvent(EventModel):
-    """A direct invocation: a chunk of consolidated mask URIs."""
-
-    masks: list[str] = Field(max_length=MAX_CHUNK)
-
-    @field_validator("masks")
-    @classmethod
-    def _uris(cls, value: list[str]) -> list[str]:
-        for uri in value:
-            parse_s3_uri(uri)
-        return value
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
-class OverlayRequest:
-    """What one invocation must render: mask URIs, and how many event keys were not masks."""
+class OverlaySettings:
+    """How the overlay Lambda renders and where it may read."""
 
-    masks: tuple[str, ...]
-    ignored: int
-    from_event: bool  # True for EventBridge (the invocation is retried on transient failures)
-
-
-def parse_overlay_event(event: Any) -> OverlayRequest:
-    """Parse the overlay Lambda's event.
-
-    Parameters
-    ----------
-    event
-        An EventBridge S3 ``Object Created`` event, or ``{"masks": [...]}`` (at most ``MAX_CHUNK``).
-
-    Returns
-    -------
-    OverlayRequest
-        An event for a key that is not a consolidated mask gives no masks and ``ignored=1``.
-
-    Raises
-    ------
-    InvalidEventError
-        Neither shape, or a chunk with a bad URI or too many masks.
-    """
-    if isinstance(event, dict) and "masks" in event:
-        try:
-            chunk = parse_event(MaskChunkEvent, event)
-        except ValueError as exc:  # a bad URI raised inside the validator
-            raise InvalidEventError(str(exc)) from None
-        masks = tuple(chunk.masks)
-        keep = tuple(m for m in masks if is_mask_key(parse_s3_uri(m).key))
-        return OverlayRequest(keep, len(masks) - len(keep), from_event=False)
-    created = parse_event(ObjectCreatedEvent, event)
-    if created.source != "aws.s3" or created.detail_type != "Object Created":
-        raise InvalidEventError("ObjectCreatedEvent: not an S3 'Object Created' event")
-    key = created.detail.object.key
-    if not is_mask_key(key):
-        return OverlayRequest((), 1, from_event=True)
-    return OverlayRequest((str(S3Uri(created.detail.bucket.name, key)),), 0, from_event=True)
+    opacity: float = 0.5
+    outline: int = 0
+    quality: int = DEFAULT_QUALITY
+    max_pixels: int | None = None
+    allowed: tuple[str, ...] = ()  # ALLOWED_BUCKETS entries; empty allows nothing
+    max_object_bytes: int = 256 * 1024 * 1024
 
 
-def chunked(items: Sequence[str], size: int = DEFAULT_CHUNK) -> list[list[str]]:
-    """Split ``items`` into lists of at most ``size`` (1 to ``MAX_CHUNK``), order kept."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_CHUNK:
-        raise ValueError(f"size must be an integer in [1, {MAX_CHUNK}], got {size!r}")
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+def settings_from_env(environ: Mapping[str, str] | None = None) -> OverlaySettings:
+    """Settings from ``OVERLAY_OPACITY``, ``OVERLAY_OUTLINE``, ``OVERLAY_QUALITY``, ``GTAUDIT_MAX_PIXELS``
+    and ``ALLOWED_BUCKETS``; raise ``ValueError`` naming a bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, key, cast in (
+        ("opacity", "OVERLAY_OPACITY", float),
+        ("outline", "OVERLAY_OUTLINE", int),
+        ("quality", "OVERLAY_QUALITY", int),
+        ("max_pixels", MAX_PIXELS_ENV, int),
+    ):
+        raw = env.get(key, "").strip()
+        if raw:
+            try:
+                values[name] = cast(raw)
+            except ValueError:
+                raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    settings = OverlaySettings(**values, allowed=tuple(split_allowed(env.get("ALLOWED_BUCKETS"))))
+    if not math.isfinite(settings.opacity):
+        raise ValueError(f"OVERLAY_OPACITY must be a number in [0, 1], got {settings.opacity!r}")
+    check_opacity(settings.opacity)
+    check_outline(settings.outline)
+    if not 1 <= settings.quality <= 95:
+        raise ValueError(f"OVERLAY_QUALITY must be in [1, 95], got {settings.quality!r}")
+    if settings.max_pixels is not None and settings.max_pixels <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {settings.max_pixels!r}")
+    return settings
 
 
-def fan_out(lambda_client: Any, function_name: str, masks: Iterable[str], *, chunk_size: int = DEFAULT_CHUNK) -> int:
-    """Invoke the overlay function asynchronously once per chunk of masks.
+@dataclass(frozen=True, slots=True)
+class MaskOutcome:
+    """What happened to one mask."""
 
-    Parameters
-    ----------
-    lambda_client
-        A boto3 Lambda client.
-    function_name
-        The overlay function's name or ARN.
-    masks
-        Consolidated mask URIs.
-    chunk_size
-        Masks per invocation (1 to ``MAX_CHUNK``). 10,000 masks at 50 make 200 invocations that
-        Lambda runs in parallel, each ~20 s.
+    mask: str
+    status: Literal["written", "failed", "deferred"]
+    overlay: str | None = None
+    error: str | None = None  # the exception's class name
+    message: str | None = None
+    retryable: bool = False
 
-    Returns
-    -------
-    int
-        The number of invocations sent.
-    """
-    chunks = chunked(list(masks), chunk_size)
-    for chunk in chunks:
-        lambda_client.invoke(
-            FunctionName=function_name,
-            InvocationType="Event",
-            Payload=json.dumps({"masks": chunk}).encode("utf-8"),
-        )
-    return len(chunks)
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, without empty fields."""
+        out: dict[str, Any] = {"mask": self.mask, "status": self.status}
+        for key, value in (("overlay", self.overlay), ("error", self.error), ("message", self.message)):
+            if value is not None:
+                out[key] = value
+        if self.retryable:
+            out["retryable"] = True
+        return out
 
 
-def masks_missing_overlays(s3: Any, job_root: S3Uri) -> list[str]:
-    """The newest consolidated mask of each object whose overlay is absent or older than it.
+@dataclass(frozen=True, slots=True)
+class OverlayReport:
+    """The outcome of one invocation: one entry per mask, in input order."""
+
+    outcomes: tuple[MaskOutcome, ...] = field(default_factory=tuple)
+    ignored: int = 0
+    retry_invocation: bool = False  # fail the invocation so that Lambda retries it (not in as_dict)
+
+    def count(self, status: str) -> int:
+        """How many masks ended with ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failures(self) -> list[MaskOutcome]:
+        """The outcomes of the masks that failed, in input order."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the Lambda's return value)."""
+        return {
+            "written": self.count("written"),
+            "failed": self.count("failed"),
+            "deferred": self.count("deferred"),
+            "ignored": self.ignored,
+            "results": [o.as_dict() for o in self.outcomes],
+        }
+
+
+def job_root_of(mask_uri: S3Uri) -> S3Uri:
+    """``<S3OutputPath>/<job>`` from a consolidated mask's URI (the part before ``/annotations/``)."""
+    idx = mask_uri.key.rfind(MASK_MARKER)
+    if idx <= 0:
+        raise InvalidS3UriError(f"{mask_uri} is not under <job>{MASK_MARKER}")
+    return S3Uri(mask_uri.bucket, mask_uri.key[:idx])
+
+
+def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
+    """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
+    value = metadata.get("dataset-object-id")
+    if value is None:
+        m = re.match(r"^([0-9]+)_", mask_uri.name)
+        if not m:
+            raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
+        value = m.group(1)
+    value = unquote(value)
+    if not _SAFE_ID.match(value) or value in {".", ".."}:
+        raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
+    return value
+
+
+def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, str]]:
+    """Read an object; if a key from an event was URL-encoded, retry once with it decoded."""
+    try:
+        data, meta = get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)
+        return uri, data, meta
+    except Exception as exc:
+        decoded = unquote_plus(uri.key)
+        if not is_not_found(exc) or decoded == uri.key:
+            raise
+        alt = S3Uri(uri.bucket, decoded)
+        data, meta = get_bytes_and_metadata(s3, alt, max_bytes=max_bytes)
+        return alt, data, meta
+
+
+def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> S3Uri:
+    """Render and write the overlay of one consolidated mask.
 
     Parameters
     ----------
     s3
         A boto3 S3 client.
-    job_root
-        ``<S3OutputPath>/<job>``.
+    mask_uri
+        The mask, ``<job>/annotations/consolidated-annotation/output/<id>_<ts>.png``, written with
+        metadata ``source-ref`` (percent-encoded original URI) and ``dataset-object-id``.
+    settings
+        Rendering options and the allowed locations of originals.
 
     Returns
     -------
-    list[str]
-        Mask URIs, sorted by key.
+    S3Uri
+        ``<job>/overlays/<datasetObjectId>.jpg``, overwritten with the same bytes on a re-run.
+
+    Raises
+    ------
+    InvalidMaskError, InvalidImageError, SizeMismatchError, ForbiddenLocationError, InvalidS3UriError
+        A permanent problem with this mask or its original.
+    botocore.exceptions.ClientError
+        S3 refused or failed a request.
     """
-    newest: dict[str, tuple[Any, str]] = {}
-    for obj in _list(s3, job_root.bucket, job_root.join("annotations", "consolidated-annotation", "output").key + "/"):
-        key = obj["Key"]
-        if not is_mask_key(key):
-            continue
-        object_id = key.rsplit("/", 1)[-1].split("_", 1)[0].removesuffix(".png")
-        seen = newest.get(object_id)
-        if seen is None or (obj["LastModified"], key) > seen:
-            newest[object_id] = (obj["LastModified"], key)
-    overlays = dict(iter_overlays(s3, job_root))
-    missing = [
-        key
-        for object_id, (modified, key) in newest.items()
-        if object_id not in overlays or overlays[object_id] < modified
-    ]
-    return [str(S3Uri(job_root.bucket, key)) for key in sorted(missing)]
+    root = job_root_of(mask_uri)
+    if settings.allowed:
+        check_allowed(mask_uri, settings.allowed)
+    mask_uri, mask, meta = _get(s3, mask_uri, settings.max_object_bytes)
+    source = meta.get("source-ref")
+    if not source:
+        raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
+    original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
+    dataset_object_id = _dataset_object_id(mask_uri, meta)
+    _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
+    body = render_overlay(
+        image,
+        mask,
+        opacity=settings.opacity,
+        outline=settings.outline,
+        quality=settings.quality,
+        max_pixels=settings.max_pixels,
+    )
+    target = layout.overlay(root, dataset_object_id)
+    put_bytes(s3, target, body, "image/jpeg")
+    return target
 
 
-def iter_overlays(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any]]:
-    """``(dataset object id, LastModified)`` of each overlay under ``<job>/overlays/``."""
-    for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/"):
-        m = _OVERLAY.search(obj["Key"])
-        if m:
-            yield m.group(1), obj["LastModified"]
+_PERMANENT = (GtauditError, ValueError)
 
 
-def _list(s3: Any, bucket: str, prefix: str) -> Iterable[dict[str, Any]]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        yield from page.get("Contents", [])
+def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
+    """Render one mask, turning any failure into a reported outcome."""
+    try:
+        target = render_mask_overlay(s3, parse_s3_uri(mask), settings)
+    except _PERMANENT as exc:
+        return MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
+    except Exception as exc:  # one bad object never sinks the chunk; S3 trouble may be retried
+        code = error_code(exc)
+        return MaskOutcome(
+            mask,
+            "failed",
+            error=type(exc).__name__,
+            message=(f"{code}: " if code else "") + str(exc)[:500],
+            retryable=code not in PERMANENT_CODES,
+        )
+    return MaskOutcome(mask, "written", overlay=str(target))
+
+
+def render_mask_overlays(
+    s3: Any,
+    masks: Sequence[str],
+    settings: OverlaySettings,
+    *,
+    threads: int = 2,
+    time_left: Callable[[], float] | None = None,
+    reserve_seconds: float = 30.0,
+    ignored: int = 0,
+) -> OverlayReport:
+    """Render the overlays of a chunk of masks; one bad mask never stops the others.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client (thread-safe for these calls).
+    masks
+        Consolidated mask URIs.
+    settings
+        Rendering options and allowed locations.
+    threads
+        Masks rendered at once: S3 transfers of one overlap with Pillow's work on another
+        (Pillow releases the GIL while it decodes, blends and encodes).
+    time_left
+        Seconds the invocation has left (from the Lambda context); masks not started while
+        more than ``reserve_seconds`` remain are reported ``deferred`` for the caller to resend.
+    ignored
+        Count of event keys already skipped as not masks, carried into the report.
+
+    Returns
+    -------
+    OverlayReport
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+
+    def one(mask: str) -> MaskOutcome:
+        if time_left is not None and time_left() < reserve_seconds:
+            return MaskOutcome(mask, "deferred", message="not started: too little time left in this invocation")
+        return _outcome(s3, mask, settings)
+
+    if threads == 1 or len(masks) <= 1:
+        outcomes = [one(m) for m in masks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(masks))) as pool:
+            outcomes = list(pool.map(one, masks))
+    return OverlayReport(tuple(outcomes), ignored)
+
+
+def requested_masks(event: MaskCreatedEvent | MaskChunkEvent) -> tuple[list[str], int]:
+    """The consolidated masks an overlay event names, in order, and how many of its keys are not masks."""
+    if isinstance(event, MaskChunkEvent):
+        keep = [m for m in event.masks if is_mask_key(parse_s3_uri(m).key)]
+        return keep, len(event.masks) - len(keep)
+    if not is_mask_key(event.uri.key):
+        return [], 1
+    return [str(event.uri)], 0
+
+
+def render_requested_overlays(
+    s3: Any,
+    event: MaskCreatedEvent | MaskChunkEvent,
+    settings: OverlaySettings,
+    *,
+    threads: int = 2,
+    time_left: Callable[[], float] | None = None,
+) -> OverlayReport:
+    """Render the overlays an overlay Lambda event asks for.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client.
+    event
+        The parsed event (``parse_event(OverlayEvent, event).root``).
+    settings, threads, time_left
+        As for ``render_mask_overlays``.
+
+    Returns
+    -------
+    OverlayReport
+        ``retry_invocation`` is set for an S3 event whose mask failed for a reason a retry may
+        fix: EventBridge invokes asynchronously, and failing the invocation lets Lambda retry
+        this one mask. A chunk only reports its retryable masks.
+    """
+    masks, ignored = requested_masks(event)
+    report = render_mask_overlays(s3, masks, settings, threads=threads, time_left=time_left, ignored=ignored)
+    if isinstance(event, MaskCreatedEvent) and any(o.retryable for o in report.failures):
+        return replace(report, retry_invocation=True)
+    return report

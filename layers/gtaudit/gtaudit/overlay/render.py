@@ -1,8 +1,9 @@
 """Overlays: the original photo with its consolidated mask blended on top, for the auditors.
 
-Rendering is pure (bytes in, bytes out). ``render_mask_overlay`` adds the S3 side used by the
-overlay Lambda: from a consolidated mask's URI alone it finds the original (the mask's
-``source-ref`` metadata), renders, and writes ``<job>/overlays/<datasetObjectId>.jpg``.
+Pure rendering, bytes in and bytes out: decoding (with the pixel limit checked on the headers,
+before any pixel is decoded), EXIF orientation, the mask reduced to label colours and coverage,
+the blend, optional contours, the legend strip and encoding. No AWS here: reading masks from S3
+and writing overlays back is ``gtaudit.overlay.jobs``.
 
 Cost model (3968x2976, one core): decoding the JPEG and the mask and encoding the result are the
 floor. On top of it we only run two table look-ups on the 8-bit mask (label alpha, bounding box)
@@ -13,29 +14,15 @@ on the full frame, no PNG encoding.
 from __future__ import annotations
 
 import io
-import math
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import unquote, unquote_plus
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from gtaudit import layout
-from gtaudit.exceptions import (
-    GtauditError,
-    InvalidImageError,
-    InvalidMaskError,
-    InvalidS3UriError,
-    SizeMismatchError,
-)
+from gtaudit.exceptions import GtauditError, InvalidImageError, InvalidMaskError, SizeMismatchError
 from gtaudit.labels import hex_to_rgb
-from gtaudit.overlay.jobs import MASK_MARKER, is_mask_key
-from gtaudit.s3io import get_bytes_and_metadata, put_bytes
-from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
 
 MAX_PIXELS_ENV = "GTAUDIT_MAX_PIXELS"
 # 50 MP admits a 48 MP phone photo (8064x6048) and keeps one render under ~0.5 GB.
@@ -46,7 +33,6 @@ MASK_FORMATS = ("PNG",)
 OUTPUT_FORMATS = ("JPEG", "PNG", "WEBP")
 _WHITE = (255, 255, 255)
 _ORIENTATION = 0x0112
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def max_pixels_from_env() -> int:
@@ -61,9 +47,6 @@ def max_pixels_from_env() -> int:
     if limit <= 0:
         raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {value!r}")
     return limit
-
-
-# ---------------------------------------------------------------------------------------- decode
 
 
 def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditError], limit: int) -> Image.Image:
@@ -146,9 +129,6 @@ def _decode_original(im: Image.Image) -> tuple[Image.Image, bytes | None]:
     return rgb, icc
 
 
-# ---------------------------------------------------------------------------------------- masks
-
-
 @dataclass(frozen=True, slots=True)
 class _MaskLayers:
     """A mask reduced to what blending needs: label colours and per-pixel label coverage (0..255)."""
@@ -214,17 +194,15 @@ def _load_mask(im: Image.Image) -> _MaskLayers:
         raise InvalidMaskError(f"mask cannot be decoded: {exc}") from exc
 
 
-# ---------------------------------------------------------------------------------------- blend
-
-
-def _check_opacity(opacity: float) -> int:
+def check_opacity(opacity: float) -> int:
     """``opacity`` as an 8-bit alpha; raise ``ValueError`` naming it if it is not in [0, 1]."""
     if isinstance(opacity, bool) or not isinstance(opacity, int | float) or not 0.0 <= float(opacity) <= 1.0:
         raise ValueError(f"opacity must be a number in [0, 1], got {opacity!r}")
     return round(float(opacity) * 255)
 
 
-def _check_outline(outline: int) -> int:
+def check_outline(outline: int) -> int:
+    """``outline`` itself; raise ``ValueError`` naming it if it is not an integer in [0, ``MAX_OUTLINE``]."""
     if isinstance(outline, bool) or not isinstance(outline, int) or not 0 <= outline <= MAX_OUTLINE:
         raise ValueError(f"outline must be an integer number of pixels in [0, {MAX_OUTLINE}], got {outline!r}")
     return outline
@@ -310,8 +288,8 @@ def blend_overlay(image: Image.Image, mask: Image.Image, *, opacity: float = 0.5
     InvalidMaskError
         The mask's mode is not a colour mask.
     """
-    alpha8 = _check_opacity(opacity)
-    outline = _check_outline(outline)
+    alpha8 = check_opacity(opacity)
+    outline = check_outline(outline)
     if mask.size != image.size:
         raise SizeMismatchError(
             f"mask is {mask.size[0]}x{mask.size[1]} but the image is {image.size[0]}x{image.size[1]}"
@@ -397,8 +375,8 @@ def render_overlay(
     SizeMismatchError
         The mask's size differs from the displayed size of the original (both sizes named).
     """
-    alpha8 = _check_opacity(opacity)
-    outline = _check_outline(outline)
+    alpha8 = check_opacity(opacity)
+    outline = check_outline(outline)
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 95:
         raise ValueError(f"quality must be an integer in [1, 95], got {quality!r}")
     fmt = str(format).upper()
@@ -428,9 +406,6 @@ def render_overlay(
     if legend:
         base = add_legend(base, legend, font=font)
     return _encode(base, fmt, quality, icc)
-
-
-# ---------------------------------------------------------------------------------------- legend
 
 
 def _legend_font(size: int, font: str | None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -492,269 +467,15 @@ def add_legend(image: Image.Image, entries: Sequence[tuple[str, str]], *, font: 
     return out
 
 
-# ---------------------------------------------------------------------------------------- S3 side
-
-
-@dataclass(frozen=True, slots=True)
-class OverlaySettings:
-    """How the overlay Lambda renders and where it may read."""
-
-    opacity: float = 0.5
-    outline: int = 0
-    quality: int = DEFAULT_QUALITY
-    max_pixels: int | None = None
-    allowed: tuple[str, ...] = ()  # ALLOWED_BUCKETS entries; empty allows nothing
-    max_object_bytes: int = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class MaskOutcome:
-    """What happened to one mask."""
-
-    mask: str
-    status: Literal["written", "failed", "deferred"]
-    overlay: str | None = None
-    error: str | None = None  # the exception's class name
-    message: str | None = None
-    retryable: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, without empty fields."""
-        out: dict[str, Any] = {"mask": self.mask, "status": self.status}
-        for key, value in (("overlay", self.overlay), ("error", self.error), ("message", self.message)):
-            if value is not None:
-                out[key] = value
-        if self.retryable:
-            out["retryable"] = True
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class OverlayReport:
-    """The outcome of one invocation: one entry per mask, in input order."""
-
-    outcomes: tuple[MaskOutcome, ...] = field(default_factory=tuple)
-    ignored: int = 0
-
-    def count(self, status: str) -> int:
-        """How many masks ended with ``status``."""
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the Lambda's return value)."""
-        return {
-            "written": self.count("written"),
-            "failed": self.count("failed"),
-            "deferred": self.count("deferred"),
-            "ignored": self.ignored,
-            "results": [o.as_dict() for o in self.outcomes],
-        }
-
-
-def job_root_of(mask_uri: S3Uri) -> S3Uri:
-    """``<S3OutputPath>/<job>`` from a consolidated mask's URI (the part before ``/annotations/``)."""
-    idx = mask_uri.key.rfind(MASK_MARKER)
-    if idx <= 0:
-        raise InvalidS3UriError(f"{mask_uri} is not under <job>{MASK_MARKER}")
-    return S3Uri(mask_uri.bucket, mask_uri.key[:idx])
-
-
-def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
-    """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
-    value = metadata.get("dataset-object-id")
-    if value is None:
-        m = re.match(r"^([0-9]+)_", mask_uri.name)
-        if not m:
-            raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
-        value = m.group(1)
-    value = unquote(value)
-    if not _SAFE_ID.match(value) or value in {".", ".."}:
-        raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
-    return value
-
-
-def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, str]]:
-    """Read an object; if a key from an event was URL-encoded, retry once with it decoded."""
-    try:
-        data, meta = get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)
-        return uri, data, meta
-    except Exception as exc:
-        decoded = unquote_plus(uri.key)
-        if _error_code(exc) not in {"NoSuchKey", "404"} or decoded == uri.key:
-            raise
-        alt = S3Uri(uri.bucket, decoded)
-        data, meta = get_bytes_and_metadata(s3, alt, max_bytes=max_bytes)
-        return alt, data, meta
-
-
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> S3Uri:
-    """Render and write the overlay of one consolidated mask.
-
-    Parameters
-    ----------
-    s3
-        A boto3 S3 client.
-    mask_uri
-        The mask, ``<job>/annotations/consolidated-annotation/output/<id>_<ts>.png``, written with
-        metadata ``source-ref`` (percent-encoded original URI) and ``dataset-object-id``.
-    settings
-        Rendering options and the allowed locations of originals.
-
-    Returns
-    -------
-    S3Uri
-        ``<job>/overlays/<datasetObjectId>.jpg``, overwritten with the same bytes on a re-run.
-
-    Raises
-    ------
-    InvalidMaskError, InvalidImageError, SizeMismatchError, ForbiddenLocationError, InvalidS3UriError
-        A permanent problem with this mask or its original.
-    botocore.exceptions.ClientError
-        S3 refused or failed a request.
-    """
-    root = job_root_of(mask_uri)
-    if settings.allowed:
-        check_allowed(mask_uri, settings.allowed)
-    mask_uri, mask, meta = _get(s3, mask_uri, settings.max_object_bytes)
-    source = meta.get("source-ref")
-    if not source:
-        raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
-    original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
-    dataset_object_id = _dataset_object_id(mask_uri, meta)
-    _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
-    body = render_overlay(
-        image,
-        mask,
-        opacity=settings.opacity,
-        outline=settings.outline,
-        quality=settings.quality,
-        max_pixels=settings.max_pixels,
-    )
-    target = layout.overlay(root, dataset_object_id)
-    put_bytes(s3, target, body, "image/jpeg")
-    return target
-
-
-_PERMANENT = (GtauditError, ValueError)
-_PERMANENT_S3_CODES = {"NoSuchKey", "404", "AccessDenied", "403", "NoSuchBucket", "InvalidObjectState"}
-
-
-def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
-    """Render one mask, turning any failure into a reported outcome."""
-    try:
-        target = render_mask_overlay(s3, parse_s3_uri(mask), settings)
-    except _PERMANENT as exc:
-        return MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
-    except Exception as exc:  # one bad object never sinks the chunk; S3 trouble may be retried
-        code = _error_code(exc)
-        return MaskOutcome(
-            mask,
-            "failed",
-            error=type(exc).__name__,
-            message=(f"{code}: " if code else "") + str(exc)[:500],
-            retryable=code not in _PERMANENT_S3_CODES,
-        )
-    return MaskOutcome(mask, "written", overlay=str(target))
-
-
-def render_mask_overlays(
-    s3: Any,
-    masks: Sequence[str],
-    settings: OverlaySettings,
-    *,
-    threads: int = 2,
-    time_left: Callable[[], float] | None = None,
-    reserve_seconds: float = 30.0,
-    ignored: int = 0,
-) -> OverlayReport:
-    """Render the overlays of a chunk of masks; one bad mask never stops the others.
-
-    Parameters
-    ----------
-    s3
-        A boto3 S3 client (thread-safe for these calls).
-    masks
-        Consolidated mask URIs.
-    settings
-        Rendering options and allowed locations.
-    threads
-        Masks rendered at once: S3 transfers of one overlap with Pillow's work on another
-        (Pillow releases the GIL while it decodes, blends and encodes).
-    time_left
-        Seconds the invocation has left (from the Lambda context); masks not started while
-        more than ``reserve_seconds`` remain are reported ``deferred`` for the caller to resend.
-    ignored
-        Count of event keys already skipped as not masks, carried into the report.
-
-    Returns
-    -------
-    OverlayReport
-    """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-
-    def one(mask: str) -> MaskOutcome:
-        if time_left is not None and time_left() < reserve_seconds:
-            return MaskOutcome(mask, "deferred", message="not started: too little time left in this invocation")
-        return _outcome(s3, mask, settings)
-
-    if threads == 1 or len(masks) <= 1:
-        outcomes = [one(m) for m in masks]
-    else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(masks))) as pool:
-            outcomes = list(pool.map(one, masks))
-    return OverlayReport(tuple(outcomes), ignored)
-
-
-def settings_from_env(environ: Mapping[str, str] | None = None) -> OverlaySettings:
-    """Settings from ``OVERLAY_OPACITY``, ``OVERLAY_OUTLINE``, ``OVERLAY_QUALITY``, ``GTAUDIT_MAX_PIXELS``
-    and ``ALLOWED_BUCKETS``; raise ``ValueError`` naming a bad one."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for name, key, cast in (
-        ("opacity", "OVERLAY_OPACITY", float),
-        ("outline", "OVERLAY_OUTLINE", int),
-        ("quality", "OVERLAY_QUALITY", int),
-        ("max_pixels", MAX_PIXELS_ENV, int),
-    ):
-        raw = env.get(key, "").strip()
-        if raw:
-            try:
-                values[name] = cast(raw)
-            except ValueError:
-                raise ValueError(f"{key} must be a number, got {raw!r}") from None
-    settings = OverlaySettings(**values, allowed=tuple(split_allowed(env.get("ALLOWED_BUCKETS"))))
-    if not math.isfinite(settings.opacity):
-        raise ValueError(f"OVERLAY_OPACITY must be a number in [0, 1], got {settings.opacity!r}")
-    _check_opacity(settings.opacity)
-    _check_outline(settings.outline)
-    if not 1 <= settings.quality <= 95:
-        raise ValueError(f"OVERLAY_QUALITY must be in [1, 95], got {settings.quality!r}")
-    if settings.max_pixels is not None and settings.max_pixels <= 0:
-        raise ValueError(f"{MAX_PIXELS_ENV} must be a positive integer, got {settings.max_pixels!r}")
-    return settings
-
-
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_QUALITY",
+    "MAX_OUTLINE",
     "MAX_PIXELS_ENV",
-    "MaskOutcome",
-    "OverlayReport",
-    "OverlaySettings",
     "add_legend",
     "blend_overlay",
-    "is_mask_key",
-    "job_root_of",
+    "check_opacity",
+    "check_outline",
     "max_pixels_from_env",
-    "render_mask_overlay",
-    "render_mask_overlays",
     "render_overlay",
-    "settings_from_env",
 ]

@@ -4,9 +4,9 @@ The overlay Lambda normally renders each overlay as its mask is written. At job 
 orchestrator lists ``<job>/overlays/`` once (1,000 keys a call, kept as a bitmap of dataset
 object indices, so 100,000 objects cost 12.5 KB) and collects the masks without an overlay:
 
-* up to ``inline_limit`` of them are rendered right here (``gtaudit.overlay.render_mask_overlays``);
+* up to ``inline_limit`` of them are rendered right here (``gtaudit.overlay.jobs.render_mask_overlays``);
 * more are sent to the overlay Lambda asynchronously in chunks of ``chunk`` masks
-  (``gtaudit.overlay.jobs.fan_out``), and the orchestrator re-lists until they exist or its time
+  (``gtaudit.overlay.fanout.fan_out``), and the orchestrator re-lists until they exist or its time
   is nearly up; then it raises ``StepPendingError`` and the retry of the same event resumes
   (rendering is idempotent).
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from gtaudit import layout
 from gtaudit.exceptions import StepPendingError
-from gtaudit.overlay.jobs import fan_out, iter_overlays
+from gtaudit.overlay.fanout import fan_out, iter_overlays
 from gtaudit.s3uri import S3Uri
 
 _INDEX = re.compile(r"^(\d+)_")

@@ -1,0 +1,113 @@
+"""Finding a job's masks without overlays and sending them to the overlay Lambda in chunks.
+
+No Pillow here: the orchestrator imports this module on every job event, and renders nothing
+itself unless a few overlays are missing (then it imports ``gtaudit.overlay.jobs``).
+
+- ``masks_missing_overlays`` lists ``<job>/annotations/consolidated-annotation/output/`` and
+  ``<job>/overlays/`` and keeps the newest mask of each object whose overlay is absent or older.
+- ``fan_out`` invokes the overlay function asynchronously (``InvocationType="Event"``) once per
+  chunk of at most ``MAX_CHUNK`` masks (``gtaudit.models.overlay.MaskChunkEvent``), so no
+  invocation nears Lambda's 15-minute limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from gtaudit.models.overlay import MAX_CHUNK
+from gtaudit.s3uri import S3Uri
+
+MASK_MARKER = "/annotations/consolidated-annotation/output/"
+DEFAULT_CHUNK = 50
+_OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
+
+
+def is_mask_key(key: str) -> bool:
+    """True for a consolidated mask's key: ``.../annotations/consolidated-annotation/output/*.png``."""
+    return MASK_MARKER in key and key.lower().endswith(".png")
+
+
+def chunked(items: Sequence[str], size: int = DEFAULT_CHUNK) -> list[list[str]]:
+    """Split ``items`` into lists of at most ``size`` (1 to ``MAX_CHUNK``), order kept."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_CHUNK:
+        raise ValueError(f"size must be an integer in [1, {MAX_CHUNK}], got {size!r}")
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def fan_out(lambda_client: Any, function_name: str, masks: Iterable[str], *, chunk_size: int = DEFAULT_CHUNK) -> int:
+    """Invoke the overlay function asynchronously once per chunk of masks.
+
+    Parameters
+    ----------
+    lambda_client
+        A boto3 Lambda client.
+    function_name
+        The overlay function's name or ARN.
+    masks
+        Consolidated mask URIs.
+    chunk_size
+        Masks per invocation (1 to ``MAX_CHUNK``). 10,000 masks at 50 make 200 invocations that
+        Lambda runs in parallel, each ~20 s.
+
+    Returns
+    -------
+    int
+        The number of invocations sent.
+    """
+    chunks = chunked(list(masks), chunk_size)
+    for chunk in chunks:
+        lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps({"masks": chunk}).encode("utf-8"),
+        )
+    return len(chunks)
+
+
+def masks_missing_overlays(s3: Any, job_root: S3Uri) -> list[str]:
+    """The newest consolidated mask of each object whose overlay is absent or older than it.
+
+    Parameters
+    ----------
+    s3
+        A boto3 S3 client.
+    job_root
+        ``<S3OutputPath>/<job>``.
+
+    Returns
+    -------
+    list[str]
+        Mask URIs, sorted by key.
+    """
+    newest: dict[str, tuple[Any, str]] = {}
+    for obj in _list(s3, job_root.bucket, job_root.join("annotations", "consolidated-annotation", "output").key + "/"):
+        key = obj["Key"]
+        if not is_mask_key(key):
+            continue
+        object_id = key.rsplit("/", 1)[-1].split("_", 1)[0].removesuffix(".png")
+        seen = newest.get(object_id)
+        if seen is None or (obj["LastModified"], key) > seen:
+            newest[object_id] = (obj["LastModified"], key)
+    overlays = dict(iter_overlays(s3, job_root))
+    missing = [
+        key
+        for object_id, (modified, key) in newest.items()
+        if object_id not in overlays or overlays[object_id] < modified
+    ]
+    return [str(S3Uri(job_root.bucket, key)) for key in sorted(missing)]
+
+
+def iter_overlays(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any]]:
+    """``(dataset object id, LastModified)`` of each overlay under ``<job>/overlays/``."""
+    for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/"):
+        m = _OVERLAY.search(obj["Key"])
+        if m:
+            yield m.group(1), obj["LastModified"]
+
+
+def _list(s3: Any, bucket: str, prefix: str) -> Iterable[dict[str, Any]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
