@@ -32,9 +32,10 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 from gtaudit.trace import make_report
+from gtaudit.trace.items import CALENDAR_PK, INDEXES, task_item, verdict_item
 from gtaudit.trace.records import Source, TaskRecord, iso, verdicts_of
 from gtaudit.trace.render import render
-from gtaudit.trace.store import CALENDAR_PK, INDEXES, REPORT_ATTRIBUTES, task_item, verdict_item
+from gtaudit.trace.store import REPORT_ATTRIBUTES
 
 BUDGET_S = 10.0
 PAGE_BYTES = 1_000_000  # DynamoDB's 1 MB Query page

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsModel, S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.models import parse_event
+from gtaudit.models.worktime import WorktimeEvent
 from gtaudit.trace.activity import record_activity
 from gtaudit.trace.ingest import ManifestIndex, cognito_directory, record_worker_response
 
@@ -36,28 +37,29 @@ directory = cognito_directory(boto3.client("cognito-idp"), _pool) if _pool else 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if isinstance(event, dict) and "awslogs" in event:
-        logs = parse_event(CloudWatchLogsModel, event).awslogs.decoded_data
-        messages = [(e.id, str(e.message)) for e in logs.logEvents]
-        res = record_activity(ddb, TABLE, messages, logs.logGroup, logs.logStream)
-        metrics.add_metric(name="ReturnedTasksRecorded", unit=MetricUnit.Count, value=res.written)
-        return {"activity": len(messages), "written": res.written, "unchanged": res.unchanged}
-    detail = parse_event(S3EventNotificationEventBridgeModel, event).detail
-    result = record_worker_response(
-        s3=s3,
-        ddb=ddb,
-        table=TABLE,
-        manifests=manifests,
-        bucket=detail.bucket.name,
-        key=detail.object.key,
-        version_id=detail.object.version_id,
-        sequencer=detail.object.sequencer,
-        directory=directory,
-    )
-    summary = result.as_dict()
-    logger.info("worker response recorded", extra=summary)
-    metrics.add_metric(name="TaskRecordsWritten", unit=MetricUnit.Count, value=result.written)
-    metrics.add_metric(name="DuplicateRecordsIgnored", unit=MetricUnit.Count, value=result.unchanged)
-    if result.missing:
-        metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=result.records)
-    return summary
+    match parse_event(WorktimeEvent, event).root:
+        case CloudWatchLogsModel(awslogs=awslogs):
+            logs = awslogs.decoded_data
+            messages = [(e.id, str(e.message)) for e in logs.logEvents]
+            res = record_activity(ddb, TABLE, messages, logs.logGroup, logs.logStream)
+            metrics.add_metric(name="ReturnedTasksRecorded", unit=MetricUnit.Count, value=res.written)
+            return {"activity": len(messages), "written": res.written, "unchanged": res.unchanged}
+        case S3EventNotificationEventBridgeModel(detail=detail):
+            result = record_worker_response(
+                s3=s3,
+                ddb=ddb,
+                table=TABLE,
+                manifests=manifests,
+                bucket=detail.bucket.name,
+                key=detail.object.key,
+                version_id=detail.object.version_id,
+                sequencer=detail.object.sequencer,
+                directory=directory,
+            )
+            summary = result.as_dict()
+            logger.info("worker response recorded", extra=summary)
+            metrics.add_metric(name="TaskRecordsWritten", unit=MetricUnit.Count, value=result.written)
+            metrics.add_metric(name="DuplicateRecordsIgnored", unit=MetricUnit.Count, value=result.unchanged)
+            if result.missing:
+                metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=result.records)
+            return summary

@@ -1,8 +1,9 @@
 """Traceability: worker time and the lineage of every object, in one DynamoDB table.
 
-``records`` parses Ground Truth's worker-response files, ``store`` holds the key design, the
-idempotent writes and the queries, ``ingest`` records one file (the worktime Lambda),
-``activity`` the WorkerActivity log, ``report`` aggregates and ``render`` prints.
+``records`` parses Ground Truth's worker-response files, ``items`` holds the key design and
+builds the table's items, ``store`` the idempotent writes and the queries, ``ingest`` records one
+file (the worktime Lambda), ``activity`` the WorkerActivity log, ``report`` aggregates and
+``render`` prints.
 """
 
 from __future__ import annotations

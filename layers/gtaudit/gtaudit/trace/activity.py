@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from gtaudit.trace.items import activity_item
 from gtaudit.trace.records import Source, iso, parse_time
-from gtaudit.trace.store import WriteResult, activity_item, put_items
+from gtaudit.trace.store import WriteResult, put_items
 
 ACTIVITY_LOG_GROUP = "/aws/sagemaker/groundtruth/WorkerActivity"
 

@@ -25,8 +25,9 @@ from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import InvalidEventError
 from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, iter_manifest, object_id_of
-from gtaudit.s3io import iter_lines, typed_s3_errors
+from gtaudit.s3io import is_not_found, iter_lines, typed_s3_errors
 from gtaudit.s3uri import S3Uri, parse_s3_uri
+from gtaudit.trace.items import task_item, verdict_item
 from gtaudit.trace.records import (
     JobContext,
     ResponseKey,
@@ -38,7 +39,7 @@ from gtaudit.trace.records import (
     stage_of,
     verdicts_of,
 )
-from gtaudit.trace.store import WriteResult, put_items, source_seq, task_item, verdict_item
+from gtaudit.trace.store import WriteResult, put_items, source_seq
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def record_worker_response(
         except ClientError as exc:
             # S3 event keys may arrive URL-encoded (``%3A`` for ``:``); try the decoded key once.
             decoded = unquote_plus(key)
-            if decoded == key or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            if decoded == key or not is_not_found(exc):
                 raise
             resp = s3.get_object(**{**args, "Key": decoded})
     body = resp["Body"].read()

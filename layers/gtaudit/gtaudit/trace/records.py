@@ -3,7 +3,7 @@
 A worker-response file (reference, section 6) lives at
 ``<S3OutputPath>/<job>/annotations/worker-response/iteration-N/<datasetObjectId>/<timestamp>.json``
 and holds ``answers[]``. Each answer becomes one ``TaskRecord``; an audit answer that judged
-labelers also becomes one ``Verdict`` per judged labeler, so a labeler's rejection rate can be
+labelers also becomes one ``VerdictRecord`` per judged labeler, so a labeler's rejection rate can be
 read from that labeler's own partition.
 """
 
@@ -97,7 +97,7 @@ class TaskRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class VerdictRecord:
     """One auditor's verdict on one labeler's work on one object in one round."""
 
     labeler: str
@@ -252,12 +252,12 @@ def parse_answers(doc: Any, ctx: JobContext, key: ResponseKey) -> list[TaskRecor
     return records
 
 
-def verdicts_of(record: TaskRecord) -> list[Verdict]:
-    """One ``Verdict`` per labeler an audit record judged (none if no verdict was given)."""
+def verdicts_of(record: TaskRecord) -> list[VerdictRecord]:
+    """One ``VerdictRecord`` per labeler an audit record judged (none if no verdict was given)."""
     if record.stage != "audit" or record.verdict is None:
         return []
     return [
-        Verdict(
+        VerdictRecord(
             labeler=labeler,
             auditor=record.worker_id,
             verdict=record.verdict,

@@ -1,27 +1,15 @@
-"""The traceability table: key design, idempotent writes and the three queries.
+"""The traceability table: idempotent writes, finding the table, and the queries.
 
-One DynamoDB table (``TraceTable`` in template.yaml), single-table design:
-
-=========  ======================  ========================================  ==================================
-item       pk                      sk                                        indexes (pk / sk)
-=========  ======================  ========================================  ==================================
-task       ``OBJ#<object-id>``     ``TASK#<job>#<iteration>#<worker>``       ByWorker ``W#<worker>`` / ``<time>#T#..``
-                                                                             ByJob ``J#<job>`` / ``T#<object>#..``
-                                                                             ByDay ``D#<yyyy-mm-dd>`` / ``<time>#T#..``
-verdict    ``OBJ#<object-id>``     ``VERDICT#<audit job>#<it>#<auditor>#<labeler>``  ByWorker ``W#<labeler>``,
-                                                                             ByJob ``J#<labeling job>``, ByDay
-activity   ``ACT#<job>``           ``<worker>#<accepted>#<event>``           ByWorker, ByJob, ByDay
-day        ``CAL``                 ``D#<yyyy-mm-dd>``                        (none): the days that have records
-=========  ======================  ========================================  ==================================
-
-The base table answers "the lineage of one object" (Query ``pk = OBJ#id``); ByWorker answers
-"one worker between two times"; ByJob "one job"; ByDay with the ``CAL`` items "everyone between
-two times" without a Scan. ``<time>`` is the fixed-width ISO submission time, so a time range is a
-``BETWEEN`` on the sort key.
+The key design (which item lives in which partition, which index answers which question) is
+``items``; this module talks to DynamoDB.
 
 Writes are conditional on the source file: ``attribute_not_exists(pk) OR src_seq < :seq``, where
 ``src_seq`` orders versions of one S3 key (last-modified time, then S3's event sequencer). The
 same event twice, or an older version arriving after a newer one, changes nothing.
+
+Reads are Queries only, never a Scan: the base table for one object's lineage, ByWorker for one
+worker, ByJob for one job, and the ``CAL`` calendar then each ByDay partition in parallel for
+everyone between two times.
 """
 
 from __future__ import annotations
@@ -39,198 +27,27 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import TraceTableNotFoundError
-from gtaudit.trace.records import Source, TaskRecord, Verdict, iso, parse_time
+from gtaudit.s3io import is_conditional_check_failed
+from gtaudit.trace.items import (
+    BY_DAY,
+    BY_JOB,
+    BY_WORKER,
+    CALENDAR_PK,
+    INDEXES,
+    calendar_item,
+    day_pk,
+    item_from_wire,
+    job_pk,
+    object_pk,
+    worker_pk,
+)
+from gtaudit.trace.records import iso, parse_time
 
 TABLE_ENV = "GTAUDIT_TRACE_TABLE"
 STACK_ENV = "GTAUDIT_STACK"
 DEFAULT_STACK = "gtaudit"
 TABLE_OUTPUT = "TraceTableName"
-BY_WORKER, BY_JOB, BY_DAY = "ByWorker", "ByJob", "ByDay"
-# (index name, partition key attribute, sort key attribute); template.yaml declares the same.
-INDEXES: dict[str, tuple[str, str]] = {
-    BY_WORKER: ("worker_pk", "worker_sk"),
-    BY_JOB: ("job_pk", "job_sk"),
-    BY_DAY: ("day_pk", "day_sk"),
-}
-CALENDAR_PK = "CAL"
 _HIGH = "\uffff"  # sorts after every character a key part can hold
-
-
-# ---------------------------------------------------------------- wire format
-
-
-def to_wire(value: Any) -> dict[str, Any]:
-    """A Python value as a DynamoDB attribute value (floats as numbers, no Decimal needed)."""
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, int | float):
-        return {"N": repr(value) if isinstance(value, float) else str(value)}
-    if isinstance(value, dict):
-        return {"M": {str(k): to_wire(v) for k, v in value.items()}}
-    if isinstance(value, list | tuple):
-        return {"L": [to_wire(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} in the trace table")
-
-
-def from_wire(av: dict[str, Any]) -> Any:
-    """A DynamoDB attribute value as a Python value (numbers as int or float)."""
-    for tag, v in av.items():
-        if tag == "S":
-            return v
-        if tag == "N":
-            return float(v) if ("." in v or "e" in v or "E" in v) else int(v)
-        if tag == "NULL":
-            return None
-        if tag == "BOOL":
-            return v
-        if tag == "L":
-            return [from_wire(x) for x in v]
-        if tag == "M":
-            return {k: from_wire(x) for k, x in v.items()}
-        if tag == "SS":
-            return list(v)
-    raise ValueError(f"unsupported attribute value {list(av)}")
-
-
-def item_from_wire(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A whole item from the wire format."""
-    return {k: from_wire(v) for k, v in item.items()}
-
-
-def _item(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    # Absent and empty values are left out: a report treats a missing attribute as unknown.
-    return {k: to_wire(v) for k, v in attrs.items() if v is not None and v != () and v != []}
-
-
-# ---------------------------------------------------------------- item building
-
-
-def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:
-    """The table item of one task record (wire format).
-
-    ``fallback_time`` (the file's last-modified time) places a record without a submission time
-    on the time axis; ``time_from`` says which was used.
-    """
-    t = rec.submitted_at or fallback_time
-    obj = rec.object_id or f"?{rec.job}/{rec.dataset_object_id}"
-    it = f"{rec.iteration:04d}"
-    attrs: dict[str, Any] = {
-        "pk": f"OBJ#{obj}",
-        "sk": f"TASK#{rec.job}#{it}#{rec.worker_id}",
-        "worker_pk": f"W#{rec.worker_id}",
-        "worker_sk": f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}",
-        "job_pk": f"J#{rec.job}",
-        "job_sk": f"T#{obj}#{it}#{rec.worker_id}",
-        "day_pk": f"D#{t[:10]}",
-        "day_sk": f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}#{rec.worker_id}",
-        "kind": "task",
-        "time": t,
-        "time_from": "submissionTime" if rec.submitted_at else "s3-last-modified",
-        "job": rec.job,
-        "stage": rec.stage,
-        "round": rec.round,
-        "object_id": rec.object_id,
-        "dataset_object_id": rec.dataset_object_id,
-        "iteration": rec.iteration,
-        "worker_id": rec.worker_id,
-        "cognito_sub": rec.cognito_sub,
-        "cognito_issuer": rec.cognito_issuer,
-        "identity_provider": rec.identity_provider,
-        "accepted_at": rec.accepted_at,
-        "submitted_at": rec.submitted_at,
-        "active_seconds": rec.active_seconds,
-        "wall_seconds": rec.wall_seconds,
-        "missing": list(rec.missing),
-        "verdict": rec.verdict,
-        "reasons": list(rec.reasons),
-        "judged": list(rec.judged),
-        "labeling_job": rec.labeling_job,
-        "recorded_at": recorded_at,
-        **_source_attrs(source),
-        **rec.extra,
-    }
-    return _item(attrs)
-
-
-def verdict_item(v: Verdict, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:
-    """The table item of one verdict on one labeler (wire format)."""
-    t = v.judged_at or fallback_time
-    obj = v.object_id or f"?{v.audit_job}"
-    it = f"{v.iteration:04d}"
-    attrs: dict[str, Any] = {
-        "pk": f"OBJ#{obj}",
-        "sk": f"VERDICT#{v.audit_job}#{it}#{v.auditor}#{v.labeler}",
-        "worker_pk": f"W#{v.labeler}",
-        "worker_sk": f"{t}#V#{v.audit_job}#{obj}#{v.auditor}",
-        "job_pk": f"J#{v.labeling_job or v.audit_job}",
-        "job_sk": f"V#{obj}#{it}#{v.auditor}#{v.labeler}",
-        "day_pk": f"D#{t[:10]}",
-        "day_sk": f"{t}#V#{v.audit_job}#{obj}#{v.auditor}#{v.labeler}",
-        "kind": "verdict",
-        "time": t,
-        "labeler": v.labeler,
-        "worker_id": v.auditor,
-        "verdict": v.verdict,
-        "object_id": v.object_id,
-        "round": v.round,
-        "labeling_job": v.labeling_job,
-        "job": v.audit_job,
-        "iteration": v.iteration,
-        "recorded_at": recorded_at,
-        **_source_attrs(source),
-    }
-    return _item(attrs)
-
-
-def activity_item(
-    *,
-    job: str,
-    worker_id: str,
-    cognito_sub: str | None,
-    event_type: str,
-    accepted_at: str | None,
-    ended_at: str,
-    wall_seconds: float | None,
-    source: Source,
-    recorded_at: str,
-) -> dict[str, Any]:
-    """A task that was returned or declined (from the WorkerActivity log): time spent, no answer."""
-    return _item(
-        {
-            "pk": f"ACT#{job}",
-            "sk": f"{worker_id}#{accepted_at or ended_at}#{event_type}",
-            "worker_pk": f"W#{worker_id}",
-            "worker_sk": f"{ended_at}#A#{job}#{event_type}",
-            "job_pk": f"J#{job}",
-            "job_sk": f"A#{worker_id}#{ended_at}#{event_type}",
-            "day_pk": f"D#{ended_at[:10]}",
-            "day_sk": f"{ended_at}#A#{job}#{worker_id}#{event_type}",
-            "kind": "activity",
-            "time": ended_at,
-            "job": job,
-            "worker_id": worker_id,
-            "cognito_sub": cognito_sub,
-            "event_type": event_type,
-            "accepted_at": accepted_at,
-            "wall_seconds": wall_seconds,
-            "recorded_at": recorded_at,
-            **_source_attrs(source),
-        }
-    )
-
-
-def _source_attrs(source: Source) -> dict[str, Any]:
-    return {
-        "src_bucket": source.bucket,
-        "src_key": source.key,
-        "src_version": source.version_id,
-        "src_etag": source.etag,
-        "src_seq": source.seq,
-    }
 
 
 def source_seq(last_modified: datetime | None, sequencer: str | None) -> str:
@@ -242,9 +59,6 @@ def source_seq(last_modified: datetime | None, sequencer: str | None) -> str:
     lm = last_modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if last_modified else "0000-00-00T00:00:00Z"
     seqr = (sequencer or "").strip().upper()
     return f"{lm}#{seqr.rjust(40, '0')}"
-
-
-# ---------------------------------------------------------------- writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,19 +86,14 @@ def put_items(ddb: Any, table: str, items: Iterable[dict[str, Any]]) -> WriteRes
             )
             written += 1
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_check_failed(exc):
                 raise
             unchanged += 1
-        day = item["day_pk"]["S"][2:]
-        if day not in days_seen:
-            ddb.put_item(
-                TableName=table, Item={"pk": {"S": CALENDAR_PK}, "sk": {"S": f"D#{day}"}, "kind": {"S": "day"}}
-            )
-            days_seen.add(day)
+        day_key = item["day_pk"]["S"]
+        if day_key not in days_seen:
+            ddb.put_item(TableName=table, Item=calendar_item(day_key))
+            days_seen.add(day_key)
     return WriteResult(written, unchanged)
-
-
-# ---------------------------------------------------------------- table discovery
 
 
 def resolve_table(explicit: str | None = None, *, stack: str | None = None, cloudformation: Any = None) -> str:
@@ -319,9 +128,6 @@ def resolve_table(explicit: str | None = None, *, stack: str | None = None, clou
         if output.get("OutputKey") == TABLE_OUTPUT:
             return str(output["OutputValue"])
     raise TraceTableNotFoundError(f"stack {name!r} has no {TABLE_OUTPUT} output")
-
-
-# ---------------------------------------------------------------- queries
 
 
 _FAST_ITEMS = "GtauditItems"
@@ -383,7 +189,7 @@ def query_object(ddb: Any, table: str, object_id: str) -> list[dict[str, Any]]:
             ddb,
             TableName=table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"OBJ#{object_id}"}},
+            ExpressionAttributeValues={":pk": {"S": object_pk(object_id)}},
             ConsistentRead=True,
         )
     )
@@ -399,7 +205,7 @@ def query_job(ddb: Any, table: str, job: str, *, report_only: bool = False) -> l
         "TableName": table,
         "IndexName": BY_JOB,
         "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": f"J#{job}"}},
+        "ExpressionAttributeValues": {":pk": {"S": job_pk(job)}},
         "ExpressionAttributeNames": {"#pk": pk},
     }
     if report_only:
@@ -452,7 +258,7 @@ def _list_worker(
             IndexName=BY_WORKER,
             KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
             ExpressionAttributeValues={
-                ":pk": {"S": f"W#{worker_id}"},
+                ":pk": {"S": worker_pk(worker_id)},
                 ":lo": {"S": since or "0"},
                 ":hi": {"S": (until or "9999") + _HIGH},
             },
@@ -463,15 +269,15 @@ def _list_worker(
 
 def list_days(ddb: Any, table: str, since: str | None, until: str | None) -> list[str]:
     """The days (``yyyy-mm-dd``) that have records, within ``[since, until]``."""
-    lo = f"D#{since[:10]}" if since else "D#"
-    hi = f"D#{until[:10]}" if until else "D#" + _HIGH
+    lo = day_pk(since[:10] if since else "")
+    hi = day_pk(until[:10] if until else _HIGH)
     items = _query(
         ddb,
         TableName=table,
         KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
         ExpressionAttributeValues={":pk": {"S": CALENDAR_PK}, ":lo": {"S": lo}, ":hi": {"S": hi}},
     )
-    return [str(i["sk"])[2:] for i in items]
+    return [str(i["sk"]).removeprefix(day_pk("")) for i in items]
 
 
 def query_day(ddb: Any, table: str, day: str, since: str | None, until: str | None) -> list[dict[str, Any]]:
@@ -487,7 +293,7 @@ def query_day(ddb: Any, table: str, day: str, since: str | None, until: str | No
             TableName=table,
             IndexName=BY_DAY,
             KeyConditionExpression="#pk = :pk AND #sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={":pk": {"S": f"D#{day}"}, ":lo": {"S": lo}, ":hi": {"S": hi}},
+            ExpressionAttributeValues={":pk": {"S": day_pk(day)}, ":lo": {"S": lo}, ":hi": {"S": hi}},
             **proj,
         )
     )
