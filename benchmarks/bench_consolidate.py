@@ -27,7 +27,7 @@ import numpy as np
 from gtaudit.labeling.masks import encode_mask
 from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
-from gtaudit.models import ConsolidationItem
+from gtaudit.models.groundtruth import ConsolidationItem
 from gtaudit.s3uri import S3Uri
 from PIL import Image, ImageDraw, ImageFilter
 

@@ -164,8 +164,11 @@ def write_output_manifest(path: Path, n: int, job: str) -> None:
 def child(n: int) -> dict[str, Any]:
     """Run one size in this (fresh) process; return the numbers."""
     import boto3
+    from gtaudit.models import parse_event
+    from gtaudit.models.jobs import JobKind, JobStateChangeEvent
     from gtaudit.pipeline.config import PipelineConfig
-    from gtaudit.pipeline.orchestrator import Clients, Context, handle_job_event
+    from gtaudit.pipeline.context import Clients, Context
+    from gtaudit.pipeline.orchestrator import handle_job_event
     from gtaudit.pipeline.state import Job, PipelineState
     from moto import mock_aws
 
@@ -206,7 +209,7 @@ def child(n: int) -> dict[str, Any]:
             Job(
                 RUN,
                 job,
-                "labeling",
+                JobKind.LABELING,
                 1,
                 f"s3://{BUCKET}/runs/{RUN}/manifests/r1/labeling.manifest",
                 "label-r1",
@@ -232,7 +235,7 @@ def child(n: int) -> dict[str, Any]:
             "detail": {"LabelingJobStatus": "Completed"},
         }
         t0 = time.perf_counter()
-        result = handle_job_event(ctx, event)
+        result = handle_job_event(ctx, parse_event(JobStateChangeEvent, event)).as_dict()
         seconds = time.perf_counter() - t0
         assert result["action"] == "audit-created" and result["audit"] == n, result
         audit_lines = sum(1 for _ in (Path(tmp) / f"runs/{RUN}/manifests/r1/audit.manifest").open("rb"))

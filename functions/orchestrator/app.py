@@ -9,8 +9,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtaudit.models import parse_event
+from gtaudit.models.jobs import JobStateChangeEvent
 from gtaudit.pipeline.config import PipelineConfig
-from gtaudit.pipeline.orchestrator import Clients, Context, handle_job_event
+from gtaudit.pipeline.context import Clients, Context
+from gtaudit.pipeline.orchestrator import handle_job_event
+from gtaudit.pipeline.overlays import inline_renderer
 from gtaudit.pipeline.state import PipelineState
 
 logger = Logger()
@@ -28,14 +32,7 @@ CLIENTS = Clients(
 )
 
 
-def render_inline(masks: list[str]) -> None:
-    """Render a few missing overlays here (Pillow is imported only when needed)."""
-    from gtaudit.overlay.jobs import render_mask_overlays, settings_from_env
-
-    report = render_mask_overlays(s3, masks, settings_from_env())
-    logger.info(
-        "overlays rendered inline", extra={"written": report.count("written"), "failed": report.count("failed")}
-    )
+RENDER_INLINE = inline_renderer(s3)
 
 
 @metrics.log_metrics
@@ -43,14 +40,15 @@ def render_inline(masks: list[str]) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handle one job state event; a ``StepPendingError`` is raised for the asynchronous retry."""
+    request = parse_event(JobStateChangeEvent, event)
     ctx = Context(
         CONFIG,
         CLIENTS,
         PipelineState(CLIENTS.table),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        render_inline=render_inline,
+        render_inline=RENDER_INLINE,
     )
-    result = handle_job_event(ctx, event, owner=context.aws_request_id)
-    metrics.add_metric(name=f"Orchestrator-{result['action']}", unit=MetricUnit.Count, value=1)
-    logger.info("job event handled", extra={k: v for k, v in result.items() if not isinstance(v, dict)})
-    return result
+    result = handle_job_event(ctx, request, owner=context.aws_request_id)
+    metrics.add_metric(name=f"Orchestrator-{result.action}", unit=MetricUnit.Count, value=1)
+    logger.info("job event handled", extra=result.as_dict())
+    return result.as_dict()

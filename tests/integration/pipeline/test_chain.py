@@ -17,9 +17,12 @@ import boto3
 import pytest
 from botocore.validate import validate_parameters
 from gtaudit import layout
+from gtaudit.models import parse_event
+from gtaudit.models.jobs import JobStateChangeEvent
 from gtaudit.pipeline import manifests as mf
 from gtaudit.pipeline.config import PipelineConfig
-from gtaudit.pipeline.orchestrator import Clients, Context, handle_job_event
+from gtaudit.pipeline.context import Clients, Context
+from gtaudit.pipeline.orchestrator import handle_job_event
 from gtaudit.pipeline.start import start_run
 from gtaudit.pipeline.state import PipelineState
 from pipeline_fakes import ACCOUNT, COLOR_MAP, REGION, FakeSageMaker, FakeSNS, event, pipeline_table
@@ -64,7 +67,9 @@ class Harness:
             self.s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=b"jpg")
 
     def handle(self, name: str, status: str = "Completed", owner: str | None = None) -> dict[str, Any]:
-        return handle_job_event(self.ctx(), event(name, status), owner=owner)
+        return handle_job_event(
+            self.ctx(), parse_event(JobStateChangeEvent, event(name, status)), owner=owner
+        ).as_dict()
 
     def start(self, n: int, **kw: Any) -> Any:
         for i in range(n):

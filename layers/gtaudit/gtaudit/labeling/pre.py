@@ -257,4 +257,4 @@ def _note(raw: Any) -> RegionNote:
     )
     if not isinstance(n, int) or isinstance(n, bool) or not numbers_ok or not isinstance(text, str):
         raise ManifestError("malformed rework data: a note needs integer 'n', 'x' and 'y' in 0..1, and 'text'")
-    return RegionNote(n=n, x=x, y=y, text=text[:MAX_NOTE_TEXT])
+    return RegionNote(n=n, x=float(x), y=float(y), text=text[:MAX_NOTE_TEXT])  # type: ignore[arg-type]

@@ -211,8 +211,9 @@ class StepResult(Contract):
 
     job: str
     action: StepAction
-    why: str | None = None
+    why: str | None = None  # why nothing was done
     status: str | None = None
+    reason: str | None = None  # why a job failed, as Ground Truth says
     next: str | None = None
     counts: dict[str, int] = Field(default_factory=dict)
 

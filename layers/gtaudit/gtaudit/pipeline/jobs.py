@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtaudit.exceptions import InvalidNameError, JobRejectedError
+from gtaudit.models.jobs import JobKind
 from gtaudit.names import attribute_name, job_name, parse_job_name
 from gtaudit.pipeline.config import RUN_ID, PipelineConfig
 from gtaudit.s3io import error_code, error_message
@@ -14,18 +15,18 @@ from gtaudit.s3io import error_code, error_message
 TASK_AVAILABILITY_SECONDS = 10 * 24 * 3600  # 10 days for a private workteam to pick the task up
 MAX_CONCURRENT_TASKS = 1000
 TEXT = {
-    "labeling": ("Segment the image", "Paint every object of the listed classes with its colour."),
-    "rework": ("Fix a rejected segmentation", "Correct the mask as the auditor's notes say, then submit."),
-    "audit": ("Inspect a segmentation (検品)", "Approve the mask, or reject it with reasons and pinned notes."),
+    JobKind.LABELING: ("Segment the image", "Paint every object of the listed classes with its colour."),
+    JobKind.REWORK: ("Fix a rejected segmentation", "Correct the mask as the auditor's notes say, then submit."),
+    JobKind.AUDIT: ("Inspect a segmentation (検品)", "Approve the mask, or reject it with reasons and pinned notes."),
 }
 
 
-def stage_of(kind: str) -> str:
-    """``labeling``/``rework`` jobs label, ``audit`` jobs audit: the stage of the label attribute."""
-    return "audit" if kind == "audit" else "label"  # attributes: label-r<N>, audit-r<N>
+def attribute_stage(kind: JobKind) -> str:
+    """The first part of a job's label attribute: ``label-r<N>`` for labeling and rework, ``audit-r<N>``."""
+    return "audit" if kind is JobKind.AUDIT else "label"
 
 
-def name_for(config: PipelineConfig, kind: str, round_no: int, run_id: str) -> str:
+def name_for(config: PipelineConfig, kind: JobKind, round_no: int, run_id: str) -> str:
     """The job's deterministic name; it always starts with the stack's prefix (the rule matches on it)."""
     name = job_name(config.prefix, kind, round_no, run_id)
     if not name.startswith(f"{config.prefix}-"):
@@ -33,18 +34,18 @@ def name_for(config: PipelineConfig, kind: str, round_no: int, run_id: str) -> s
     return name
 
 
-def parse_name(name: str) -> tuple[str, int, str] | None:
+def parse_name(name: str) -> tuple[JobKind, int, str] | None:
     """``(kind, round, run id)`` from one of our job names, None for anyone else's."""
     parts = parse_job_name(name)
     if parts is None or not RUN_ID.match(parts.run):
         return None
-    return parts.kind, parts.round, parts.run
+    return JobKind(parts.kind), parts.round, parts.run
 
 
 def build_request(
     config: PipelineConfig,
     *,
-    kind: str,
+    kind: JobKind,
     round_no: int,
     run_id: str,
     manifest: str,
@@ -71,7 +72,7 @@ def build_request(
     dict
         Keyword arguments for ``sagemaker.create_labeling_job``.
     """
-    audit = kind == "audit"
+    audit = kind is JobKind.AUDIT
     title, description = TEXT[kind]
     human: dict[str, Any] = {
         "WorkteamArn": (config.audit_workteam_arn or config.workteam_arn) if audit else config.workteam_arn,
@@ -90,7 +91,7 @@ def build_request(
     }
     request: dict[str, Any] = {
         "LabelingJobName": name_for(config, kind, round_no, run_id),
-        "LabelAttributeName": attribute_name(stage_of(kind), round_no),
+        "LabelAttributeName": attribute_name(attribute_stage(kind), round_no),
         "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest}}},
         "OutputConfig": {"S3OutputPath": output_path},
         "RoleArn": config.role_arn,

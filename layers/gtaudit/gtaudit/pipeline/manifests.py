@@ -19,11 +19,19 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any
 
-from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, dumps_line
+from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, dumps_line, iter_manifest
+from gtaudit.models.jobs import JobKind
+from gtaudit.s3io import iter_lines
 from gtaudit.s3uri import S3Uri
 
 OUTCOMES = ("accepted", "needs-attention", "failed")
 _SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory below this, spilled to /tmp above
+
+
+def read_lines(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any] | BadLine]:
+    """Each line of a manifest in S3, streamed and parsed; a line that is not a JSON object is a ``BadLine``."""
+    for item in iter_manifest(iter_lines(s3, uri)):
+        yield item if isinstance(item, BadLine) else item.data
 
 
 def run_root(bucket: str, run_id: str) -> S3Uri:
@@ -31,7 +39,7 @@ def run_root(bucket: str, run_id: str) -> S3Uri:
     return S3Uri(bucket, f"runs/{run_id}")
 
 
-def job_input(bucket: str, run_id: str, kind: str, round_no: int) -> S3Uri:
+def job_input(bucket: str, run_id: str, kind: JobKind, round_no: int) -> S3Uri:
     """The input manifest of a job: ``manifests/r<N>/<labeling|rework|audit>.manifest``."""
     return run_root(bucket, run_id).join("manifests", f"r{round_no}", f"{kind}.manifest")
 

@@ -13,6 +13,7 @@ object indices, so 100,000 objects cost 12.5 KB) and collects the masks without 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -23,7 +24,22 @@ from gtaudit.exceptions import StepPendingError
 from gtaudit.overlay.fanout import fan_out, iter_overlays
 from gtaudit.s3uri import S3Uri
 
+log = logging.getLogger(__name__)
 _INDEX = re.compile(r"^(\d+)_")
+
+
+def inline_renderer(s3: Any) -> Callable[[list[str]], None]:
+    """A ``render_inline`` for ``OverlayEnsurer`` that renders the masks' overlays in this process."""
+
+    def render(masks: list[str]) -> None:
+        # Imported here: Pillow and numpy cost the orchestrator's cold start, and most job events
+        # find every overlay already rendered by the overlay Lambda.
+        from gtaudit.overlay.jobs import render_mask_overlays, settings_from_env
+
+        report = render_mask_overlays(s3, masks, settings_from_env())
+        log.info("overlays rendered inline: %d written, %d failed", report.count("written"), report.count("failed"))
+
+    return render
 
 
 def dataset_object_id_of_mask(mask: S3Uri) -> str | None:

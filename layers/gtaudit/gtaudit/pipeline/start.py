@@ -12,9 +12,10 @@ from typing import Any
 
 from gtaudit.labels import parse_label_set
 from gtaudit.manifest import object_id_for
+from gtaudit.models.jobs import JobKind
 from gtaudit.pipeline import manifests as mf
 from gtaudit.pipeline.config import RUN_ID, PipelineConfig
-from gtaudit.pipeline.orchestrator import launch
+from gtaudit.pipeline.launch import launch
 from gtaudit.pipeline.state import PipelineState
 from gtaudit.pipeline.templates import deployed_templates, ensure_templates
 from gtaudit.s3uri import S3Uri, parse_s3_uri
@@ -154,7 +155,7 @@ def start_run(
             {"document-version": "2018-11-28", "labels": [{"label": n} for n in label_names]}, ensure_ascii=False
         ).encode(),
     )
-    manifest = mf.job_input(config.bucket, run_id, "labeling", 1)
+    manifest = mf.job_input(config.bucket, run_id, JobKind.LABELING, 1)
     with mf.ManifestWriter(s3, manifest) as out:
         for uri in list_images(s3, prefix):
             out.write({"source-ref": str(uri), "object-id": object_id_for(str(uri))})
@@ -180,7 +181,7 @@ def start_run(
         state,
         sagemaker,
         run_id=run_id,
-        kind="labeling",
+        kind=JobKind.LABELING,
         round_no=1,
         manifest=manifest,
         objects=out.count,

@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from gtaudit.models.jobs import JobKind
 from gtaudit.s3io import is_conditional_check_failed
 
 LEASE_SECONDS = 960  # longer than the orchestrator's 900 s timeout
@@ -59,7 +60,7 @@ class Job:
 
     run_id: str
     name: str
-    kind: str  # "labeling" | "rework" | "audit" (names.parse_job_name's kinds)
+    kind: JobKind
     round: int
     manifest: str
     attribute: str
@@ -77,7 +78,7 @@ class Job:
         return cls(
             i["run_id"],
             i["name"],
-            i["kind"],
+            JobKind(i["kind"]),
             int(i["round"]),
             i["manifest"],
             i["attribute"],

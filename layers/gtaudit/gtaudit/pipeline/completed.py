@@ -1,0 +1,190 @@
+"""The two Completed steps: after labeling (or rework), hand the labeled objects to the audit; after
+the audit, accept what was approved and send what was rejected back for rework (or to attention).
+
+Every object of the job ends in exactly one place: the next job's manifest, an outcome part file
+(accepted, needs-attention, failed), never two and never none (``OutputStep`` lists what is missing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gtaudit.exceptions import InvalidS3UriError
+from gtaudit.manifest import GTAUDIT_KEY
+from gtaudit.models.jobs import JobKind
+from gtaudit.models.stages import AuditVerdict, ConsolidatedLabel, StepAction, StepResult
+from gtaudit.pipeline import manifests as mf
+from gtaudit.pipeline.context import Context
+from gtaudit.pipeline.overlays import OverlayEnsurer
+from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats
+from gtaudit.pipeline.state import Job
+from gtaudit.pipeline.step import OutputStep, advance, job_root, output_manifest, read_label
+from gtaudit.s3uri import parse_s3_uri
+
+
+def _policy(ctx: Context, run_id: str) -> AuditPolicy:
+    stats = LabelerStats.merge(j.labeler_counts for j in ctx.state.jobs(run_id) if j.kind is JobKind.AUDIT)
+    c = ctx.config
+    return AuditPolicy(c.audit_policy, c.sample_rate, c.agreement_threshold, run_id, stats)
+
+
+def _result(job: Job, counts: dict[str, int], next_job: str | None, started: bool, kind: JobKind) -> StepResult:
+    created: StepAction = "audit-created" if kind is JobKind.AUDIT else "rework-created"
+    action: StepAction = created if started else "failed" if next_job else "finished"
+    return StepResult(job=job.name, action=action, next=next_job, counts=counts)
+
+
+def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResult:
+    """Labeled objects -> the audit manifest (or accepted as not audited, under the sample policy)."""
+    s3, cfg = ctx.clients.s3, ctx.config
+    attr = desc.get("LabelAttributeName") or job.attribute
+    output = output_manifest(ctx, job, desc)
+    policy = _policy(ctx, job.run_id)
+    ensurer = OverlayEnsurer(
+        s3,
+        ctx.clients.lambda_client,
+        job_root(ctx, job, desc),
+        function=cfg.overlay_function,
+        render_inline=ctx.render_inline,
+        time_left=ctx.time_left,
+    )
+    audit_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.AUDIT, job.round)
+    counts = {"lines": 0, "consolidated": 0, "audit": 0, "low-agreement": 0, "not-audited": 0, "failed": 0}
+    with (
+        mf.ManifestWriter(s3, audit_uri) as audit,
+        mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
+        mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
+    ):
+        step = OutputStep(job, counts, failed)
+        for oid, line in step.lines(s3, output):
+            original = line.get("source-ref")
+            label = read_label(line, attr, ConsolidatedLabel, "no label: skipped by labeling_pre or not worked")
+            if isinstance(label, ConsolidatedLabel) and not label.mask_ref:
+                label = "consolidated without a mask-ref"
+            if isinstance(label, str):
+                step.fail(oid, original, label, stage="labeling")
+                continue
+            counts["consolidated"] += 1
+            try:
+                mask = parse_s3_uri(label.mask_ref)
+            except InvalidS3UriError as exc:
+                step.fail(oid, original, f"bad mask-ref: {exc}", stage="labeling")
+                continue
+            overlay = str(ensurer.overlay_for(mask))
+            color_map = label.dump().get("internal-color-map", {})
+            why = policy.decide(oid, job.round, label.workers, label.agreement)
+            if why is None:
+                counts["not-audited"] += 1
+                accepted.write(
+                    mf.outcome_line(
+                        object_id=oid,
+                        original=original,
+                        outcome="not-audited",
+                        round_no=job.round,
+                        job=job.name,
+                        mask=str(mask),
+                        overlay=overlay,
+                        color_map=color_map,
+                        labelers=label.workers,
+                        agreement=label.agreement,
+                    )
+                )
+                continue
+            counts["audit"] += 1
+            if why == "low-agreement":
+                counts["low-agreement"] += 1
+            audit.write(
+                mf.audit_line(
+                    object_id=oid,
+                    round_no=job.round,
+                    original=original or "",
+                    mask=str(mask),
+                    overlay=overlay,
+                    color_map=color_map,
+                    labelers=label.workers,
+                    agreement=label.agreement,
+                    labeling_job=job.name,
+                )
+            )
+        step.fail_missing(ctx, output)
+        counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
+    next_job, started = advance(ctx, job, counts, (JobKind.AUDIT, job.round, audit_uri, counts["audit"]))
+    return _result(job, counts, next_job, started, JobKind.AUDIT)
+
+
+def on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResult:
+    """Audited objects -> accepted, rework (with the feedback), or needs-attention after the last round."""
+    s3, cfg = ctx.clients.s3, ctx.config
+    attr = desc.get("LabelAttributeName") or job.attribute
+    output = output_manifest(ctx, job, desc)
+    last_round = job.round >= cfg.max_rounds
+    rework_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.REWORK, job.round + 1)
+    counts = {"lines": 0, "approved": 0, "rejected": 0, "rework": 0, "needs-attention": 0, "failed": 0}
+    labelers: dict[str, dict[str, int]] = {}
+    with (
+        mf.ManifestWriter(s3, rework_uri, write_empty=False) as rework,
+        mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
+        mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "needs-attention", job.name)) as attention,
+        mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
+    ):
+        step = OutputStep(job, counts, failed)
+        for oid, line in step.lines(s3, output):
+            info: dict[str, Any] = line[GTAUDIT_KEY] if isinstance(line.get(GTAUDIT_KEY), dict) else {}
+            original, mask, color_map = info.get("original"), info.get("mask"), info.get("color-map") or {}
+            verdict = read_label(line, attr, AuditVerdict, "no audit result: skipped by audit_pre or not worked")
+            if isinstance(verdict, str):
+                step.fail(oid, original, verdict, stage="audit", mask=mask, labeling_job=info.get("labeling-job"))
+                continue
+            common: dict[str, Any] = {"object_id": oid, "original": original, "round_no": job.round, "job": job.name}
+            for w in info.get("labelers") or []:
+                c = labelers.setdefault(str(w), {"audited": 0, "rejected": 0})
+                c["audited"] += 1
+                c["rejected"] += verdict.verdict == "reject"
+            feedback = verdict.feedback().dump()
+            if verdict.verdict == "approve":
+                counts["approved"] += 1
+                accepted.write(
+                    mf.outcome_line(
+                        **common,
+                        outcome="approved",
+                        mask=mask,
+                        overlay=info.get("overlay"),
+                        color_map=color_map,
+                        labelers=info.get("labelers"),
+                        agreement=info.get("agreement"),
+                        labeling_job=info.get("labeling-job"),
+                        audit=feedback,
+                    )
+                )
+                continue
+            counts["rejected"] += 1
+            if last_round:
+                counts["needs-attention"] += 1
+                attention.write(
+                    mf.outcome_line(
+                        **common,
+                        outcome="needs-attention",
+                        reason=f"rejected in round {job.round}, the last of {cfg.max_rounds}",
+                        mask=mask,
+                        color_map=color_map,
+                        labelers=info.get("labelers"),
+                        feedback=feedback,
+                    )
+                )
+                continue
+            counts["rework"] += 1
+            rework.write(
+                mf.rework_line(
+                    object_id=oid,
+                    round_no=job.round + 1,
+                    original=original or "",
+                    mask=mask or "",
+                    color_map=color_map,
+                    feedback=feedback,
+                )
+            )
+        step.fail_missing(ctx, output)
+    next_job, started = advance(
+        ctx, job, counts, (JobKind.REWORK, job.round + 1, rework_uri, counts["rework"]), labelers
+    )
+    return _result(job, counts, next_job, started, JobKind.REWORK)
