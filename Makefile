@@ -87,6 +87,7 @@ $(SAM): | python
 build: $(SAM) ## sam validate --lint, then sam build (no container, arm64 layers)
 	PATH="$(PY313_DIR):$$PATH" $(SAM) validate --lint
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --parallel
+	$(PY313) .ci/check_layer.py .aws-sam/build
 
 .PHONY: demo
 demo: $(STAMP) ## the whole pipeline on the sample images, on the embedded AWS + Ground Truth runtime

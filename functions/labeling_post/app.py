@@ -1,6 +1,6 @@
 """Ground Truth consolidation Lambda of the labeling and rework jobs: per-pixel majority vote.
 
-Needs no configuration beyond its event. See README "Labeling stage" for the contract.
+Needs no configuration beyond its event. See docs/contracts.md, "labeling_post", for the contract.
 """
 
 from __future__ import annotations

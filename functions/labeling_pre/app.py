@@ -1,7 +1,7 @@
 """Ground Truth pre-annotation Lambda of the labeling and rework jobs: a manifest line -> task input.
 
 Environment: ``LABEL_SET`` (JSON label set), ``TASK_LANGUAGE`` (``en``/``ja``), ``ALLOWED_BUCKETS``.
-See README "Labeling stage" for the contract.
+See docs/contracts.md, "labeling_pre", for the contract.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from gtaudit.audit.pre import pre_audit
+from gtaudit.consolidation import MAX_ANSWER_BYTES
 from gtaudit.exceptions import InvalidS3UriError, InvalidTaskInputError
 from gtaudit.labeling.pre import config_from_env, pre_labeling
 from gtaudit.s3uri import parse_s3_uri, split_allowed
@@ -31,8 +32,6 @@ from gtaudit_local.liquid import render_task
 
 ObjectReader = Callable[[str, str], bytes | None]
 """``(bucket, key) -> bytes`` of the object, or ``None`` when it does not exist."""
-
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a 12 MP RGBA PNG in base64 stays well below this
 
 
 def url_for(uri: str) -> str:

@@ -381,7 +381,7 @@ def emulator_links(uri: str) -> str:
 def test_browser_worker_serves_tasks_one_after_another(page: Any, s3: Any, images: str) -> None:
     from gtaudit_local.browser import BrowserWorker
     from gtaudit_local.liquid import render_task
-    from gtaudit_local.workers import Task
+    from gtaudit_local.workers.base import Task
 
     task_input = audit_input(images)
     html = render_task(AUDIT, task_input, emulator_links)
@@ -465,7 +465,7 @@ def test_rework_starts_from_the_previous_mask_and_shows_the_feedback(
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "ui" / "examples").glob("*.json")))
 def test_example_inputs_render(page: Any, artifacts: Path, example: str) -> None:
-    """The README's `gtaudit preview` examples (English and Japanese) on the committed sample images."""
+    """The `gtaudit preview` examples of docs/local-runtime.md (English and Japanese) on the committed sample images."""
     from gtaudit_local.preview import folder_reader, load_task_input
 
     task = load_task_input(json.loads((ROOT / "ui" / "examples" / example).read_text(encoding="utf-8")))

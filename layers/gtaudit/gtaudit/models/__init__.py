@@ -14,6 +14,7 @@ presigned URLs and worker identities).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -65,3 +66,20 @@ def parse_event[M: BaseModel](model: type[M], event: Any) -> M:
         return model.model_validate(event)
     except ValidationError as exc:
         raise InvalidEventError(f"{model.__name__}: {describe_errors(exc)}") from None
+
+
+def tag_by_key(key: str, *, present: str, absent: str, model: type[BaseModel]) -> Callable[[Any], str]:
+    """The tag function of a two-shape discriminated union told apart by one top-level key.
+
+    For use as ``pydantic.Discriminator(tag_by_key(...))`` where neither shape has a field whose value
+    names it (Powertools' models do not): an event holding ``key`` (or an instance of ``model``, when
+    pydantic re-validates a parsed union) is tagged ``present``; anything else ``absent``, and then
+    fails validation there with the fields that are wrong.
+    """
+
+    def tag(event: Any) -> str:
+        if isinstance(event, dict):
+            return present if key in event else absent
+        return present if isinstance(event, model) else absent
+
+    return tag

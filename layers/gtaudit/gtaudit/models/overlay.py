@@ -16,12 +16,12 @@ fields and never echoes their values (chunks may carry presigned URLs by mistake
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import Discriminator, Field, RootModel, Tag, field_validator
 
-from gtaudit.models import EventModel
+from gtaudit.models import EventModel, tag_by_key
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 # 200 masks x ~0.4 s (3968x2976 at one vCPU, S3 included) ~ 80 s, far below the function's
@@ -54,18 +54,11 @@ class MaskChunkEvent(EventModel):
         return value
 
 
-def _shape(event: Any) -> str:
-    """The union's tag: a chunk names its masks; anything else is read as S3's event."""
-    if isinstance(event, dict):
-        return "chunk" if "masks" in event else "created"
-    return "chunk" if isinstance(event, MaskChunkEvent) else "created"
-
-
 class OverlayEvent(
     RootModel[
         Annotated[
             Annotated[MaskCreatedEvent, Tag("created")] | Annotated[MaskChunkEvent, Tag("chunk")],
-            Discriminator(_shape),
+            Discriminator(tag_by_key("masks", present="chunk", absent="created", model=MaskChunkEvent)),
         ]
     ]
 ):

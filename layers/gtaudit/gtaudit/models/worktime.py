@@ -15,17 +15,15 @@ is read as the EventBridge event, and fails there with the fields that are wrong
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.utilities.parser.models import CloudWatchLogsModel, S3EventNotificationEventBridgeModel
 from pydantic import Discriminator, RootModel, Tag
 
+from gtaudit.models import tag_by_key
 
-def _shape(event: Any) -> str:
-    """The union's tag: a log subscription's batch is the object with ``awslogs``; anything else is S3's event."""
-    if isinstance(event, dict):
-        return "activity-log" if "awslogs" in event else "object-created"
-    return "activity-log" if isinstance(event, CloudWatchLogsModel) else "object-created"
+
+_TAG = tag_by_key("awslogs", present="activity-log", absent="object-created", model=CloudWatchLogsModel)
 
 
 class WorktimeEvent(
@@ -33,7 +31,9 @@ class WorktimeEvent(
         Annotated[
             Annotated[CloudWatchLogsModel, Tag("activity-log")]
             | Annotated[S3EventNotificationEventBridgeModel, Tag("object-created")],
-            Discriminator(_shape),
+            Discriminator(
+                tag_by_key("awslogs", present="activity-log", absent="object-created", model=CloudWatchLogsModel)
+            ),
         ]
     ]
 ):

@@ -1,6 +1,6 @@
 """Aggregate trace items into the report: per worker, per job, per day (schema ``gtaudit.report/1``).
 
-Definitions (also in README, "Traceability"):
+Definitions (also in docs/traceability.md, "The report"):
 
 - tasks: submitted tasks (worker-response answers), every stage.
 - active hours: the sum of ``timeSpentInSeconds``; wall hours: acceptance to submission. Tasks
