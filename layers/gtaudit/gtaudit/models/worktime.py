@@ -22,7 +22,6 @@ from pydantic import Discriminator, RootModel, Tag
 
 from gtaudit.models import tag_by_key
 
-
 _TAG = tag_by_key("awslogs", present="activity-log", absent="object-created", model=CloudWatchLogsModel)
 
 
