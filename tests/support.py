@@ -7,6 +7,7 @@ conftest.py (tests/browser does).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,31 @@ def table_spec(logical_id: str) -> dict[str, Any]:
     if props.get("GlobalSecondaryIndexes"):
         spec["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     return spec
+
+
+def walk(value: Any, inside: Callable[[Any], Any] | None = None) -> Iterator[Any]:
+    """Every value in a JSON-like tree, depth first; ``inside(v)`` names what else holds children."""
+    yield value
+    children: Any = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    if children is None and inside is not None:
+        held = inside(value)
+        children = None if held is None else [held]
+    for child in children or ():
+        yield from walk(child, inside)
+
+
+def orchestrator_env(bucket: str, table: str) -> dict[str, str]:
+    """The orchestrator's environment (as template.yaml sets it) for a test account."""
+    account = "arn:aws:lambda:us-east-1:111122223333:function"
+    return {
+        "DATA_BUCKET": bucket,
+        "PIPELINE_TABLE": table,
+        "JOB_PREFIX": "gtaudit",
+        "WORKTEAM_ARN": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
+        "GROUND_TRUTH_ROLE_ARN": "arn:aws:iam::111122223333:role/gt",
+        "LABELING_PRE_ARN": f"{account}:lpre",
+        "LABELING_POST_ARN": f"{account}:lpost",
+        "AUDIT_PRE_ARN": f"{account}:apre",
+        "AUDIT_POST_ARN": f"{account}:apost",
+        "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:topic",
+    }

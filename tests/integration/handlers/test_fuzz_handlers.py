@@ -34,6 +34,7 @@ from gtaudit_local.template import _LOADER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from support import orchestrator_env, walk
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -85,14 +86,7 @@ MAX_EXAMPLES = int(os.environ.get("GTAUDIT_FUZZ_EXAMPLES", "40"))  # raise it fo
 
 
 def uris_in(value: Any) -> Iterator[str]:
-    if isinstance(value, str) and value.startswith("s3://"):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from uris_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from uris_in(v)
+    return (v for v in walk(value) if isinstance(v, str) and v.startswith("s3://"))
 
 
 def event_object_uris(event: Any) -> list[str]:
@@ -341,18 +335,7 @@ SPECS = {
         "orchestrator.app",
         ["orchestrator-completed", "orchestrator-failed", "orchestrator-stopped"],
         no_writes,  # a job this stack does not know is ignored: nothing to write
-        env={
-            "DATA_BUCKET": BUCKET,
-            "PIPELINE_TABLE": "gtaudit-fuzz-pipeline",
-            "JOB_PREFIX": "gtaudit",
-            "WORKTEAM_ARN": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
-            "GROUND_TRUTH_ROLE_ARN": "arn:aws:iam::111122223333:role/gt",
-            "LABELING_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpre",
-            "LABELING_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpost",
-            "AUDIT_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apre",
-            "AUDIT_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apost",
-            "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:topic",
-        },
+        env=orchestrator_env(BUCKET, "gtaudit-fuzz-pipeline"),
         tables={"PipelineTable": "gtaudit-fuzz-pipeline"},
     ),
     "worktime": Spec(

@@ -13,6 +13,7 @@ from gtaudit.exceptions import InvalidEventError
 from gtaudit_local.cli import main
 from gtaudit_local.template import load_template
 from pipeline_fakes import FakeSageMaker, FakeSNS, pipeline_table
+from support import orchestrator_env
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -26,18 +27,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, s3: Any, bucket: str) -> dict[str, str]:
-    values = {
-        "DATA_BUCKET": bucket,
-        "PIPELINE_TABLE": "pipeline",
-        "JOB_PREFIX": "gtaudit",
-        "WORKTEAM_ARN": "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/team",
-        "GROUND_TRUTH_ROLE_ARN": "arn:aws:iam::111122223333:role/gt",
-        "LABELING_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpre",
-        "LABELING_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:lpost",
-        "AUDIT_PRE_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apre",
-        "AUDIT_POST_ARN": "arn:aws:lambda:us-east-1:111122223333:function:apost",
-        "NOTIFY_TOPIC_ARN": "arn:aws:sns:us-east-1:111122223333:topic",
-    }
+    values = orchestrator_env(bucket, "pipeline")
     for k, v in values.items():
         monkeypatch.setenv(k, v)
     pipeline_table(boto3.resource("dynamodb", region_name="us-east-1"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 import yaml
 from gtaudit_local.template import _LOADER, Intrinsic, _long_form
 
@@ -74,15 +75,7 @@ def as_list(value: Any) -> list[Any]:
 
 def walk(value: Any) -> Iterator[Any]:
     """Every scalar, dict, list and intrinsic inside ``value``."""
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from walk(v)
-    elif isinstance(value, Intrinsic):
-        yield from walk(value.value)
+    return support.walk(value, lambda v: v.value if isinstance(v, Intrinsic) else None)
 
 
 def refers_to(value: Any, lid: str) -> bool:

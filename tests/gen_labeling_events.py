@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "gtaudit-test-data"
 JOB_ROOT = f"s3://{BUCKET}/out/job-a"
 ANNOTATIONS = f"{JOB_ROOT}/annotations"
