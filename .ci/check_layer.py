@@ -1,7 +1,7 @@
 """After `sam build`: what each built layer holds, its size, and that no local-wing code is in it.
 
 Usage: python3 .ci/check_layer.py [.aws-sam/build]. Exits 1 if a layer carries the local wing
-(gtaudit_local), the embedded AWS (moto), the browser tools (playwright) or the crowd-elements assets.
+(gtaudit_local), the embedded AWS (moto), the browser tools (playwright) or the crowd element scripts.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("gtaudit_local", "moto", "playwright", "liquid", "crowd-elements.js", "crowd-elements.css")
+FORBIDDEN = ("gtaudit_local", "moto", "playwright", "liquid", "crowd-elements.js", "crowd-segmentation.js")
 
 
 def size(path: Path) -> int:

@@ -2,7 +2,7 @@
 
 Templates keep ``<script src="https://assets.crowd.aws/crowd-html-elements.js">`` so they run
 unchanged in Ground Truth. When ``gtaudit preview`` or the local runtime serves a rendered page,
-``localize_page`` replaces that one script tag with this package's ``crowd-elements.js`` (plus its
+``localize_page`` replaces that one script tag with this package's ``SCRIPTS`` (plus their
 stylesheet) and a small configuration object telling ``crowd-form`` where to POST the answer.
 """
 
@@ -13,7 +13,8 @@ import re
 from importlib import resources
 
 AWS_CROWD_SCRIPT = "https://assets.crowd.aws/crowd-html-elements.js"
-ASSETS: frozenset[str] = frozenset({"crowd-elements.js", "crowd-elements.css"})
+SCRIPTS = ("crowd-elements.js", "crowd-segmentation.js")  # in load order: the second builds on the first
+ASSETS: frozenset[str] = frozenset({"crowd-elements.js", "crowd-segmentation.js", "crowd-elements.css"})
 
 _AWS_TAG = re.compile(
     r"""<script\b[^>]*\bsrc\s*=\s*["']?""" + re.escape(AWS_CROWD_SCRIPT) + r"""["']?[^>]*>\s*</script>""",
@@ -22,7 +23,7 @@ _AWS_TAG = re.compile(
 
 
 def asset(name: str) -> bytes:
-    """The bytes of one asset (``crowd-elements.js`` or ``crowd-elements.css``).
+    """The bytes of one asset (one of ``ASSETS``).
 
     Raises
     ------
@@ -66,7 +67,7 @@ def localize_page(
         A complete HTML document. The AWS script tag is replaced in place (prepended if absent).
     """
     config = json.dumps({"submitUrl": submit_url, "mode": mode, **(extra or {})}).replace("</", "<\\/")
-    local_tag = f'<script src="{asset_base}crowd-elements.js"></script>'
+    local_tag = "".join(f'<script src="{asset_base}{name}"></script>' for name in SCRIPTS)
     body, count = _AWS_TAG.subn(local_tag, html, count=1)
     if not count:
         body = local_tag + body

@@ -104,9 +104,11 @@ def test_audit_without_agreement_says_so() -> None:
 def test_localize_page_swaps_only_the_aws_script() -> None:
     page = localize_page(TEMPLATES["audit.liquid.html"], submit_url="/submit?v=1", extra={"version": 1})
     assert AWS_CROWD_SCRIPT not in page
-    assert page.count('<script src="/_crowd/crowd-elements.js"></script>') == 1
+    scripts = '<script src="/_crowd/crowd-elements.js"></script><script src="/_crowd/crowd-segmentation.js"></script>'
+    assert page.count(scripts) == 1  # in this order: the painting tool builds on the elements' helpers
     assert 'window.CROWD_LOCAL = {"submitUrl": "/submit?v=1", "mode": "preview", "version": 1};' in page
     assert b"customElements.define" in asset("crowd-elements.js")
+    assert b'define("crowd-semantic-segmentation"' in asset("crowd-segmentation.js")
 
 
 def test_load_task_input_accepts_a_pre_lambda_response_and_refuses_others() -> None:
