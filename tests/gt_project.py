@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gtaudit_local.runtime import LocalRuntime
-from gtaudit_local.workers import Answer
+from gtaudit_local.workers.base import Answer
 
 TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/testers"
 ROLE = "arn:aws:iam::123456789012:role/gt"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gtaudit_local.preview import TaskPageServer, s3_reader
-from gtaudit_local.workers import Answer, Task
+from gtaudit_local.workers.base import Answer, Task
 
 # The emulator's grant_read_access links (http://127.0.0.1:<port>/s3/<bucket>/<key>?X-Amz-...): served
 # again from this worker's own origin, so the audit page may read the mask's pixels on a canvas.

@@ -25,7 +25,7 @@ from typing import Any
 
 from gtaudit.manifest import OBJECT_ID_KEY, iter_manifest
 
-from gtaudit_local.gt import Job
+from gtaudit_local.groundtruth.record import LabelingJobRun
 from gtaudit_local.runtime import LocalRuntime, find_project_root
 
 MARKER = ".gtaudit-demo.json"
@@ -86,7 +86,7 @@ def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], li
 
         person = BrowserWorker()
         return [person], [person], 1
-    from gtaudit_local.workers import default_crew
+    from gtaudit_local.workers.crew import default_crew
 
     labelers, auditors = default_crew(seed, references=project / "samples" / "reference")
     return list(labelers), list(auditors), 2
@@ -122,7 +122,7 @@ def mirror_bucket(s3: Any, bucket: str, out: Path) -> int:
     return n
 
 
-def object_states(jobs: list[Job], read: Callable[[str], bytes]) -> dict[str, dict[str, Any]]:
+def object_states(jobs: list[LabelingJobRun], read: Callable[[str], bytes]) -> dict[str, dict[str, Any]]:
     """Each object's final state from the jobs' output manifests, in job order (a later job wins).
 
     ``approved``: its last audit approved it. ``needs-attention``: labeled but rejected in its last
@@ -245,7 +245,7 @@ def run_demo(
     project: Path | None = None,
     seed: int = 0,
     timeout: float = 600.0,
-    on_progress: Callable[[list[Job], str], None] | None = None,
+    on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from gtaudit_local.aws import CREDENTIALS, REGION, MotoServer, client, resource
 from gtaudit_local.dispatch import Dispatcher
-from gtaudit_local.gt import GroundTruthEmulator
+from gtaudit_local.groundtruth.emulator import GroundTruthEmulator
 from gtaudit_local.lambdas import LambdaApi, LambdaService
 from gtaudit_local.template import Stack, load_template
 

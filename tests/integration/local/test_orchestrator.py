@@ -26,7 +26,8 @@ def test_local_chain_labeling_overlay_audit_rework_final(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strict: bool
 ) -> None:
     from gtaudit_local.runtime import LocalRuntime
-    from gtaudit_local.workers import ScriptedAuditor, default_crew
+    from gtaudit_local.workers.auditor import ScriptedAuditor
+    from gtaudit_local.workers.crew import default_crew
 
     folder = tmp_path / "images"
     folder.mkdir()

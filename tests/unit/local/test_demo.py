@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from gtaudit_local.demo import MARKER, DemoError, object_states, prepare_out
-from gtaudit_local.gt import Job
+from gtaudit_local.groundtruth.record import LabelingJobRun
 
 
-def job(name: str, attr: str, kind: str, rnd: int, created: float) -> Job:
-    j = Job(request={"LabelingJobName": name, "LabelAttributeName": attr}, arn="arn", created=created)
+def job(name: str, attr: str, kind: str, rnd: int, created: float) -> LabelingJobRun:
+    j = LabelingJobRun(request={"LabelingJobName": name, "LabelAttributeName": attr}, arn="arn", created=created)
     j.kind, j.round, j.output_manifest = kind, rnd, f"s3://b/{name}.manifest"
     return j
 

@@ -1,0 +1,298 @@
+"""The job runner: one labeling job from its input manifest to its state change event, as GT runs it.
+
+Per job (reference sections 1, 2, 4, 6, 7): read the input manifest; call the pre-annotation
+Lambda per object; render the Liquid template from ``UiTemplateS3Uri``; hand each task to
+``NumberOfHumanWorkersPerDataObject`` workers of the workteam (a returned or abandoned task is
+offered to another worker, up to ``max_reoffers`` times: :mod:`gtaudit_local.groundtruth.workforce`);
+write the worker-response files; write the consolidation request and call the consolidation Lambda;
+write the consolidation response and ``manifests/output/output.manifest``; publish the job state
+change event to the default bus.
+
+Choices where GT's behaviour is not documented:
+
+- An object whose pre-annotation Lambda returns ``isHumanAnnotationRequired: false`` is not sent to
+  workers and appears in the output manifest with a ``failure-reason`` (and the ``skipReason`` the
+  Lambda gave), so every input object is accounted for.
+- An object that got fewer answers than requested (workers returned or abandoned it) is
+  consolidated with the answers it has; with none it fails with a ``failure-reason``.
+- All objects of a job go to the consolidation Lambda in one batch.
+- One object's failure never sinks the job; a job-level failure (no manifest, a bad line, a
+  template over 128,000 characters) fails the job with a ``FailureReason`` and a ``Failed`` event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from gtaudit import layout
+from gtaudit.manifest import BadLine, dumps_line, iter_manifest
+from gtaudit.models.jobs import STATE_CHANGE
+from gtaudit.s3io import get_bytes, get_json, iter_lines, put_bytes, put_json
+from gtaudit.s3uri import S3Uri, parse_s3_uri
+
+from gtaudit_local.groundtruth.api import dig
+from gtaudit_local.groundtruth.record import LabelingJobRun, ObjectRun
+from gtaudit_local.groundtruth.workforce import Workforce
+from gtaudit_local.lambdas import LambdaInvokeError, LambdaService, UnknownFunctionError
+from gtaudit_local.liquid import render_task
+
+log = logging.getLogger(__name__)
+
+_ITERATION = 1  # the emulator runs one iteration per job: no automated labeling, no re-annotation
+
+
+def _file_stamp(dt: datetime) -> str:
+    """``2026-11-24_10:00:00``, GT's file-name time format."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%d_%H:%M:%S")
+
+
+class JobRunner:
+    """Runs labeling jobs against the local services.
+
+    Parameters
+    ----------
+    s3, events
+        boto3 clients on the embedded AWS (what GT itself would use under its execution role).
+    lambdas
+        The local Lambda service.
+    workforce
+        Who answers the tasks.
+    url_for
+        ``grant_read_access``: the signed link to an S3 object, for the rendered pages.
+    concurrency
+        Data objects of one job worked at the same time.
+    lock
+        Guards the job records, which the API threads read while a job runs.
+    listeners
+        Called with each job once it has finished (after its state change event).
+    """
+
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        events: Any,
+        lambdas: LambdaService,
+        workforce: Workforce,
+        url_for: Callable[[str], str],
+        concurrency: int,
+        lock: threading.Lock,
+        listeners: Sequence[Callable[[LabelingJobRun], None]],
+    ) -> None:
+        self.s3 = s3
+        self.events = events
+        self.lambdas = lambdas
+        self.workforce = workforce
+        self.url_for = url_for
+        self.concurrency = concurrency
+        self._lock = lock
+        self.listeners = listeners
+
+    def run(self, job: LabelingJobRun) -> None:
+        """Run ``job`` to ``Completed``, ``Stopped`` or ``Failed``; never raises."""
+        try:
+            self._run(job)
+        except Exception as exc:  # a job-level failure: the job fails with a reason, as in GT
+            log.warning("gt-emulator: job %s failed: %s", job.name, exc)
+            log.debug("%s", traceback.format_exc())
+            self._finish(job, "Failed", f"{type(exc).__name__}: {exc}")
+
+    def _run(self, job: LabelingJobRun) -> None:
+        req = job.request
+        htc = req["HumanTaskConfig"]
+        attr = req["LabelAttributeName"]
+        root = layout.job_root(req["OutputConfig"]["S3OutputPath"], job.name)
+        job.phase = "reading manifest"
+        manifest_uri = parse_s3_uri(req["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
+        lines: list[dict[str, Any]] = []
+        for item in iter_manifest(iter_lines(self.s3, manifest_uri)):
+            if isinstance(item, BadLine):
+                raise ValueError(f"ClientError: input manifest line {item.number}: {item.reason}")
+            lines.append(item.data)
+        if not lines:
+            raise ValueError("ClientError: the input manifest has no data objects")
+        template = get_bytes(self.s3, parse_s3_uri(htc["UiConfig"]["UiTemplateS3Uri"])).decode("utf-8")
+        if len(template) > 128_000:
+            raise ValueError("ClientError: the UI template is longer than 128,000 characters")
+        categories = None
+        if req.get("LabelCategoryConfigS3Uri"):
+            config = get_json(self.s3, parse_s3_uri(req["LabelCategoryConfigS3Uri"]))
+            categories = [c.get("label") for c in config.get("labels", []) if isinstance(c, dict)]
+        job.total = len(lines)
+        objects = [ObjectRun(i, line) for i, line in enumerate(lines)]
+        job.phase = "annotating"
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"gt-{job.name[:20]}") as pool:
+            list(pool.map(lambda obj: self._work_object(job, obj, template, root), objects))
+        if job.stop_requested:
+            for obj in objects:
+                if not obj.done:
+                    obj.failure = "ClientError: the labeling job was stopped before this object was annotated"
+        job.phase = "consolidating"
+        batch = [obj for obj in objects if obj.answers and obj.failure is None]
+        if batch:
+            self._consolidate(job, batch, root, categories)
+        job.phase = "writing output"
+        out_uri = layout.output_manifest(root)
+        now = datetime.now(UTC)
+        body = "".join(dumps_line(_output_line(job, obj, attr, now)) for obj in objects)
+        put_bytes(self.s3, out_uri, body.encode("utf-8"), "application/jsonlines")
+        job.output_manifest = str(out_uri)
+        job.labeled = sum(1 for obj in objects if obj.label is not None)
+        job.failed = len(objects) - job.labeled
+        job.finished = len(objects)
+        self._finish(job, "Stopped" if job.stop_requested else "Completed")
+
+    def _pre(self, job: LabelingJobRun, obj: ObjectRun) -> bool:
+        """Call the pre-annotation Lambda; return whether the object goes to workers."""
+        pre = job.request["HumanTaskConfig"]["PreHumanTaskLambdaArn"]
+        event = {"version": "2018-10-16", "labelingJobArn": job.arn, "dataObject": obj.line}
+        try:
+            resp = self.lambdas.invoke(pre, event)
+        except (LambdaInvokeError, UnknownFunctionError) as exc:
+            obj.failure = f"ClientError: the pre-annotation Lambda failed: {exc}"[:1024]
+            return False
+        if not isinstance(resp, dict) or not isinstance(resp.get("taskInput"), dict):
+            obj.failure = "ClientError: the pre-annotation Lambda did not return a taskInput object"
+            return False
+        obj.task_input = resp["taskInput"]
+        required = resp.get("isHumanAnnotationRequired", True)
+        if isinstance(required, str):
+            required = required.strip().lower() != "false"
+        if required is False:
+            skip = obj.task_input.get("skipReason")
+            obj.failure = "ClientError: the pre-annotation Lambda set isHumanAnnotationRequired to false" + (
+                f": {skip}" if skip else ""
+            )
+            return False
+        return True
+
+    def _work_object(self, job: LabelingJobRun, obj: ObjectRun, template: str, root: S3Uri) -> None:
+        if job.stop_requested:
+            return
+        try:
+            if not self._pre(job, obj):
+                return
+            assert obj.task_input is not None
+            html = render_task(template, obj.task_input, self.url_for)
+            self.workforce.ask(job, obj, html)
+            if obj.answers:
+                stamp = _file_stamp(datetime.now(UTC))
+                put_json(self.s3, layout.worker_response(root, _ITERATION, obj.index, stamp), {"answers": obj.answers})
+        except Exception as exc:  # one object's failure never sinks the job
+            log.warning("gt-emulator: %s object %d failed: %s", job.name, obj.index, exc)
+            obj.failure = f"ClientError: {type(exc).__name__}: {exc}"[:1024]
+        finally:
+            obj.done = True
+            with self._lock:
+                job.finished += 1
+                job.modified = time.time()
+
+    def _consolidate(
+        self, job: LabelingJobRun, batch: list[ObjectRun], root: S3Uri, categories: list[Any] | None
+    ) -> None:
+        req = job.request
+        attr = req["LabelAttributeName"]
+        htc = req["HumanTaskConfig"]
+        stamp = _file_stamp(datetime.now(UTC))
+        request_uri = layout.consolidation_request(root, _ITERATION, stamp)
+        payload = []
+        for obj in batch:
+            src = obj.line.get("source-ref")
+            data_object = {"s3Uri": src} if isinstance(src, str) else {"content": obj.line.get("source")}
+            payload.append(
+                {
+                    "datasetObjectId": str(obj.index),
+                    "dataObject": data_object,
+                    "annotations": [
+                        {"workerId": a["workerId"], "annotationData": {"content": json.dumps(a["answerContent"])}}
+                        for a in obj.answers
+                    ],
+                }
+            )
+        put_json(self.s3, request_uri, payload)
+        event: dict[str, Any] = {
+            "version": "2018-10-16",
+            "labelingJobArn": job.arn,
+            "labelCategories": categories,
+            "labelAttributeName": attr,
+            "roleArn": req["RoleArn"],
+            "payload": {"s3Uri": str(request_uri)},
+            "outputConfig": str(root.join("annotations")),
+            "maxHumanWorkersPerDataObject": int(htc["NumberOfHumanWorkersPerDataObject"]),
+        }
+        post = htc["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"]
+        try:
+            resp = self.lambdas.invoke(post, event)
+        except (LambdaInvokeError, UnknownFunctionError) as exc:
+            for obj in batch:
+                obj.failure = f"ClientError: the annotation consolidation Lambda failed: {exc}"[:1024]
+            return
+        put_json(self.s3, layout.consolidation_response(root, _ITERATION, stamp), resp)
+        by_id: dict[str, Any] = {}
+        if isinstance(resp, list):
+            for entry in resp:
+                if isinstance(entry, dict) and "datasetObjectId" in entry:
+                    by_id[str(entry["datasetObjectId"])] = entry
+        for obj in batch:
+            entry = by_id.get(str(obj.index))
+            content = dig(entry, "consolidatedAnnotation.content") if isinstance(entry, dict) else None
+            if not isinstance(content, dict) or not content:
+                obj.failure = "ClientError: the annotation consolidation Lambda returned no annotation for this object"
+                continue
+            obj.label = content
+
+    def _finish(self, job: LabelingJobRun, status: str, reason: str | None = None) -> None:
+        """Set the final status and publish the state change event, then tell the listeners."""
+        with self._lock:
+            job.status = status
+            job.failure_reason = reason
+            job.modified = time.time()
+            job.phase = status.lower()
+        detail = {"LabelingJobStatus": status}
+        try:
+            resp = self.events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.sagemaker",
+                        "DetailType": STATE_CHANGE,
+                        "Detail": json.dumps(detail),
+                        "Resources": [job.arn],
+                        "EventBusName": "default",
+                        "Time": datetime.now(UTC),
+                    }
+                ]
+            )
+            if resp.get("FailedEntryCount"):
+                log.warning("gt-emulator: state change event of %s was not accepted: %s", job.name, resp)
+        except Exception as exc:  # ClientError, or moto already gone during shutdown
+            log.warning("gt-emulator: could not publish the state change of %s: %s", job.name, exc)
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(job)
+
+
+def _output_line(job: LabelingJobRun, obj: ObjectRun, attr: str, now: datetime) -> dict[str, Any]:
+    """The object's output manifest line: its input line, the label (or why not) and the metadata."""
+    line = dict(obj.line)
+    meta: dict[str, Any] = {
+        "type": "groundtruth/custom",
+        "job-name": f"labeling-job/{job.name.lower()}",
+        "human-annotated": "yes" if obj.answers else "no",
+        "creation-date": now.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+    }
+    if obj.label is not None and obj.failure is None:
+        line.update(obj.label)
+    else:
+        meta["failure-reason"] = obj.failure or "ClientError: the object was not annotated"
+        meta["retry-count"] = obj.retries
+    line[f"{attr}-metadata"] = meta
+    return line

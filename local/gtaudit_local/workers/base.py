@@ -1,0 +1,45 @@
+"""The emulator's worker interface: what a worker is handed, what it gives back, what it must be.
+
+The Ground Truth emulator (:mod:`gtaudit_local.groundtruth`) and every kind of worker (scripted,
+or a person at a browser) import this module and nothing else of each other, so it depends on the
+standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task handed to one worker."""
+
+    job_name: str
+    kind: str  # "labeling" | "audit" | "rework"
+    dataset_object_id: str
+    data_object: dict[str, Any]
+    task_input: dict[str, Any]
+    html: str  # the rendered Liquid page
+    iteration: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A worker's outcome: ``content`` is the answerContent when ``status`` is ``submitted``."""
+
+    status: str  # "submitted" | "returned" | "abandoned"
+    content: dict[str, Any] | None
+    accepted_at: datetime
+    submitted_at: datetime | None
+    active_seconds: float
+
+
+class Worker(Protocol):
+    """What the emulator needs of a worker."""
+
+    worker_id: str  # e.g. "private.us-east-1.3f9c0a..."
+    sub: str  # Cognito sub (uuid)
+
+    def work(self, task: Task, s3: Any) -> Answer: ...
