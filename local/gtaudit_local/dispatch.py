@@ -208,6 +208,8 @@ class Dispatcher:
 
     def _deliver(self, route: _Route, body: str) -> None:
         event = json.loads(body)
+        # EventBridge's envelope always names the account; moto's leaves it out.
+        event.setdefault("account", ACCOUNT_ID)
         detail_type = str(event.get("detail-type", ""))
         if route.s3 is not None:
             key = str(((event.get("detail") or {}).get("object") or {}).get("key", ""))
