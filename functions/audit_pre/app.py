@@ -30,9 +30,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     parsed = parse_event(PreAnnotationEvent, event)
     result = pre_audit(parsed.data_object, language=LANGUAGE, allowed=ALLOWED)
     task = result.task_input
+    skipped = isinstance(task, SkippedTask)
+    metrics.add_metric(name="AuditTasksSkipped" if skipped else "AuditTasks", unit=MetricUnit.Count, value=1)
     if isinstance(task, SkippedTask):
-        metrics.add_metric(name="AuditTasksSkipped", unit=MetricUnit.Count, value=1)
         logger.warning("audit object skipped", extra={"objectId": task.object_id, "reason": task.skip_reason})
-    else:
-        metrics.add_metric(name="AuditTasks", unit=MetricUnit.Count, value=1)
     return result.dump()

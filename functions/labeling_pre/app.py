@@ -29,9 +29,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = parse_event(PreAnnotationEvent, event)
     result = pre_labeling(request.data_object, config_from_env())
     task = result.task_input
+    skipped = isinstance(task, SkippedTask)
+    metrics.add_metric(name="LabelingTasksSkipped" if skipped else "LabelingTasks", unit=MetricUnit.Count, value=1)
     if isinstance(task, SkippedTask):
-        metrics.add_metric(name="LabelingTasksSkipped", unit=MetricUnit.Count, value=1)
         logger.warning("data object not workable", extra={"object_id": task.object_id, "reason": task.skip_reason})
-    else:
-        metrics.add_metric(name="LabelingTasks", unit=MetricUnit.Count, value=1)
     return result.dump()

@@ -107,6 +107,22 @@ def _item(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: to_wire(v) for k, v in attrs.items() if v is not None and v != () and v != []}
 
 
+def _keys(
+    time: str, *, obj: str, sk: str, worker: str, worker_sk: str, job: str, job_sk: str, day_sk: str
+) -> dict[str, str]:
+    """An item's base key and its three index keys, as the key table above lays them out."""
+    return {
+        "pk": object_pk(obj),
+        "sk": sk,
+        "worker_pk": worker_pk(worker),
+        "worker_sk": worker_sk,
+        "job_pk": job_pk(job),
+        "job_sk": job_sk,
+        "day_pk": day_pk(time[:10]),
+        "day_sk": day_sk,
+    }
+
+
 def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:
     """The table item of one task record (wire format).
 
@@ -117,14 +133,16 @@ def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_a
     obj = rec.object_id or f"?{rec.job}/{rec.dataset_object_id}"
     it = f"{rec.iteration:04d}"
     attrs: dict[str, Any] = {
-        "pk": object_pk(obj),
-        "sk": f"TASK#{rec.job}#{it}#{rec.worker_id}",
-        "worker_pk": worker_pk(rec.worker_id),
-        "worker_sk": f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}",
-        "job_pk": job_pk(rec.job),
-        "job_sk": f"T#{obj}#{it}#{rec.worker_id}",
-        "day_pk": day_pk(t[:10]),
-        "day_sk": f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}#{rec.worker_id}",
+        **_keys(
+            t,
+            obj=obj,
+            sk=f"TASK#{rec.job}#{it}#{rec.worker_id}",
+            worker=rec.worker_id,
+            worker_sk=f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}",
+            job=rec.job,
+            job_sk=f"T#{obj}#{it}#{rec.worker_id}",
+            day_sk=f"{t}#T#{rec.job}#{rec.dataset_object_id}#{it}#{rec.worker_id}",
+        ),
         "kind": "task",
         "time": t,
         "time_from": "submissionTime" if rec.submitted_at else "s3-last-modified",
@@ -160,14 +178,16 @@ def verdict_item(v: VerdictRecord, source: Source, *, fallback_time: str, record
     obj = v.object_id or f"?{v.audit_job}"
     it = f"{v.iteration:04d}"
     attrs: dict[str, Any] = {
-        "pk": object_pk(obj),
-        "sk": f"VERDICT#{v.audit_job}#{it}#{v.auditor}#{v.labeler}",
-        "worker_pk": worker_pk(v.labeler),
-        "worker_sk": f"{t}#V#{v.audit_job}#{obj}#{v.auditor}",
-        "job_pk": job_pk(v.labeling_job or v.audit_job),
-        "job_sk": f"V#{obj}#{it}#{v.auditor}#{v.labeler}",
-        "day_pk": day_pk(t[:10]),
-        "day_sk": f"{t}#V#{v.audit_job}#{obj}#{v.auditor}#{v.labeler}",
+        **_keys(
+            t,
+            obj=obj,
+            sk=f"VERDICT#{v.audit_job}#{it}#{v.auditor}#{v.labeler}",
+            worker=v.labeler,
+            worker_sk=f"{t}#V#{v.audit_job}#{obj}#{v.auditor}",
+            job=v.labeling_job or v.audit_job,
+            job_sk=f"V#{obj}#{it}#{v.auditor}#{v.labeler}",
+            day_sk=f"{t}#V#{v.audit_job}#{obj}#{v.auditor}#{v.labeler}",
+        ),
         "kind": "verdict",
         "time": t,
         "labeler": v.labeler,
