@@ -7,6 +7,7 @@ import re
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 # GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
+_MASK_INDEX = re.compile(r"^(\d+)_")
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[_T](\d{2})[:_-]?(\d{2})[:_-]?(\d{2})")
 
 
@@ -81,3 +82,15 @@ def output_manifest(root: S3Uri) -> S3Uri:
 def overlay(root: S3Uri, dataset_object_id: str) -> S3Uri:
     """``<job>/overlays/<datasetObjectId>.jpg``: the blended image the auditors see."""
     return root.join("overlays", f"{dataset_object_id}.jpg")
+
+
+def overlay_failure(root: S3Uri, dataset_object_id: str) -> S3Uri:
+    """``<job>/overlays/<datasetObjectId>.failed.json``: why that object's overlay can never be rendered."""
+    return root.join("overlays", f"{dataset_object_id}.failed.json")
+
+
+def dataset_object_id_of_mask(mask: S3Uri) -> str | None:
+    """The ``<datasetObjectId>`` of a consolidated mask named ``<datasetObjectId>_<timestamp>.png``,
+    when it is Ground Truth's integer index (any other ID is read from the mask's metadata)."""
+    m = _MASK_INDEX.match(mask.name)
+    return m.group(1) if m else None

@@ -93,6 +93,13 @@ def get_bytes_and_metadata(s3: Any, uri: S3Uri, *, max_bytes: int | None = None)
     return body, {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
 
 
+def get_metadata(s3: Any, uri: S3Uri) -> dict[str, str]:
+    """An object's S3 user metadata (keys in lower case), from a HEAD request."""
+    with typed_s3_errors():
+        resp = s3.head_object(Bucket=uri.bucket, Key=uri.key)
+    return {str(k).lower(): str(v) for k, v in (resp.get("Metadata") or {}).items()}
+
+
 def get_json(s3: Any, uri: S3Uri) -> Any:
     """Read and parse a JSON object."""
     return json.loads(get_bytes(s3, uri))

@@ -122,8 +122,11 @@ def test_one_bad_mask_never_sinks_a_chunk(app: ModuleType, s3: Any, bucket: str,
     by_name = {r["mask"].rsplit("/", 1)[-1]: r for r in result["results"]}
     assert "10x10" in by_name["2_t.png"]["message"] and "451x300" in by_name["2_t.png"]["message"]
     assert "retryable" not in by_name["3_t.png"]  # a missing object will not appear by retrying
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{JOB}/overlays/")["Contents"]]
-    assert keys == [job["overlay_key"]]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{JOB}/overlays/")["Contents"])
+    # Each mask that can never be rendered leaves its reason for the orchestrator, under its index.
+    assert keys == sorted([job["overlay_key"], *(f"{JOB}/overlays/{n}.failed.json" for n in (1, 2, 3, 4, 5))])
+    marker = json.loads(s3.get_object(Bucket=bucket, Key=f"{JOB}/overlays/2.failed.json")["Body"].read())
+    assert marker["mask"].endswith("/2_t.png") and "10x10" in marker["reason"]
 
 
 def throttle(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:

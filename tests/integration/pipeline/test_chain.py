@@ -420,6 +420,32 @@ def test_missing_overlays_are_rendered_before_the_audit(h: Harness) -> None:
         h.s3.head_object(Bucket=b, Key=k)
 
 
+def test_an_overlay_that_can_never_render_fails_its_object_and_the_rest_go_to_audit(h: Harness) -> None:
+    started = h.start(3)
+    label = started.job_name
+    h.complete_labeling(label, ok, overlays=False)
+    fake_render = h.render
+
+    def render(masks: list[str]) -> None:  # as the overlay renderer does when object 1's original is gone
+        for m in masks:
+            if m.rsplit("/", 1)[1].startswith("1_"):
+                root = layout.job_root(f"s3://{h.bucket}/jobs", label)
+                marker = layout.overlay_failure(root, "1")
+                reason = {"mask": m, "reason": f"source image not found: s3://{h.bucket}/images/img1.jpg"}
+                h.s3.put_object(Bucket=marker.bucket, Key=marker.key, Body=json.dumps(reason).encode())
+            else:
+                fake_render([m])
+
+    h.render = render  # type: ignore[method-assign]
+    r = h.handle(label)
+    assert (r["action"], r["audit"], r["failed"], r["overlays-failed"]) == ("audit-created", 2, 1, 1)
+    assert len(h.input_lines(r["next"])) == 2
+    (failed,) = h.lines(mf.part(h.bucket, started.run_id, "failed", label))
+    assert failed["gtaudit"]["reason"].startswith("overlay cannot be rendered: source image not found: s3://")
+    assert failed["gtaudit"]["mask"].endswith("/1_2026-11-24T100000.png")
+    assert "img1" not in json.dumps(h.input_lines(r["next"]))
+
+
 def test_sample_policy_audits_low_agreement_and_accepts_the_rest_as_not_audited(s3: Any, bucket: str) -> None:
     h = Harness(s3, bucket, audit_policy="sample", sample_rate=0.0, agreement_threshold=0.8)
     label = h.start(4).job_name

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from gtaudit.exceptions import InvalidNameError
+from gtaudit.layout import dataset_object_id_of_mask
 from gtaudit.names import JOB_NAME_MAX, job_name, validate_job_name
 from gtaudit.pipeline.config import PipelineConfig, validate_prefix
 from gtaudit.pipeline.jobs import name_for, parse_name
-from gtaudit.pipeline.overlays import IdSet, dataset_object_id_of_mask
+from gtaudit.pipeline.overlays import IdSet
 from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats, draw, labeler_rate
 from gtaudit.s3uri import parse_s3_uri
 

@@ -23,6 +23,7 @@ from gtaudit.s3uri import S3Uri
 MASK_MARKER = "/annotations/consolidated-annotation/output/"
 DEFAULT_CHUNK = 50
 _OVERLAY = re.compile(r"/overlays/([^/]+)\.jpg$")
+_FAILED = re.compile(r"/overlays/([^/]+)\.failed\.json$")
 
 
 def is_mask_key(key: str) -> bool:
@@ -102,10 +103,19 @@ def masks_missing_overlays(s3: Any, job_root: S3Uri) -> list[str]:
 
 def iter_overlays(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any]]:
     """``(dataset object id, LastModified)`` of each overlay under ``<job>/overlays/``."""
+    for oid, modified, failed in iter_overlay_entries(s3, job_root):
+        if not failed:
+            yield oid, modified
+
+
+def iter_overlay_entries(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any, bool]]:
+    """``(dataset object id, LastModified, failed)`` of each overlay, and of each object whose overlay
+    can never be rendered (its ``.failed.json`` marker, see ``gtaudit.overlay.jobs``), in one listing."""
     for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/"):
-        m = _OVERLAY.search(obj["Key"])
-        if m:
-            yield m.group(1), obj["LastModified"]
+        if m := _OVERLAY.search(obj["Key"]):
+            yield m.group(1), obj["LastModified"], False
+        elif m := _FAILED.search(obj["Key"]):
+            yield m.group(1), obj["LastModified"], True
 
 
 def _list(s3: Any, bucket: str, prefix: str) -> Iterable[dict[str, Any]]:

@@ -19,6 +19,7 @@ entry elsewhere) are counted as ``ignored``, not failed.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -29,12 +30,28 @@ from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus
 
 from gtaudit import layout
-from gtaudit.exceptions import GtauditError, InvalidMaskError, InvalidS3UriError
+from gtaudit.exceptions import (
+    GtauditError,
+    InvalidImageError,
+    InvalidMaskError,
+    InvalidS3UriError,
+    S3ObjectUnavailableError,
+)
 from gtaudit.models.overlay import MaskChunkEvent, MaskCreatedEvent
 from gtaudit.overlay.fanout import MASK_MARKER, is_mask_key
 from gtaudit.overlay.render import DEFAULT_QUALITY, MAX_PIXELS_ENV, check_opacity, check_outline, render_overlay
-from gtaudit.s3io import PERMANENT_CODES, error_code, get_bytes_and_metadata, is_not_found, put_bytes
+from gtaudit.s3io import (
+    PERMANENT_CODES,
+    error_code,
+    get_bytes_and_metadata,
+    get_metadata,
+    is_not_found,
+    put_bytes,
+    put_json,
+)
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
+
+log = logging.getLogger(__name__)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -142,10 +159,9 @@ def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
     """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
     value = metadata.get("dataset-object-id")
     if value is None:
-        m = re.match(r"^([0-9]+)_", mask_uri.name)
-        if not m:
+        value = layout.dataset_object_id_of_mask(mask_uri)
+        if value is None:
             raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
-        value = m.group(1)
     value = unquote(value)
     if not _SAFE_ID.match(value) or value in {".", ".."}:
         raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
@@ -200,7 +216,11 @@ def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> 
         raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
     original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
     dataset_object_id = _dataset_object_id(mask_uri, meta)
-    _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
+    try:
+        _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
+    except S3ObjectUnavailableError as exc:
+        why = "not found" if is_not_found(exc) else f"unreadable ({error_code(exc)})"
+        raise InvalidImageError(f"source image {why}: {original_uri}") from exc
     body = render_overlay(
         image,
         mask,
@@ -218,21 +238,42 @@ _PERMANENT = (GtauditError, ValueError)
 
 
 def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
-    """Render one mask, turning any failure into a reported outcome."""
+    """Render one mask, turning any failure into a reported outcome.
+
+    A failure no retry can fix also leaves ``<job>/overlays/<id>.failed.json`` with its reason, so the
+    orchestrator lists that one object as failed and hands the rest of the job to the audit.
+    """
     try:
         target = render_mask_overlay(s3, parse_s3_uri(mask), settings)
     except _PERMANENT as exc:
-        return MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
+        outcome = MaskOutcome(mask, "failed", error=type(exc).__name__, message=str(exc)[:500])
     except Exception as exc:  # one bad object never sinks the chunk; S3 trouble may be retried
         code = error_code(exc)
-        return MaskOutcome(
+        outcome = MaskOutcome(
             mask,
             "failed",
             error=type(exc).__name__,
             message=(f"{code}: " if code else "") + str(exc)[:500],
             retryable=code not in PERMANENT_CODES,
         )
-    return MaskOutcome(mask, "written", overlay=str(target))
+    else:
+        return MaskOutcome(mask, "written", overlay=str(target))
+    if not outcome.retryable:
+        _record_failure(s3, mask, outcome.message or outcome.error or "unknown")
+    return outcome
+
+
+def _record_failure(s3: Any, mask: str, reason: str) -> None:
+    """Write the failure marker of a mask whose overlay can never be rendered (best effort: the
+    orchestrator's retry renders again and writes it then)."""
+    try:
+        uri = parse_s3_uri(mask)
+        oid = layout.dataset_object_id_of_mask(uri)
+        if oid is None:
+            oid = _dataset_object_id(uri, get_metadata(s3, uri))
+        put_json(s3, layout.overlay_failure(job_root_of(uri), oid), {"mask": mask, "reason": reason})
+    except Exception as exc:  # the marker is an optimisation of the retry; never fail the chunk for it
+        log.warning("could not record the overlay failure of %s: %s", mask, exc)
 
 
 def render_mask_overlays(

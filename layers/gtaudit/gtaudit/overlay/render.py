@@ -49,6 +49,16 @@ def max_pixels_from_env() -> int:
     return limit
 
 
+def _unreadable(what: str, formats: tuple[str, ...], exc: BaseException) -> str:
+    """Why an image could not be decoded, in words that name the cause (never the stream object's repr)."""
+    text = str(exc)
+    if "truncated" in text.lower():
+        return f"{what} is truncated"
+    if "cannot identify image file" in text:
+        return f"{what} is not a {'/'.join(formats)} image"
+    return f"{what} cannot be decoded ({type(exc).__name__}: {text[:200]})"
+
+
 def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditError], limit: int) -> Image.Image:
     """Open (header only) and apply the pixel limit before any pixel is decoded."""
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -58,7 +68,7 @@ def _open(data: bytes, formats: tuple[str, ...], what: str, error: type[GtauditE
     except Image.DecompressionBombError as exc:
         raise error(f"{what} is too large to decode: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        raise error(f"{what} is not a readable {'/'.join(formats)} image: {exc}") from exc
+        raise error(_unreadable(what, formats, exc)) from exc
     w, h = im.size
     if w * h > limit:
         raise error(f"{what} is {w}x{h} = {w * h:,} pixels, the limit is {limit:,} ({MAX_PIXELS_ENV})")
@@ -125,7 +135,7 @@ def _decode_original(im: Image.Image) -> tuple[Image.Image, bytes | None]:
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"image is too large to decode: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImageError(f"image cannot be decoded: {exc}") from exc
+        raise InvalidImageError(_unreadable("image", ORIGINAL_FORMATS, exc)) from exc
     return rgb, icc
 
 
@@ -191,7 +201,7 @@ def _load_mask(im: Image.Image) -> _MaskLayers:
         im.load()
         return _mask_layers(im)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidMaskError(f"mask cannot be decoded: {exc}") from exc
+        raise InvalidMaskError(_unreadable("mask", MASK_FORMATS, exc)) from exc
 
 
 def check_opacity(opacity: float) -> int:

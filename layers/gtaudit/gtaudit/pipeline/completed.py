@@ -18,7 +18,7 @@ from gtaudit.pipeline.context import Context
 from gtaudit.pipeline.overlays import OverlayEnsurer
 from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats
 from gtaudit.pipeline.state import Job
-from gtaudit.pipeline.step import OutputStep, advance, job_root, output_manifest, read_label
+from gtaudit.pipeline.step import HeldLines, OutputStep, advance, job_root, output_manifest, read_label
 from gtaudit.s3uri import parse_s3_uri
 
 
@@ -50,6 +50,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
     )
     audit_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.AUDIT, job.round)
     counts = {"lines": 0, "consolidated": 0, "audit": 0, "low-agreement": 0, "not-audited": 0, "failed": 0}
+    held = HeldLines()
     with (
         mf.ManifestWriter(s3, audit_uri) as audit,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
@@ -74,40 +75,48 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
             color_map = label.dump().get("internal-color-map", {})
             why = policy.decide(oid, job.round, label.workers, label.agreement)
             if why is None:
-                counts["not-audited"] += 1
-                accepted.write(
-                    mf.outcome_line(
-                        object_id=oid,
-                        original=original,
-                        outcome="not-audited",
-                        round_no=job.round,
-                        job=job.name,
-                        mask=str(mask),
-                        overlay=overlay,
-                        color_map=color_map,
-                        labelers=label.workers,
-                        agreement=label.agreement,
-                    )
-                )
-                continue
-            counts["audit"] += 1
-            if why == "low-agreement":
-                counts["low-agreement"] += 1
-            audit.write(
-                mf.audit_line(
+                not_audited = mf.outcome_line(
                     object_id=oid,
+                    original=original,
+                    outcome="not-audited",
                     round_no=job.round,
-                    original=original or "",
+                    job=job.name,
                     mask=str(mask),
                     overlay=overlay,
                     color_map=color_map,
                     labelers=label.workers,
                     agreement=label.agreement,
-                    labeling_job=job.name,
                 )
+                held.hold(oid, "not-audited", not_audited)
+                continue
+            audit_line = mf.audit_line(
+                object_id=oid,
+                round_no=job.round,
+                original=original or "",
+                mask=str(mask),
+                overlay=overlay,
+                color_map=color_map,
+                labelers=label.workers,
+                agreement=label.agreement,
+                labeling_job=job.name,
             )
+            held.hold(oid, why, audit_line)
         step.fail_missing(ctx, output)
         counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
+        # Only now is every overlay known: an object whose overlay can never be rendered fails alone.
+        for oid, target, line in held:
+            info = line.get(GTAUDIT_KEY) or {}
+            if info.get("mask") in ensurer.failures:
+                original = info.get("original") or line.get("source-ref")
+                step.fail(oid, original, ensurer.failures[info["mask"]], stage="labeling", mask=info["mask"])
+            elif target == "not-audited":
+                counts["not-audited"] += 1
+                accepted.write(line)
+            else:
+                counts["audit"] += 1
+                counts["low-agreement"] += target == "low-agreement"
+                audit.write(line)
+        held.close()
     next_job, started = advance(ctx, job, counts, (JobKind.AUDIT, job.round, audit_uri, counts["audit"]))
     return _result(job, counts, next_job, started, JobKind.AUDIT)
 

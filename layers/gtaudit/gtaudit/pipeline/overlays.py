@@ -9,23 +9,27 @@ object indices, so 100,000 objects cost 12.5 KB) and collects the masks without 
   (``gtaudit.overlay.fanout.fan_out``), and the orchestrator re-lists until they exist or its time
   is nearly up; then it raises ``StepPendingError`` and the retry of the same event resumes
   (rendering is idempotent).
+
+An overlay that can never be rendered (the original is gone, truncated or unreadable, or the mask
+does not fit it) leaves a ``<id>.failed.json`` marker with its reason (``gtaudit.overlay.jobs``); the
+ensurer reports those objects in ``failures`` so the step lists them as failed and audits the rest,
+instead of waiting for them forever.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from gtaudit import layout
-from gtaudit.exceptions import StepPendingError
-from gtaudit.overlay.fanout import fan_out, iter_overlays
+from gtaudit.exceptions import S3ObjectUnavailableError, StepPendingError
+from gtaudit.overlay.fanout import fan_out, iter_overlay_entries
+from gtaudit.s3io import get_json, get_metadata
 from gtaudit.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
-_INDEX = re.compile(r"^(\d+)_")
 
 
 def inline_renderer(s3: Any) -> Callable[[list[str]], None]:
@@ -40,12 +44,6 @@ def inline_renderer(s3: Any) -> Callable[[list[str]], None]:
         log.info("overlays rendered inline: %d written, %d failed", report.count("written"), report.count("failed"))
 
     return render
-
-
-def dataset_object_id_of_mask(mask: S3Uri) -> str | None:
-    """The ``<datasetObjectId>_`` prefix of a consolidated mask's file name."""
-    m = _INDEX.match(mask.name)
-    return m.group(1) if m else None
 
 
 class IdSet:
@@ -72,12 +70,15 @@ class IdSet:
         return oid in self.other
 
 
-def existing_overlays(s3: Any, job_root: S3Uri) -> IdSet:
-    """The dataset object IDs that already have an overlay under ``<job>/overlays/``."""
-    ids = IdSet()
-    for oid, _ in iter_overlays(s3, job_root):
-        ids.add(oid)
-    return ids
+def existing_overlays(s3: Any, job_root: S3Uri) -> tuple[IdSet, set[str]]:
+    """The dataset object IDs under ``<job>/overlays/`` that have an overlay, and those whose overlay failed."""
+    rendered, failed = IdSet(), set()
+    for oid, _, is_failure in iter_overlay_entries(s3, job_root):
+        if is_failure:
+            failed.add(oid)
+        else:
+            rendered.add(oid)
+    return rendered, failed
 
 
 class OverlayEnsurer:
@@ -101,26 +102,30 @@ class OverlayEnsurer:
         self.function, self.inline_limit, self.chunk = function, inline_limit, chunk
         self.render_inline, self.time_left = render_inline, time_left
         self.poll_seconds, self.reserve_seconds = poll_seconds, reserve_seconds
-        self.existing = existing_overlays(s3, job_root)
+        self.existing, self.failed = existing_overlays(s3, job_root)
         self.missing: list[tuple[str, str]] = []  # (dataset object id, mask URI); few in practice
+        self.failures: dict[str, str] = {}  # mask URI -> why its overlay cannot be rendered
         self.checked = 0
 
     def overlay_for(self, mask: S3Uri) -> S3Uri:
         """The overlay URI of a mask; remember the mask if its overlay does not exist yet."""
-        oid = dataset_object_id_of_mask(mask)
+        oid = layout.dataset_object_id_of_mask(mask)
         if oid is None:
-            head = self.s3.head_object(Bucket=mask.bucket, Key=mask.key)
-            oid = head.get("Metadata", {}).get("dataset-object-id", mask.name.rsplit(".", 1)[0])
+            oid = get_metadata(self.s3, mask).get("dataset-object-id", mask.name.rsplit(".", 1)[0])
         self.checked += 1
         if oid not in self.existing:
             self.missing.append((oid, str(mask)))
         return layout.overlay(self.job_root, oid)
 
     def finish(self) -> dict[str, int]:
-        """Render the missing overlays (inline or through the overlay Lambda); raise if still pending."""
-        masks = [m for _, m in self.missing]
+        """Render the missing overlays (inline or through the overlay Lambda); raise if still pending.
+
+        Afterwards ``failures`` maps each mask whose overlay can never be rendered to the reason.
+        """
+        masks = [m for oid, m in self.missing if oid not in self.failed]
         if not masks:
-            return {"checked": self.checked, "missing": 0}
+            self._collect_failures()
+            return {"checked": self.checked, "missing": 0, "failed": len(self.failures)}
         if len(masks) <= self.inline_limit and self.render_inline is not None:
             self.render_inline(masks)
         elif self.function:
@@ -131,11 +136,22 @@ class OverlayEnsurer:
         still = self._still_missing()
         if still:
             raise StepPendingError(f"{still} of {len(masks)} overlays are not rendered yet")
-        return {"checked": self.checked, "missing": len(masks)}
+        self._collect_failures()
+        return {"checked": self.checked, "missing": len(masks), "failed": len(self.failures)}
 
     def _still_missing(self) -> int:
-        self.existing = existing_overlays(self.s3, self.job_root)
-        return sum(1 for oid, _ in self.missing if oid not in self.existing)
+        self.existing, self.failed = existing_overlays(self.s3, self.job_root)
+        return sum(1 for oid, _ in self.missing if oid not in self.existing and oid not in self.failed)
+
+    def _collect_failures(self) -> None:
+        for oid, mask in self.missing:
+            if oid in self.failed and oid not in self.existing:
+                try:
+                    marker = get_json(self.s3, layout.overlay_failure(self.job_root, oid))
+                    reason = str(marker.get("reason") or "unknown") if isinstance(marker, dict) else "unknown"
+                except (S3ObjectUnavailableError, ValueError):
+                    reason = "unknown"
+                self.failures[mask] = f"overlay cannot be rendered: {reason}"
 
     def _wait(self) -> None:
         while self._still_missing():

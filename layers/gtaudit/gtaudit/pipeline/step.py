@@ -8,6 +8,8 @@ the output lacks is listed too, so every object of a run ends in exactly one out
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,6 +69,32 @@ def read_label[L: (ConsolidatedLabel, AuditVerdict)](
     if label.status == "failed":
         return label.failure_reason or "consolidation failed"
     return label
+
+
+class HeldLines:
+    """Lines a step holds back until it knows every object's fate (an overlay may still fail).
+
+    Spooled to a temporary file beyond 8 MB, so a 100,000-object job holds no more in memory than a
+    small one.
+    """
+
+    def __init__(self) -> None:
+        # Closed by close(), after the step has replayed the lines (a with block cannot span the step).
+        self._file = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8")  # noqa: SIM115
+
+    def hold(self, object_id: str, target: str, line: dict[str, Any]) -> None:
+        """Keep ``line`` for ``target`` (the manifest it is meant for)."""
+        self._file.write(json.dumps([object_id, target, line], ensure_ascii=False) + "\n")
+
+    def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        self._file.seek(0)
+        for row in self._file:
+            object_id, target, line = json.loads(row)
+            yield object_id, target, line
+
+    def close(self) -> None:
+        """Drop the held lines."""
+        self._file.close()
 
 
 class OutputStep:
