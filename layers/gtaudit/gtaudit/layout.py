@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 # GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
+_UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f/\\%]")
 _MASK_INDEX = re.compile(r"^(\d+)_")
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[_T](\d{2})[:_-]?(\d{2})[:_-]?(\d{2})")
+
+
+def key_segment(text: str) -> str:
+    """``text`` (a ``datasetObjectId``, a file name) as one S3 key segment no reader can take for a path.
+
+    Slashes, backslashes, ``%`` (so ``%2e%2e`` cannot decode to ``..``) and control characters become
+    ``_``; a segment that would start with ``.`` gets a ``_`` in front. Anything else, Unicode
+    included, is kept. A name that had to change gets a short hash of the original, so two different
+    names do not land on one key by accident. Ground Truth's own IDs (``0``, ``1``, ...) pass through unchanged.
+    """
+    clean = _UNSAFE_SEGMENT.sub("_", text)[:120]
+    if not clean or clean.startswith("."):
+        clean = "_" + clean
+    if clean != text:
+        clean += "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return clean
 
 
 def job_root(s3_output_path: str, job: str) -> S3Uri:
@@ -42,13 +60,16 @@ def request_timestamp(request_uri: S3Uri) -> str:
 
 def consolidated_mask(annotations_root: S3Uri, dataset_object_id: str, timestamp: str) -> S3Uri:
     """``<annotations>/consolidated-annotation/output/<datasetObjectId>_<timestamp>.png``."""
-    return annotations_root.join("consolidated-annotation", "output", f"{dataset_object_id}_{timestamp}.png")
+    return annotations_root.join(
+        "consolidated-annotation", "output", f"{key_segment(dataset_object_id)}_{timestamp}.png"
+    )
 
 
 def worker_response(root: S3Uri, iteration: int, object_index: int | str, timestamp: str) -> S3Uri:
     """``<job>/annotations/worker-response/iteration-N/<index>/<timestamp>.json``."""
     iteration_dir = f"iteration-{iteration}"
-    return root.join("annotations", "worker-response", iteration_dir, str(object_index), f"{timestamp}.json")
+    segment = key_segment(str(object_index))
+    return root.join("annotations", "worker-response", iteration_dir, segment, f"{key_segment(timestamp)}.json")
 
 
 def consolidation_request(root: S3Uri, iteration: int, timestamp: str) -> S3Uri:
@@ -81,12 +102,12 @@ def output_manifest(root: S3Uri) -> S3Uri:
 
 def overlay(root: S3Uri, dataset_object_id: str) -> S3Uri:
     """``<job>/overlays/<datasetObjectId>.jpg``: the blended image the auditors see."""
-    return root.join("overlays", f"{dataset_object_id}.jpg")
+    return root.join("overlays", f"{key_segment(dataset_object_id)}.jpg")
 
 
 def overlay_failure(root: S3Uri, dataset_object_id: str) -> S3Uri:
     """``<job>/overlays/<datasetObjectId>.failed.json``: why that object's overlay can never be rendered."""
-    return root.join("overlays", f"{dataset_object_id}.failed.json")
+    return root.join("overlays", f"{key_segment(dataset_object_id)}.failed.json")
 
 
 def dataset_object_id_of_mask(mask: S3Uri) -> str | None:

@@ -112,3 +112,14 @@ def test_event_model_accepts_category_shapes(categories: Any) -> None:
         {"labelAttributeName": "label-r1", "labelCategories": categories, "payload": {"s3Uri": "s3://b-bucket/x.json"}},
     )
     assert ev.label_categories in (["person", "animal"], None)
+
+
+def test_a_dataset_object_id_that_looks_like_a_path_never_writes_outside_the_output_folder() -> None:
+    s3 = StubS3()
+    item = ConsolidationItem.model_validate(
+        {"datasetObjectId": "../../../../evil", "annotations": [ann("w1", [[PERSON]], as_dict=True)]}
+    )
+    r = consolidate_masks(item, ctx(s3))
+    key = r.content["mask-ref"].removeprefix("s3://b-bucket/")
+    assert key.startswith("out/j/annotations/consolidated-annotation/output/") and "/../" not in key
+    assert key.count("/") == "out/j/annotations/consolidated-annotation/output/x".count("/")

@@ -1,0 +1,32 @@
+"""Ground Truth's output layout: keys are built from safe parts only."""
+
+from __future__ import annotations
+
+import pytest
+from gtaudit import layout
+from gtaudit.s3uri import S3Uri
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = S3Uri("b-bucket", "jobs/j/annotations")
+
+
+@pytest.mark.parametrize("oid", ["0", "17", "img-3_a.b", "猫 の 写真 (1)"])
+def test_ground_truths_ids_and_readable_names_pass_unchanged(oid: str) -> None:
+    assert layout.key_segment(oid) == oid
+
+
+@pytest.mark.parametrize("oid", ["../../../../evil", "%2e%2e", "a/b", "a\\b", ".hidden", "x\x00y", "\n", ""])
+def test_unsafe_ids_never_become_a_path(oid: str) -> None:
+    key = layout.consolidated_mask(ROOT, oid, "2026-11-24T100000").key
+    assert key.startswith("jobs/j/annotations/consolidated-annotation/output/")
+    name = key.rsplit("/", 1)[1]
+    assert key.count("/") == ROOT.key.count("/") + 3 and not name.startswith(".")
+    assert "%" not in name and "\\" not in name and all(ord(c) >= 32 for c in name)
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_two_different_names_never_share_a_segment(a: str, b: str) -> None:
+    if a != b:
+        assert layout.key_segment(a) != layout.key_segment(b)
+    assert "/" not in layout.key_segment(a) and layout.key_segment(a) not in ("", ".", "..")
