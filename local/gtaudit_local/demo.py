@@ -47,6 +47,11 @@ class DemoResult:
     started_clean: str  # what happened to a previous run's folder
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def finished(self) -> bool:
+        """Whether the pipeline reached its final summary (a stalled run never counts as finished)."""
+        return bool(self.summary.get("finished"))
+
 
 def prepare_out(out: Path) -> str:
     """Make ``out`` an empty demo folder; return a sentence saying whether it started clean and why.
@@ -108,26 +113,40 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def mirror_bucket(s3: Any, bucket: str, out: Path) -> int:
-    """Download every object of ``bucket`` to ``out/<key>``; return how many."""
+    """Download every object of ``bucket`` to ``out/<key>``; return how many.
+
+    A key that could land outside ``out`` (a ``..`` or empty segment, a backslash, a control
+    character, an absolute or drive path) is skipped, never written: keys come from event data.
+    """
     n = 0
+    root = out.resolve()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if key.endswith("/") or ".." in key.split("/"):
+            dest = local_path(root, obj["Key"])
+            if dest is None:
                 continue
-            dest = out / key
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            dest.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
             n += 1
     return n
+
+
+def local_path(root: Path, key: str) -> Path | None:
+    """Where an object key lives under ``root`` (resolved), or ``None`` if it could escape it."""
+    parts = key.split("/")
+    if any(p in ("", ".", "..") or "\\" in p or ":" in p[:2] or any(ord(c) < 32 for c in p) for p in parts):
+        return None
+    dest = root.joinpath(*parts)
+    return dest if dest.resolve().is_relative_to(root) else None
 
 
 def object_states(jobs: list[LabelingJobRun], read: Callable[[str], bytes]) -> dict[str, dict[str, Any]]:
     """Each object's final state from the jobs' output manifests, in job order (a later job wins).
 
-    ``approved``: its last audit approved it. ``needs-attention``: labeled but rejected in its last
-    audit, or labeled and never audited. ``failed``: GT's ``failure-reason`` or a consolidation
-    that failed, with the reason.
+    ``approved``: its last audit approved it. ``needs-attention``: rejected in its last audit.
+    ``stalled``: labeled, but no audit followed (``build_summary`` turns the ones the pipeline
+    accepted without audit, under ``AuditPolicy=sample``, into ``approved``). ``failed``: GT's
+    ``failure-reason`` or a consolidation that failed, with the reason.
     """
     states: dict[str, dict[str, Any]] = {}
     for job in sorted(jobs, key=lambda j: j.created):
@@ -156,7 +175,7 @@ def object_states(jobs: list[LabelingJobRun], read: Callable[[str], bytes]) -> d
                     reasons = ", ".join(content.get("reasons") or []) or "no reason given"
                     state.update(state="needs-attention", reason=f"rejected in audit round {job.round}: {reasons}")
             else:
-                state.update(state="needs-attention", reason=f"labeled in round {job.round}, not audited")
+                state.update(state="stalled", reason=f"labeled in round {job.round}; no audit followed")
             states[oid] = state
     return states
 
@@ -180,6 +199,11 @@ def build_summary(
 
     jobs = sorted(rt.gt.jobs.values(), key=lambda j: j.created)
     states = object_states(jobs, read)
+    pipeline = _pipeline_summary(read, rt.bucket, run)
+    if pipeline is not None:
+        for oid in _accepted_without_audit(read, pipeline):
+            if states.get(oid, {}).get("state") == "stalled":
+                states[oid].update(state="approved", reason="accepted without audit (AuditPolicy=sample)")
     counts = Counter(s["state"] for s in states.values())
     missing = max(0, objects_in - len(states))
     failed_reasons = Counter(_reason_key(s["reason"]) for s in states.values() if s["state"] == "failed")
@@ -209,8 +233,9 @@ def build_summary(
             "approved": counts["approved"],
             "needing-attention": counts["needs-attention"],
             "failed": failed,
+            "stalled": counts["stalled"],
             "failed-reasons": dict(failed_reasons.most_common()),
-            "adds-up": objects_in == counts["approved"] + counts["needs-attention"] + failed,
+            "adds-up": objects_in == counts["approved"] + counts["needs-attention"] + failed + counts["stalled"],
         },
         "objects": dict(sorted(states.items())),
         "deliveries": {
@@ -221,12 +246,12 @@ def build_summary(
         },
         "timings-seconds": {k: round(v, 2) for k, v in timings.items()},
     }
-    pipeline_summary = f"runs/{run.get('run')}/summary.json"
-    try:
-        pipeline = json.loads(read(f"s3://{rt.bucket}/{pipeline_summary}"))
-    except Exception:  # the orchestrator writes it at the end of a run; absent while a stage is missing
-        pipeline = None
     summary["pipeline-summary"] = pipeline
+    # Finished means the orchestrator wrote the run's final summary and nothing is left half-way;
+    # anything else is stuck, and says where and why.
+    summary["finished"] = pipeline is not None and not counts["stalled"]
+    if not summary["finished"]:
+        summary["stuck"] = _why_stuck(jobs, rt.dispatcher.deliveries, counts["stalled"], pipeline is not None)
     if isinstance(pipeline, dict):
         # Two independent tallies (ours from GT's output manifests, the orchestrator's from its state).
         summary["counts"]["pipeline-agrees"] = (
@@ -235,6 +260,48 @@ def build_summary(
             pipeline.get("failed"),
         ) == (counts["approved"], counts["needs-attention"], failed)
     return summary
+
+
+def _pipeline_summary(read: Callable[[str], bytes], bucket: str, run: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The orchestrator's ``runs/<run>/summary.json``: written when the run ends, absent while it is stuck."""
+    try:
+        data = json.loads(read(f"s3://{bucket}/runs/{run.get('run')}/summary.json"))
+    except Exception:  # absent (NoSuchKey) or unreadable: either way the run did not finish
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _accepted_without_audit(read: Callable[[str], bytes], pipeline: Mapping[str, Any]) -> set[str]:
+    """The objects the pipeline accepted without an audit (``AuditPolicy=sample``)."""
+    uri = (pipeline.get("manifests") or {}).get("accepted")
+    if not isinstance(uri, str):
+        return set()
+    try:
+        body = read(uri)
+    except Exception:  # no accepted manifest: nothing was accepted
+        return set()
+    out = set()
+    for item in iter_manifest(body.splitlines()):
+        line = getattr(item, "data", None)
+        if isinstance(line, dict) and (line.get("gtaudit") or {}).get("outcome") == "not-audited":
+            out.add(str(line.get(OBJECT_ID_KEY) or line.get("source-ref") or ""))
+    return out
+
+
+def _why_stuck(jobs: list[LabelingJobRun], deliveries: list[Any], stalled: int, summarized: bool) -> dict[str, Any]:
+    """What is stuck and why: jobs that never ended, event deliveries that failed, objects left half-way."""
+    unfinished = [f"{j.name} is {j.status}" for j in jobs if j.status not in ("Completed", "Failed", "Stopped")]
+    failed = [
+        f"{d.function} failed on {d.rule}: {(d.error or 'no error text').splitlines()[0][:300]}"
+        for d in deliveries
+        if not d.ok
+    ]
+    reasons = [*unfinished, *failed]
+    if not summarized:
+        reasons.append("the orchestrator never wrote the run's final summary")
+    if stalled:
+        reasons.append(f"{stalled} object(s) were labeled but never audited")
+    return {"objects": stalled, "reasons": reasons}
 
 
 def run_demo(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gtaudit_local.demo import MARKER, DemoError, object_states, prepare_out
+from gtaudit_local.demo import MARKER, DemoError, local_path, object_states, prepare_out
 from gtaudit_local.groundtruth.record import LabelingJobRun
 
 
@@ -56,7 +56,7 @@ def test_object_states_follow_the_last_job_of_each_object() -> None:
         "b": "approved",  # rejected in round 1, approved in round 2
         "c": "failed",
         "d": "failed",
-        "e": "needs-attention",  # labeled, never audited
+        "e": "stalled",  # labeled, never audited: stuck, not the round limit
     }
     assert states["c"]["reason"] == "ClientError: the task expired"
     assert states["d"]["reason"] == "no usable annotation"
@@ -84,3 +84,13 @@ def test_prepare_out_starts_clean_only_in_a_demo_folder(tmp_path: Path) -> None:
     with pytest.raises(DemoError):
         prepare_out(foreign)
     assert (foreign / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("key", ["../evil", "a/../../e", "a//b", "C:/x", "a\\..\\b", "x\x01y", "/abs", "./a"])
+def test_the_bucket_mirror_never_writes_outside_its_folder(tmp_path: Path, key: str) -> None:
+    assert local_path(tmp_path.resolve(), key) is None
+
+
+def test_the_bucket_mirror_keeps_the_buckets_layout(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    assert local_path(root, "jobs/j/overlays/猫.jpg") == root / "jobs" / "j" / "overlays" / "猫.jpg"
