@@ -55,6 +55,18 @@ def _exit_with_parent() -> None:
             os._exit(1)
 
 
+def _crash_once(marker: Path) -> None:
+    """Injected fault: die mid-invocation, as a killed process does, the first time only (the marker)."""
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with marker.open("x"):
+            pass
+    except FileExistsError:
+        return
+    print("fault injection: this execution environment dies now", file=sys.stderr, flush=True)
+    os._exit(137)
+
+
 def main() -> int:
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
@@ -73,8 +85,11 @@ def main() -> int:
         reply({"init": True, **_error(exc)})
         return 1
     reply({"init": True, "ok": True})
+    crash_marker = os.environ.get("GTAUDIT_FAULT_CRASH_ONCE")
     for line in sys.stdin:
         req = json.loads(line)
+        if crash_marker:
+            _crash_once(Path(crash_marker))
         request_id = req.get("requestId") or str(uuid.uuid4())
         ctx = Context(time.time() + float(req.get("timeout", 3)), request_id)
         print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr, flush=True)

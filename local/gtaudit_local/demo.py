@@ -201,9 +201,14 @@ def build_summary(
     states = object_states(jobs, read)
     pipeline = _pipeline_summary(read, rt.bucket, run)
     if pipeline is not None:
-        for oid in _accepted_without_audit(read, pipeline):
-            if states.get(oid, {}).get("state") == "stalled":
+        # What the orchestrator decided after a job's output: accepted without audit (AuditPolicy=sample),
+        # or failed after labeling (an overlay that can never be rendered, a bad mask reference).
+        for oid, info in _outcomes(read, pipeline, "accepted").items():
+            if info.get("outcome") == "not-audited" and states.get(oid, {}).get("state") == "stalled":
                 states[oid].update(state="approved", reason="accepted without audit (AuditPolicy=sample)")
+        for oid, info in _outcomes(read, pipeline, "failed").items():
+            if states.get(oid, {}).get("state") == "stalled":
+                states[oid].update(state="failed", reason=str(info.get("reason") or "failed"))
     counts = Counter(s["state"] for s in states.values())
     missing = max(0, objects_in - len(states))
     failed_reasons = Counter(_reason_key(s["reason"]) for s in states.values() if s["state"] == "failed")
@@ -241,7 +246,16 @@ def build_summary(
         "deliveries": {
             "ok": sum(1 for d in rt.dispatcher.deliveries if d.ok),
             "failed": [
-                {"rule": d.rule, "function": d.function, "error": d.error} for d in rt.dispatcher.deliveries if not d.ok
+                {
+                    "rule": d.rule,
+                    "function": d.function,
+                    "attempt": d.attempt,
+                    "gave-up": d.gave_up,
+                    "dead-lettered": d.dead_lettered,
+                    "error": d.error,
+                }
+                for d in rt.dispatcher.deliveries
+                if not d.ok
             ],
         },
         "timings-seconds": {k: round(v, 2) for k, v in timings.items()},
@@ -271,20 +285,21 @@ def _pipeline_summary(read: Callable[[str], bytes], bucket: str, run: Mapping[st
     return data if isinstance(data, dict) else None
 
 
-def _accepted_without_audit(read: Callable[[str], bytes], pipeline: Mapping[str, Any]) -> set[str]:
-    """The objects the pipeline accepted without an audit (``AuditPolicy=sample``)."""
-    uri = (pipeline.get("manifests") or {}).get("accepted")
+def _outcomes(read: Callable[[str], bytes], pipeline: Mapping[str, Any], manifest: str) -> dict[str, dict[str, Any]]:
+    """``{object id: its gtaudit info}`` of one of the pipeline's cumulative outcome manifests."""
+    uri = (pipeline.get("manifests") or {}).get(manifest)
     if not isinstance(uri, str):
-        return set()
+        return {}
     try:
         body = read(uri)
-    except Exception:  # no accepted manifest: nothing was accepted
-        return set()
-    out = set()
+    except Exception:  # no such manifest: nothing had that outcome
+        return {}
+    out = {}
     for item in iter_manifest(body.splitlines()):
         line = getattr(item, "data", None)
-        if isinstance(line, dict) and (line.get("gtaudit") or {}).get("outcome") == "not-audited":
-            out.add(str(line.get(OBJECT_ID_KEY) or line.get("source-ref") or ""))
+        if isinstance(line, dict):
+            info = line.get("gtaudit")
+            out[str(line.get(OBJECT_ID_KEY) or line.get("source-ref") or "")] = info if isinstance(info, dict) else {}
     return out
 
 
@@ -294,7 +309,7 @@ def _why_stuck(jobs: list[LabelingJobRun], deliveries: list[Any], stalled: int, 
     failed = [
         f"{d.function} failed on {d.rule}: {(d.error or 'no error text').splitlines()[0][:300]}"
         for d in deliveries
-        if not d.ok
+        if not d.ok and d.gave_up
     ]
     reasons = [*unfinished, *failed]
     if not summarized:
@@ -314,6 +329,7 @@ def run_demo(
     timeout: float = 600.0,
     on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
     log: Callable[[str], None] = print,
+    crash_once: tuple[str, ...] = (),
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
 
@@ -342,6 +358,7 @@ def run_demo(
         work_dir=out / RUNTIME_DIR,
         workteams={LABELERS_TEAM: labelers, AUDITORS_TEAM: auditors},
         parameters={k: v for k, v in params.items() if k in _template_parameters(project)},
+        crash_once=crash_once,
     ) as rt:
         timings["set-up (runtime start)"] = time.perf_counter() - t0
         assert rt.gt is not None

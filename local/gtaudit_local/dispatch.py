@@ -8,8 +8,13 @@ function S3's notification shape (``Records``). A dispatcher thread drains the q
 local Lambda service. So which function runs on which event is decided by the template's patterns
 as matched by EventBridge, never by a hand-written call chain.
 
-Each event is delivered once: a function that raises is recorded in ``deliveries`` (and its log),
-not retried as EventBridge and Lambda's asynchronous invocation would.
+EventBridge invokes a Lambda target asynchronously, so a function that fails (raises, times out,
+or its process dies) is retried as Lambda retries an asynchronous invocation: the function's
+``EventInvokeConfig.MaximumRetryAttempts`` times (2 by default), while the event is younger than
+``MaximumEventAgeInSeconds``, each on a fresh execution environment when the last one died; then
+the event goes to the function's ``DeadLetterQueue`` (an SQS queue on moto). Lambda waits about a
+minute, then two, between attempts; locally the waits are ``RETRY_DELAYS`` seconds, since the
+local runtime has no throttling to ride out. Every attempt is recorded in ``deliveries``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +37,7 @@ from gtaudit_local.lambdas import LambdaInvokeError, LambdaService
 from gtaudit_local.template import EventRule, S3Trigger, Stack
 
 log = logging.getLogger(__name__)
+RETRY_DELAYS = (0.5, 1.0)  # seconds before the 2nd and 3rd attempt (Lambda: about 1 and 2 minutes)
 
 
 @dataclass
@@ -43,6 +50,9 @@ class Delivery:
     ok: bool
     error: str | None = None
     seconds: float = 0.0
+    attempt: int = 1
+    gave_up: bool = False  # the last attempt: Lambda retries no more (the event is dead-lettered if it can be)
+    dead_lettered: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,18 +230,55 @@ class Dispatcher:
             payload = json.loads(route.constant)
         else:
             payload = _apply_input_path(event, route.input_path)
-        started = time.perf_counter()
-        try:
-            self.lambdas.invoke(route.function, payload)
-            delivery = Delivery(route.rule_name, route.function, detail_type, True)
-        except LambdaInvokeError as exc:
-            log.warning("dispatcher: %s failed on %s: %s", route.function, detail_type, exc)
-            delivery = Delivery(route.rule_name, route.function, detail_type, False, str(exc)[:2000])
-        except Exception as exc:  # the service is shutting down
-            delivery = Delivery(route.rule_name, route.function, detail_type, False, f"{type(exc).__name__}: {exc}")
+        spec = self.lambdas.spec(route.function)
+        received = time.monotonic()
+        for attempt in range(1, spec.async_retries + 2):
+            started = time.perf_counter()
+            try:
+                self.lambdas.invoke(route.function, payload)
+                delivery = Delivery(route.rule_name, route.function, detail_type, True, attempt=attempt)
+            except LambdaInvokeError as exc:
+                log.warning("dispatcher: %s failed on %s (attempt %d): %s", route.function, detail_type, attempt, exc)
+                delivery = Delivery(
+                    route.rule_name, route.function, detail_type, False, str(exc)[:2000], attempt=attempt
+                )
+            except Exception as exc:  # the service is shutting down: no retry can help
+                delivery = Delivery(
+                    route.rule_name, route.function, detail_type, False, f"{type(exc).__name__}: {exc}", attempt=attempt
+                )
+                delivery.gave_up = True
+                self._record(delivery, started)
+                return
+            self._record(delivery, started)
+            if delivery.ok:
+                return
+            delay = RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)]
+            too_old = time.monotonic() - received + delay > spec.async_max_age
+            if attempt > spec.async_retries or too_old or self._stop.wait(delay):
+                break
+        delivery.gave_up = True
+        self._dead_letter(spec.dead_letter_arn, payload, delivery)
+
+    def _record(self, delivery: Delivery, started: float) -> None:
         delivery.seconds = time.perf_counter() - started
         with self._lock:
             self.deliveries.append(delivery)
+
+    def _dead_letter(self, arn: str | None, payload: Any, delivery: Delivery) -> None:
+        """Send an event Lambda gave up on to the function's dead-letter queue, as Lambda does."""
+        if not arn or not arn.startswith("arn:aws:sqs:"):
+            return
+        name = arn.rsplit(":", 1)[1]
+        try:
+            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            attributes = {
+                "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+                "ErrorMessage": {"DataType": "String", "StringValue": (delivery.error or "")[:250] or "failed"},
+            }
+            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload), MessageAttributes=attributes)
+            delivery.dead_lettered = True
+        except ClientError as exc:
+            log.warning("dispatcher: could not dead-letter an event of %s: %s", delivery.function, exc)
 
 
 __all__ = ["Delivery", "Dispatcher", "EventRule"]

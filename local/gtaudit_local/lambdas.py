@@ -162,8 +162,12 @@ class LambdaService:
         log_dir: Path,
         *,
         concurrency: int = 2,
+        crash_once: Mapping[str, Path] | None = None,
     ) -> None:
         self.functions = dict(functions)
+        # Fault injection (tests, drills): {function logical ID: marker file}. That function's process
+        # dies (exit 137, as when Lambda kills it) in its first invocation since the marker was absent.
+        self.crash_once = dict(crash_once or {})
         self.endpoints = dict(endpoints)
         self.log_dir = Path(log_dir)
         self.concurrency = concurrency
@@ -218,6 +222,8 @@ class LambdaService:
         for service, url in self.endpoints.items():
             env["AWS_ENDPOINT_URL" + (f"_{service.upper()}" if service else "")] = url
         env.update(spec.environment)
+        if spec.logical_id in self.crash_once:
+            env["GTAUDIT_FAULT_CRASH_ONCE"] = str(self.crash_once[spec.logical_id])
         return env
 
     def _log(self, spec: FunctionSpec) -> tuple[IO[str], threading.Lock]:

@@ -135,6 +135,12 @@ class FunctionSpec:
     environment: dict[str, str]
     layers: tuple[str, ...]  # layer logical IDs (or ARNs)
     layer_dirs: tuple[Path, ...]
+    # Asynchronous invocations (EventBridge targets, InvocationType=Event): Lambda retries a failed
+    # one MaximumRetryAttempts times (2 when EventInvokeConfig does not say), drops events older than
+    # MaximumEventAgeInSeconds, then sends the event to the function's DeadLetterQueue.
+    async_retries: int = 2
+    async_max_age: int = 21600
+    dead_letter_arn: str | None = None
 
 
 @dataclass
@@ -441,6 +447,8 @@ def _function(stack: Stack, lid: str, props: dict[str, Any], glob: dict[str, Any
     layers += [layer for layer in props.get("Layers") or [] if layer not in layers]
     code_uri = pick("CodeUri")
     handler = pick("Handler")
+    invoke_config = pick("EventInvokeConfig") or {}
+    dlq = pick("DeadLetterQueue")
     if not isinstance(code_uri, str) or not isinstance(handler, str):
         raise TemplateError(f"{lid}: CodeUri and Handler must be set (inline or S3 code cannot run locally)")
     layer_dirs = []
@@ -462,6 +470,9 @@ def _function(stack: Stack, lid: str, props: dict[str, Any], glob: dict[str, Any
         environment={k: _as_str(v) for k, v in env.items()},
         layers=tuple(str(x) for x in layers),
         layer_dirs=tuple(layer_dirs),
+        async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+        async_max_age=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
+        dead_letter_arn=_as_str(dlq["TargetArn"]) if isinstance(dlq, dict) and dlq.get("TargetArn") else None,
     )
 
 

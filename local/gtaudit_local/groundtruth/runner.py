@@ -16,6 +16,11 @@ Choices where GT's behaviour is not documented:
 - An object that got fewer answers than requested (workers returned or abandoned it) is
   consolidated with the answers it has; with none it fails with a ``failure-reason``.
 - All objects of a job go to the consolidation Lambda in one batch.
+- A pre- or post-annotation Lambda call that fails (the handler raises, times out or its process
+  dies) is tried ``LAMBDA_ATTEMPTS`` times in all, each on a fresh execution environment when the last
+  one died; Ground Truth's documentation does not say how often it retries these synchronous calls
+  (docs/local-runtime.md). After the last attempt the objects fail with the Lambda's error; the
+  worker-response files stay in S3, so no submitted answer is lost.
 - One object's failure never sinks the job; a job-level failure (no manifest, a bad line, a
   template over 128,000 characters) fails the job with a ``FailureReason`` and a ``Failed`` event.
 """
@@ -48,6 +53,8 @@ from gtaudit_local.liquid import render_task
 log = logging.getLogger(__name__)
 
 _ITERATION = 1  # the emulator runs one iteration per job: no automated labeling, no re-annotation
+LAMBDA_ATTEMPTS = 3  # tries of a pre- or post-annotation Lambda call (see the module docstring)
+_RETRY_DELAY = 0.5  # seconds before the next try, times the try's number
 
 
 def _file_stamp(dt: datetime) -> str:
@@ -151,12 +158,24 @@ class JobRunner:
         job.finished = len(objects)
         self._finish(job, "Stopped" if job.stop_requested else "Completed")
 
+    def _invoke(self, arn: str, event: dict[str, Any]) -> Any:
+        """Call a task Lambda synchronously, trying a failed call again (``LAMBDA_ATTEMPTS`` in all)."""
+        for attempt in range(1, LAMBDA_ATTEMPTS + 1):
+            try:
+                return self.lambdas.invoke(arn, event)
+            except LambdaInvokeError as exc:
+                if attempt == LAMBDA_ATTEMPTS:
+                    raise
+                log.warning("gt-emulator: %s failed (attempt %d of %d): %s", arn, attempt, LAMBDA_ATTEMPTS, exc)
+                time.sleep(_RETRY_DELAY * attempt)
+        raise AssertionError("unreachable")
+
     def _pre(self, job: LabelingJobRun, obj: ObjectRun) -> bool:
         """Call the pre-annotation Lambda; return whether the object goes to workers."""
         pre = job.request["HumanTaskConfig"]["PreHumanTaskLambdaArn"]
         event = {"version": "2018-10-16", "labelingJobArn": job.arn, "dataObject": obj.line}
         try:
-            resp = self.lambdas.invoke(pre, event)
+            resp = self._invoke(pre, event)
         except (LambdaInvokeError, UnknownFunctionError) as exc:
             obj.failure = f"ClientError: the pre-annotation Lambda failed: {exc}"[:1024]
             return False
@@ -231,7 +250,7 @@ class JobRunner:
         }
         post = htc["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"]
         try:
-            resp = self.lambdas.invoke(post, event)
+            resp = self._invoke(post, event)
         except (LambdaInvokeError, UnknownFunctionError) as exc:
             for obj in batch:
                 obj.failure = f"ClientError: the annotation consolidation Lambda failed: {exc}"[:1024]

@@ -1,0 +1,62 @@
+"""Fault drills on a reduced demo: one fault at a time, and the run still accounts for every object.
+
+Each drill runs the real chain (template wiring, Ground Truth emulator, scripted workers) on three
+sample photos with one fault injected, and checks what the issue asks of the product: every object
+the fault did not touch is approved; the touched one is retried to success or failed with a reason
+that names the cause; the run says whether it finished; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psutil
+import pytest
+from gtaudit_local.demo import run_demo
+from support import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault-drills")]
+PHOTOS = ("astronaut.jpg", "camera.jpg", "coffee.jpg")
+
+
+def images(tmp: Path, *, truncate: str | None = None) -> Path:
+    folder = tmp / "images"
+    folder.mkdir()
+    for name in PHOTOS:
+        data = (ROOT / "samples" / "images" / name).read_bytes()
+        (folder / name).write_bytes(data[: len(data) * 2 // 3] if name == truncate else data)
+    return folder
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def drill(tmp_path: Path, **kwargs: object) -> dict[str, object]:
+    before = children()
+    result = run_demo(tmp_path / "out", log=lambda _line: None, **kwargs)  # type: ignore[arg-type]
+    assert children() <= before, "a process of the run outlived it"
+    counts = result.summary["counts"]
+    assert counts["adds-up"] and counts["objects-in"] == len(PHOTOS)
+    return result.summary
+
+
+@pytest.mark.parametrize("function", ["LabelingPostFunction", "OrchestratorFunction"])
+def test_a_lambda_whose_process_dies_once_is_retried_and_no_answer_is_lost(tmp_path: Path, function: str) -> None:
+    summary = drill(tmp_path, images=images(tmp_path), crash_once=(function,))
+    assert summary["counts"]["approved"] == len(PHOTOS), summary["objects"]
+    assert summary["finished"] is True
+    crashed = [d for d in summary["deliveries"]["failed"] if not d["gave-up"]]
+    if function == "OrchestratorFunction":  # EventBridge's target: Lambda's async retry took it over
+        assert crashed and all(d["function"].endswith(function) for d in crashed)
+    assert (tmp_path / "out" / "_runtime" / "faults" / f"{function}.crashed").is_file()  # the fault did happen
+
+
+def test_a_truncated_photo_fails_alone_with_its_cause_and_the_rest_are_audited(tmp_path: Path) -> None:
+    summary = drill(tmp_path, images=images(tmp_path, truncate="camera.jpg"))
+    states = {oid.split("-")[0]: s for oid, s in summary["objects"].items()}  # type: ignore[union-attr]
+    assert states["camera"]["state"] == "failed"
+    assert "image is truncated" in states["camera"]["reason"]
+    assert [states[n]["state"] for n in ("astronaut", "coffee")] == ["approved", "approved"]
+    assert summary["finished"] is True
