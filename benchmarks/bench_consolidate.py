@@ -65,13 +65,19 @@ def make_mask(seed: int) -> bytes:
 
 
 class MemoryS3:
-    """Just enough of an S3 client for ``consolidate_masks`` to write its mask."""
+    """Just enough of an S3 client for ``consolidate_masks``: the original to read, the mask to write."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
+        photo = io.BytesIO()
+        Image.new("RGB", (WIDTH, HEIGHT), (120, 130, 140)).save(photo, "JPEG", quality=90)
+        self.objects: dict[str, bytes] = {"bench/images/0.jpg": photo.getvalue()}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
         self.objects[f"{Bucket}/{Key}"] = Body
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        data = self.objects[f"{Bucket}/{Key}"]
+        return {"Body": io.BytesIO(data), "ContentLength": len(data)}
 
 
 def item_for(pngs: list[bytes]) -> ConsolidationItem:
@@ -125,7 +131,13 @@ def measure(folder: Path) -> dict[str, Any]:
     floors, totals = [], []
     result = consolidate_masks(item, ctx)
     assert result.consolidated, result.content
-    mask = np.asarray(Image.open(io.BytesIO(next(iter(ctx.s3.objects.values())))))
+    mask = np.asarray(
+        Image.open(
+            io.BytesIO(
+                ctx.s3.objects["bench/out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png"]
+            )
+        )
+    )
     colors = [v["hex-color"] for v in result.content["internal-color-map"].values()]
     for _ in range(REPEATS):
         totals.append(timed(lambda: consolidate_masks(item, ctx)))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.models import parse_event
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
@@ -20,11 +21,18 @@ T = (0, 0, 0, 0)
 
 
 class StubS3:
-    def __init__(self) -> None:
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
         self.puts: dict[str, dict[str, Any]] = {}
+        self.objects = objects or {}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **kw: Any) -> None:
         self.puts[f"s3://{Bucket}/{Key}"] = {"body": Body, **kw}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        data = self.objects.get(f"s3://{Bucket}/{Key}")
+        if data is None:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"}}, "GetObject")
+        return {"Body": io.BytesIO(data), "ContentLength": len(data)}
 
 
 def png(rows: list[list[tuple[int, int, int, int]]]) -> str:
@@ -123,3 +131,21 @@ def test_a_dataset_object_id_that_looks_like_a_path_never_writes_outside_the_out
     key = r.content["mask-ref"].removeprefix("s3://b-bucket/")
     assert key.startswith("out/j/annotations/consolidated-annotation/output/") and "/../" not in key
     assert key.count("/") == "out/j/annotations/consolidated-annotation/output/x".count("/")
+
+
+def test_a_mask_at_the_stored_size_of_an_exif_rotated_photo_is_excluded_with_the_size_workers_saw() -> None:
+    photo = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 2x1, shown rotated: 1x2
+    Image.new("RGB", (2, 1)).save(photo, "JPEG", exif=exif)
+    s3 = StubS3({"s3://b-bucket/images/phone.jpg": photo.getvalue()})
+    item = ConsolidationItem.model_validate(
+        {
+            "datasetObjectId": "0",
+            "dataObject": {"s3Uri": "s3://b-bucket/images/phone.jpg"},
+            "annotations": [ann("w1", [[PERSON], [PERSON]]), ann("w2", [[PERSON, PERSON]])],  # 1x2 and 2x1
+        }
+    )
+    r = consolidate_masks(item, ctx(s3))
+    assert r.content["workers"] == ["w1"] and r.content["image-size"] == {"width": 1, "height": 2}
+    assert r.content["excluded"] == [{"workerId": "w2", "reason": "mask is 2x1 but the image workers saw is 1x2"}]

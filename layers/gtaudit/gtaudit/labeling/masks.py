@@ -162,7 +162,9 @@ def decode_mask(
             if img.width * img.height > max_pixels:
                 raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
             if size is not None and img.size != size:
-                raise SizeMismatchError(f"mask is {img.width}x{img.height}, the image is {size[0]}x{size[1]}")
+                raise SizeMismatchError(
+                    f"mask is {img.width}x{img.height} but the image workers saw is {size[0]}x{size[1]}"
+                )
             rgba = _decode_rgba(img)
     except InvalidMaskError:
         raise

@@ -27,18 +27,22 @@ from gtaudit.exceptions import (
     GtauditError,
     InvalidAnnotationError,
     InvalidEventError,
+    InvalidImageError,
     InvalidLabelSetError,
     InvalidMaskError,
     InvalidS3UriError,
+    S3ObjectUnavailableError,
 )
 from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, vote
 from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, normalize_color
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
 from gtaudit.models.stages import ColorMapEntry, ConsolidatedLabel, Exclusion, ImageSize
-from gtaudit.s3io import put_bytes
+from gtaudit.overlay.render import displayed_size
+from gtaudit.s3io import get_bytes, put_bytes
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 SEGMENTATION_ELEMENT = "crowd-semantic-segmentation"
+MAX_IMAGE_BYTES = 200 * 1024 * 1024  # an original larger than this is not read to check mask sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +235,11 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         excluded.extend(Exclusion(worker_id=w, reason=str(exc)) for w, _ in answers)
         answers = []
     masks: list[tuple[str, np.ndarray]] = []
+    shown = shown_size(ctx.s3, item) if answers else None
     for worker, answer in answers:
         palette = [(table.index(name), color) for name, color in answer.label_mappings.items()]
         try:
-            masks.append((worker, decode_mask(answer.png, palette, size=answer.size)))
+            masks.append((worker, decode_mask(answer.png, palette, size=shown or answer.size)))
         except InvalidMaskError as exc:
             excluded.append(Exclusion(worker_id=worker, reason=str(exc)))
     masks = _same_size(masks, excluded)
@@ -263,6 +268,23 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         excluded=excluded,
     )
     return LabeledObject(item.dataset_object_id, label)
+
+
+def shown_size(s3: Any, item: ConsolidationItem) -> tuple[int, int] | None:
+    """The size workers saw the object's image at (EXIF orientation applied), or ``None`` if unknown.
+
+    A mask at any other size (a browser that painted the stored, un-rotated pixels; a tool that
+    scaled the image) is excluded here with that reason, rather than failing the overlay later. An
+    image that cannot be read leaves the check to each worker's declared ``inputImageProperties``:
+    the overlay stage then fails that one object with the cause ("source image not found: ...").
+    """
+    source = item.data_object.get("s3Uri") or item.data_object.get("source-ref")
+    if not isinstance(source, str):
+        return None  # inline text: no image
+    try:
+        return displayed_size(get_bytes(s3, parse_s3_uri(source), max_bytes=MAX_IMAGE_BYTES))
+    except (InvalidS3UriError, InvalidImageError, S3ObjectUnavailableError, ValueError):
+        return None
 
 
 def _same_size(masks: list[tuple[str, np.ndarray]], excluded: list[Exclusion]) -> list[tuple[str, np.ndarray]]:

@@ -92,6 +92,19 @@ def _displayed_size(im: Image.Image) -> tuple[int, int]:
     return (h, w) if _orientation(im) in (5, 6, 7, 8) else (w, h)
 
 
+def displayed_size(image: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` of an original as a person sees it (EXIF orientation applied), from its header.
+
+    This is the size the labeling tool shows workers, so it is the size their masks must have.
+
+    Raises
+    ------
+    InvalidImageError
+        Not a JPEG/PNG/WebP/TIFF image, truncated before its header ends, or over ``max_pixels``.
+    """
+    return _displayed_size(_open(image, ORIGINAL_FORMATS, "image", InvalidImageError, max_pixels))
+
+
 def _flatten(im: Image.Image) -> Image.Image:
     """An image with alpha, as displayed on a white page; exact where it is opaque."""
     rgba = im.convert("RGBA")
