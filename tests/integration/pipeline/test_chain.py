@@ -446,6 +446,18 @@ def test_an_overlay_that_can_never_render_fails_its_object_and_the_rest_go_to_au
     assert "img1" not in json.dumps(h.input_lines(r["next"]))
 
 
+def test_an_object_whose_original_is_gone_fails_with_that_cause_not_the_expiry(h: Harness) -> None:
+    started = h.start(2)
+    h.s3.delete_object(Bucket=h.bucket, Key="images/img1.jpg")  # deleted before anyone could paint it
+    h.complete_labeling(started.job_name, lambda i, line: "expired" if i == 1 else ok(i, line))
+    r = h.handle(started.job_name)
+    assert (r["audit"], r["failed"]) == (1, 1)
+    (failed,) = h.lines(mf.part(h.bucket, started.run_id, "failed", started.job_name))
+    assert failed["gtaudit"]["reason"] == (
+        f"source image not found: s3://{h.bucket}/images/img1.jpg (ClientError: expired)"
+    )
+
+
 def test_sample_policy_audits_low_agreement_and_accepts_the_rest_as_not_audited(s3: Any, bucket: str) -> None:
     h = Harness(s3, bucket, audit_policy="sample", sample_rate=0.0, agreement_threshold=0.8)
     label = h.start(4).job_name

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gtaudit.exceptions import InvalidS3UriError
 from gtaudit.manifest import GTAUDIT_KEY
 from gtaudit.models.jobs import JobKind
@@ -19,6 +21,7 @@ from gtaudit.pipeline.overlays import OverlayEnsurer
 from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats
 from gtaudit.pipeline.state import Job
 from gtaudit.pipeline.step import HeldLines, OutputStep, advance, job_root, output_manifest, read_label
+from gtaudit.s3io import exists
 from gtaudit.s3uri import parse_s3_uri
 
 
@@ -26,6 +29,21 @@ def _policy(ctx: Context, run_id: str) -> AuditPolicy:
     stats = LabelerStats.merge(j.labeler_counts for j in ctx.state.jobs(run_id) if j.kind is JobKind.AUDIT)
     c = ctx.config
     return AuditPolicy(c.audit_policy, c.sample_rate, c.agreement_threshold, run_id, stats)
+
+
+def _cause(s3: Any, original: Any, reason: str) -> str:
+    """A labeling failure's reason, led by its cause when that is a missing original.
+
+    Workers cannot paint an image that is gone, so Ground Truth reports such an object as returned
+    or expired; the missing original is the cause a person needs to read.
+    """
+    try:
+        uri = parse_s3_uri(original)
+        if exists(s3, uri):
+            return reason
+    except (InvalidS3UriError, ClientError):  # not an S3 object, or not ours to check: keep GT's words
+        return reason
+    return f"source image not found: {uri} ({reason})"
 
 
 def _result(job: Job, counts: dict[str, int], next_job: str | None, started: bool, kind: JobKind) -> StepResult:
@@ -63,7 +81,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
             if isinstance(label, ConsolidatedLabel) and not label.mask_ref:
                 label = "consolidated without a mask-ref"
             if isinstance(label, str):
-                step.fail(oid, original, label, stage="labeling")
+                step.fail(oid, original, _cause(s3, original, label), stage="labeling")
                 continue
             counts["consolidated"] += 1
             try:
