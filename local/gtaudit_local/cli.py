@@ -1,4 +1,8 @@
-"""The ``gtaudit`` command. Each subcommand lives in ``gtaudit_local.commands.<name>`` with ``register``."""
+"""The ``gtaudit`` command. Each subcommand lives in ``gtaudit_local.commands.<name>`` with ``register``.
+
+Exit codes: what the command returns; 2 with one ``gtaudit: error: ...`` line for input it cannot
+use (:class:`~gtaudit_local.commands.CommandError`, as argparse for a bad flag); 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from gtaudit_local.commands import CommandError
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func(args) -> int``.
 COMMANDS: tuple[str, ...] = ("preview", "report", "trace", "overlay", "start", "demo", "invoke")
@@ -28,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+    except CommandError as exc:
+        print(f"gtaudit: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

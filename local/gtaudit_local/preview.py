@@ -1,9 +1,17 @@
 """Serve rendered worker task pages on 127.0.0.1 with the local crowd elements.
 
-Used by ``gtaudit preview`` (a template with a task input, objects read from a local folder) and
-by the local runtime's browser worker (objects read from the embedded S3). The page's
-``grant_read_access`` URLs point back at this server (``/s3/<bucket>/<key>``, same origin, so the
-audit page can read the mask's pixels); the crowd form POSTs its answer to ``/submit?v=<page>``.
+Used by ``gtaudit preview`` (a template with a task input, objects read from a folder given on
+the command line) and by the local runtime's browser worker (objects read from the embedded S3).
+The page's ``grant_read_access`` URLs point back at this server (same origin, so the audit page
+can read the mask's pixels); the crowd form POSTs its answer to ``/submit?v=<page>``.
+
+The server guards what it serves, because a loopback port is reachable by every web page the
+user opens and by every user of the machine. Each request passes
+:class:`~gtaudit_local.loopback.LoopbackHandler`'s checks (own ``Host``, own ``Origin``, JSON
+POSTs from the page itself). ``/s3/<bucket>/<key>`` streams an object only through a link this
+server signed (:mod:`gtaudit_local.signing`) while rendering a page that references the object,
+and only until the link expires; everything else there is 403, so no other object of the bucket
+or folder can be read, whatever its name.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from gtaudit.audit.pre import pre_audit
 from gtaudit.consolidation import MAX_ANSWER_BYTES
@@ -29,22 +37,30 @@ from gtaudit.s3uri import parse_s3_uri, split_allowed
 
 from gtaudit_local.crowd import ASSETS, asset, localize_page
 from gtaudit_local.liquid import render_task
+from gtaudit_local.loopback import LoopbackHandler
+from gtaudit_local.signing import LinkRefused, LinkSigner, object_path
 
 ObjectReader = Callable[[str, str], bytes | None]
 """``(bucket, key) -> bytes`` of the object, or ``None`` when it does not exist."""
 
+PAGE_LINK_TTL_SECONDS = 12 * 3600
+"""How long a page's object links work: a working day with one tab open (reload after that)."""
 
-def url_for(uri: str) -> str:
-    """``s3://bucket/key`` -> ``/s3/bucket/key``: the URL this server answers for the object.
 
-    A malformed URI is returned unchanged (the template escapes it), so one bad value in a task
-    input shows as a broken image instead of failing the whole page.
+def url_for(uri: str, sign: Callable[[str], str] | None = None) -> str:
+    """``s3://bucket/key`` -> ``/s3/bucket/key``, signed by ``sign``: the page's link to the object.
+
+    A server renders its pages with its own ``sign`` (:meth:`TaskPageServer.link_for`); without
+    one, the bare path (no server streams it) serves checks of the rendered text. A malformed URI
+    is returned unchanged (the template escapes it), so one bad value in a task input shows as a
+    broken image instead of failing the whole page.
     """
     try:
         loc = parse_s3_uri(uri)
     except InvalidS3UriError:
         return uri
-    return f"/s3/{quote(loc.bucket, safe='')}/{quote(loc.key, safe='/')}"
+    path = object_path(loc.bucket, loc.key)
+    return sign(path) if sign is not None else path
 
 
 def load_task_input(data: Any, *, stage: str = "labeling") -> dict[str, Any]:
@@ -96,7 +112,11 @@ def _pre_annotation(data_object: dict[str, Any], stage: str) -> dict[str, Any]:
 
 
 def folder_reader(root: Path) -> ObjectReader:
-    """Read ``s3://bucket/key`` from ``root/bucket/key``, else ``root/key`` (never outside ``root``)."""
+    """Read ``s3://bucket/key`` from ``root/bucket/key``, else ``root/key``, never outside ``root``.
+
+    A key that climbs out (``..``), an absolute key, or a symlink that points out of ``root``
+    resolves outside it and reads as absent.
+    """
     base = root.resolve()
 
     def read(bucket: str, key: str) -> bytes | None:
@@ -144,13 +164,15 @@ class TaskPageServer:
     Parameters
     ----------
     read_object
-        Serves ``/s3/<bucket>/<key>`` (the URLs ``url_for`` produced).
+        Reads the objects behind ``/s3/<bucket>/<key>`` links this server signed (:meth:`link_for`).
     mode
         ``"preview"`` (the page shows the answer JSON) or ``"runtime"`` (a thank-you note, then the next task).
     port
         0 picks a free port.
     on_submit
         Called with each answer (answerContent dict) as it arrives.
+    link_ttl
+        Seconds a page's object links work after the page is rendered.
     """
 
     def __init__(
@@ -160,13 +182,18 @@ class TaskPageServer:
         mode: str = "preview",
         port: int = 0,
         on_submit: Callable[[dict[str, Any]], None] | None = None,
+        link_ttl: float = PAGE_LINK_TTL_SECONDS,
     ) -> None:
         self.read_object = read_object
         self.mode = mode
         self.on_submit = on_submit
+        self.link_ttl = link_ttl
+        self.links = LinkSigner()
         self.answers: list[dict[str, Any]] = []
         self.submitted = threading.Event()
         self._lock = threading.Lock()
+        self._changed = threading.Condition()  # an answer arrived, or the server closed
+        self._closed = False
         self._version = 0
         self._page: bytes | None = None
         self._result: Submission | None = None
@@ -178,10 +205,10 @@ class TaskPageServer:
     def from_template(
         cls, template_text: str, task_input: Mapping[str, Any], read_object: ObjectReader, **kwargs: Any
     ) -> TaskPageServer:
-        """A server showing ``template_text`` rendered with ``task_input`` (GT's Liquid, ``url_for``)."""
+        """A server showing ``template_text`` rendered with ``task_input`` (GT's Liquid, :meth:`link_for`)."""
         title = kwargs.pop("title", "gtaudit task")
         server = cls(read_object, **kwargs)
-        server.show(render_task(template_text, task_input, url_for), title=title)
+        server.show(render_task(template_text, task_input, server.link_for), title=title)
         return server
 
     @property
@@ -194,6 +221,14 @@ class TaskPageServer:
     def version(self) -> int:
         """The number of pages shown so far (the current page's version)."""
         return self._version
+
+    def sign(self, path: str, *, amp: str = "&") -> str:
+        """``path`` (``/s3/<bucket>/<key>``) as a link this server streams for ``link_ttl`` seconds."""
+        return self.links.sign(path, self.link_ttl, amp=amp)
+
+    def link_for(self, uri: str) -> str:
+        """``grant_read_access`` for this server's pages: the signed link to ``s3://bucket/key``."""
+        return url_for(uri, self.sign)
 
     def show(self, rendered_html: str, *, title: str = "gtaudit task") -> int:
         """Put up a rendered task page (it replaces the current one); return its version."""
@@ -216,7 +251,9 @@ class TaskPageServer:
             self.submitted.clear()
 
     def start(self) -> TaskPageServer:
-        """Serve in a background thread; return self."""
+        """Serve in a background thread (once, however often called); return self."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="gtaudit-task-page", daemon=True)
         self._thread.start()
         return self
@@ -227,17 +264,26 @@ class TaskPageServer:
         return result.answer if result else None
 
     def wait_submission(self, timeout: float | None = None) -> Submission | None:
-        """Like ``wait``, with the active time the page measured; ``answer`` is ``None`` if released."""
-        if not self.submitted.wait(timeout):
-            return None
-        return self._result
+        """Like ``wait``, with the active time the page measured; ``answer`` is ``None`` if released.
+
+        Returns ``None`` at once when the server is closed, from any thread: closing is how the
+        process interrupts a task nobody will answer.
+        """
+        with self._changed:
+            self._changed.wait_for(lambda: self.submitted.is_set() or self._closed, timeout)
+            return self._result if self.submitted.is_set() else None
 
     def close(self) -> None:
-        """Stop serving and release the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
+        """Stop serving, release the port and wake every :meth:`wait`; safe to call twice."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:  # shutdown() waits for serve_forever, so only once it ran
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+        self._httpd.server_close()
 
     def __enter__(self) -> TaskPageServer:
         return self.start()
@@ -258,7 +304,9 @@ class TaskPageServer:
             self.answers.append(answer)
             if self.on_submit is not None:
                 self.on_submit(answer)
-        self.submitted.set()
+        with self._changed:  # after on_submit: a waiter may exit the process as soon as it wakes
+            self.submitted.set()
+            self._changed.notify_all()
         return True
 
 
@@ -276,44 +324,42 @@ setInterval(function () {
 
 
 def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the CLI prints what matters."""
 
-        def _send(self, status: int, body: bytes, ctype: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            self.wfile.write(body)
-
         def _text(self, status: int, text: str) -> None:
-            self._send(status, text.encode(), "text/plain; charset=utf-8")
+            self.send_body(status, text.encode(), "text/plain; charset=utf-8")
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             version, page = server._current()
             if path in {"/", "/index.html"}:
                 body = page if page is not None else (_WAITING_PAGE % version).encode()
-                self._send(HTTPStatus.OK, body, "text/html; charset=utf-8")
+                self.send_body(HTTPStatus.OK, body, "text/html; charset=utf-8")
             elif path == "/state":
                 state = {"version": version, "task": page is not None}
-                self._send(HTTPStatus.OK, json.dumps(state).encode(), "application/json")
+                self.send_body(HTTPStatus.OK, json.dumps(state).encode(), "application/json")
             elif path.startswith("/_crowd/") and path[len("/_crowd/") :] in ASSETS:
                 name = path[len("/_crowd/") :]
                 ctype = "text/javascript; charset=utf-8" if name.endswith(".js") else "text/css; charset=utf-8"
-                self._send(HTTPStatus.OK, asset(name), ctype)
+                self.send_body(HTTPStatus.OK, asset(name), ctype)
             elif path.startswith("/s3/"):
-                bucket, _, key = path[len("/s3/") :].partition("/")
-                data = server.read_object(unquote(bucket), unquote(key)) if bucket and key else None
-                if data is None:
-                    self._text(HTTPStatus.NOT_FOUND, "no such object")
-                else:
-                    self._send(HTTPStatus.OK, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
+                self._object()
             else:
                 self._text(HTTPStatus.NOT_FOUND, "not found")
+
+        def _object(self) -> None:
+            try:
+                bucket, key = server.links.verify(self.path)
+            except LinkRefused as exc:
+                self._text(HTTPStatus.FORBIDDEN, f"forbidden: {exc}")
+                return
+            data = server.read_object(bucket, key)
+            if data is None:
+                self._text(HTTPStatus.NOT_FOUND, "no such object")
+            else:
+                self.send_body(HTTPStatus.OK, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
 
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
@@ -328,7 +374,7 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             active = _float_or_none(self.headers.get("X-Gtaudit-Active-Seconds"))
             answer: dict[str, Any] | None = None
             if parts.path == "/submit":
-                length = int(self.headers.get("Content-Length") or 0)
+                length = _int_or_zero(self.headers.get("Content-Length"))
                 if length <= 0 or length > MAX_ANSWER_BYTES:
                     self._text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "bad length")
                     return
@@ -343,7 +389,7 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             if not server._accept(version, answer, active):
                 self._text(HTTPStatus.CONFLICT, "this task is no longer open")
                 return
-            self._send(HTTPStatus.OK, b'{"ok": true}', "application/json")
+            self.send_body(HTTPStatus.OK, b'{"ok": true}', "application/json")
 
     return Handler
 
@@ -353,3 +399,10 @@ def _float_or_none(text: str | None) -> float | None:
         return None if text is None else max(0.0, float(text))
     except ValueError:
         return None
+
+
+def _int_or_zero(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0

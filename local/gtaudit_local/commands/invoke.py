@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gtaudit_local.commands import CommandError, existing_folder, read_json
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``invoke`` subcommand."""
@@ -31,12 +33,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Invoke; exit 0 on success, 1 when the function raised."""
+    event = read_json(args.event, "--event")  # before the runtime starts: a bad file costs nothing
+
     from gtaudit_local.lambdas import LambdaInvokeError, UnknownFunctionError
     from gtaudit_local.runtime import LocalRuntime, find_project_root
 
-    event = json.loads(args.event.read_text(encoding="utf-8"))
+    bad = [kv for kv in args.parameter_overrides if "=" not in kv]
+    if bad:
+        raise CommandError(f"--parameter-overrides takes KEY=VALUE, got {bad[0]!r}")
     params = dict(kv.split("=", 1) for kv in args.parameter_overrides)
-    project = find_project_root(args.project)
+    if args.seed_dir:
+        existing_folder(args.seed_dir, "--seed-dir")
+    try:
+        project = find_project_root(args.project)
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from exc
     with (
         tempfile.TemporaryDirectory(prefix="gtaudit-invoke-") as work,
         LocalRuntime(project, work_dir=Path(work), parameters=params) as rt,

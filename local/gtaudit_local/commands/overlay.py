@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 from gtaudit.exceptions import GtauditError
 from gtaudit.labels import LabelSet, parse_label_set
 
+from gtaudit_local.commands import CommandError
+
 _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +60,21 @@ def _legend(path: Path) -> list[tuple[str, str]]:
     return [(label.name, label.color) for label in labels.labels]
 
 
+def _mask_bytes(path: Path) -> bytes:
+    """The mask file's bytes, refused with a message naming the file when it is not a PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    data = path.read_bytes()
+    if data.startswith(_PNG_SIGNATURE):
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            found = f"a {img.format} image"
+    except (UnidentifiedImageError, OSError):
+        found = "not an image"
+    raise CommandError(f"not a PNG mask: {path} ({found})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Render and write the overlay; return the exit code (2 for unusable input)."""
     from gtaudit.overlay.render import render_overlay  # Pillow only when this command runs
@@ -70,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         legend = _legend(args.legend) if args.legend else None
         data = render_overlay(
             args.image.read_bytes(),
-            args.mask.read_bytes(),
+            _mask_bytes(args.mask),
             opacity=args.opacity,
             outline=args.outline,
             quality=args.quality,

@@ -7,9 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gtaudit.exceptions import GtauditError
+
+from gtaudit_local.commands import existing_folder
 
 # Stack output -> PipelineConfig field.
 OUTPUTS = {
@@ -95,6 +98,8 @@ def parse_labels(value: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the run and print what was created as JSON; exit 2 on a configuration or input error."""
+    if not args.images.startswith("s3://"):
+        existing_folder(Path(args.images), "--images")
     import boto3
     from gtaudit.pipeline.start import start_run
 
