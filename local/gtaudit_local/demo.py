@@ -11,6 +11,7 @@ data bucket into ``--out`` and writes ``summary.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -353,13 +354,19 @@ def run_demo(
         "AuditWorkteamArn": AUDITORS_TEAM,
         "LabelersPerObject": str(per_object),
     }
-    with LocalRuntime(
-        project,
-        work_dir=out / RUNTIME_DIR,
-        workteams={LABELERS_TEAM: labelers, AUDITORS_TEAM: auditors},
-        parameters={k: v for k, v in params.items() if k in _template_parameters(project)},
-        crash_once=crash_once,
-    ) as rt:
+    with (
+        LocalRuntime(
+            project,
+            work_dir=out / RUNTIME_DIR,
+            workteams={LABELERS_TEAM: labelers, AUDITORS_TEAM: auditors},
+            parameters={k: v for k, v in params.items() if k in _template_parameters(project)},
+            crash_once=crash_once,
+        ) as rt,
+        contextlib.ExitStack() as people,  # exits before the runtime: a wait for a person ends first
+    ):
+        for worker in {id(w): w for w in (*labelers, *auditors)}.values():
+            if hasattr(worker, "close"):
+                people.callback(worker.close)
         timings["set-up (runtime start)"] = time.perf_counter() - t0
         assert rt.gt is not None
         with _environ(rt.client_env()):

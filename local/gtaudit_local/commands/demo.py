@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from gtaudit_local.commands import existing_folder
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
@@ -67,6 +69,8 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     counts.add_row("failed", str(c["failed"]))
     for reason, n in c["failed-reasons"].items():
         counts.add_row(f"  {reason}", str(n))
+    if c.get("stalled"):
+        counts.add_row("[red]stalled (never audited)[/red]", str(c["stalled"]))
     counts.add_row("adds up", "yes" if c["adds-up"] else "[red]NO[/red]")
     console.print(counts)
     timings = Table(title="Time per stage")
@@ -75,17 +79,25 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     for stage, seconds in summary["timings-seconds"].items():
         timings.add_row(stage, f"{seconds:.2f}")
     console.print(timings)
-    failed = summary["deliveries"]["failed"]
+    failed = [d for d in summary["deliveries"]["failed"] if d.get("gave-up")]
     if failed:
-        console.print(f"[yellow]{len(failed)} event deliveries failed (see _runtime/logs):[/yellow]")
+        console.print(f"[yellow]{len(failed)} event deliveries failed after every retry (see _runtime/logs):[/yellow]")
         for d in failed[:5]:
             console.print(f"  {d['function']} ({d['rule']}): {str(d['error']).splitlines()[0][:200]}")
+    stuck = summary.get("stuck")
+    if stuck:
+        console.print("[red]The run did not finish. What is stuck, and why:[/red]")
+        for reason in stuck["reasons"]:
+            console.print(f"  {reason}")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo and print its summary; 0 if the counts add up and every job completed."""
+    """Run the demo and print its summary; 0 if it finished (the orchestrator's final summary, counts
+    that add up, every job completed), 1 if it is stuck or incomplete (and says why)."""
     from gtaudit_local.demo import DemoError, run_demo
 
+    if args.images is not None:
+        existing_folder(args.images, "--images")
     # Job names are ~45 characters: under make or a pipe (no terminal, rich assumes 80 columns)
     # the tables would cut them, so use a width that fits them whole.
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 132)
@@ -108,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     print_summary(console, result.summary)
     console.print(result.started_clean)
     console.print(f"output: {result.out}/ (summary.json, the bucket's objects, report/, _runtime/logs)")
-    ok = result.summary["counts"]["adds-up"] and all(j["status"] == "Completed" for j in result.summary["jobs"])
+    summary = result.summary
+    ok = result.finished and summary["counts"]["adds-up"] and all(j["status"] == "Completed" for j in summary["jobs"])
     return 0 if ok else 1
 
 

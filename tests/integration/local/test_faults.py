@@ -8,7 +8,6 @@ that names the cause; the run says whether it finished; nothing is left running.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import psutil
