@@ -55,14 +55,16 @@ def _exit_with_parent() -> None:
             os._exit(1)
 
 
-def _crash_once(marker: Path) -> None:
-    """Injected fault: die mid-invocation, as a killed process does, the first time only (the marker)."""
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        with marker.open("x"):
-            pass
-    except FileExistsError:
-        return
+def _crash(spec: str) -> None:
+    """Injected fault ``<marker file>:<n>``: die mid-invocation, as a killed process does, the first
+    ``n`` times (the marker file holds one byte per death, shared by the function's processes)."""
+    path, _, times = spec.rpartition(":")
+    marker = Path(path)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with marker.open("ab") as fh:
+        if fh.tell() >= int(times):
+            return
+        fh.write(b"x")
     print("fault injection: this execution environment dies now", file=sys.stderr, flush=True)
     os._exit(137)
 
@@ -85,11 +87,11 @@ def main() -> int:
         reply({"init": True, **_error(exc)})
         return 1
     reply({"init": True, "ok": True})
-    crash_marker = os.environ.get("GTAUDIT_FAULT_CRASH_ONCE")
+    crashes = os.environ.get("GTAUDIT_FAULT_CRASHES")
     for line in sys.stdin:
         req = json.loads(line)
-        if crash_marker:
-            _crash_once(Path(crash_marker))
+        if crashes:
+            _crash(crashes)
         request_id = req.get("requestId") or str(uuid.uuid4())
         ctx = Context(time.time() + float(req.get("timeout", 3)), request_id)
         print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr, flush=True)

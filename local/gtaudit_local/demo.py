@@ -330,7 +330,7 @@ def run_demo(
     timeout: float = 600.0,
     on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
     log: Callable[[str], None] = print,
-    crash_once: tuple[str, ...] = (),
+    crashes: Mapping[str, int] | None = None,
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
 
@@ -360,7 +360,7 @@ def run_demo(
             work_dir=out / RUNTIME_DIR,
             workteams={LABELERS_TEAM: labelers, AUDITORS_TEAM: auditors},
             parameters={k: v for k, v in params.items() if k in _template_parameters(project)},
-            crash_once=crash_once,
+            crashes=crashes,
         ) as rt,
         contextlib.ExitStack() as people,  # exits before the runtime: a wait for a person ends first
     ):

@@ -162,12 +162,12 @@ class LambdaService:
         log_dir: Path,
         *,
         concurrency: int = 2,
-        crash_once: Mapping[str, Path] | None = None,
+        crashes: Mapping[str, tuple[Path, int]] | None = None,
     ) -> None:
         self.functions = dict(functions)
-        # Fault injection (tests, drills): {function logical ID: marker file}. That function's process
-        # dies (exit 137, as when Lambda kills it) in its first invocation since the marker was absent.
-        self.crash_once = dict(crash_once or {})
+        # Fault injection (tests, drills): {function logical ID: (marker file, n)}. That function's
+        # processes die (exit 137, as when Lambda kills one) in their first n invocations.
+        self.crashes = dict(crashes or {})
         self.endpoints = dict(endpoints)
         self.log_dir = Path(log_dir)
         self.concurrency = concurrency
@@ -222,8 +222,9 @@ class LambdaService:
         for service, url in self.endpoints.items():
             env["AWS_ENDPOINT_URL" + (f"_{service.upper()}" if service else "")] = url
         env.update(spec.environment)
-        if spec.logical_id in self.crash_once:
-            env["GTAUDIT_FAULT_CRASH_ONCE"] = str(self.crash_once[spec.logical_id])
+        if spec.logical_id in self.crashes:
+            marker, times = self.crashes[spec.logical_id]
+            env["GTAUDIT_FAULT_CRASHES"] = f"{marker}:{times}"
         return env
 
     def _log(self, spec: FunctionSpec) -> tuple[IO[str], threading.Lock]:

@@ -70,7 +70,7 @@ class LocalRuntime:
         parameters: Mapping[str, str] | None = None,
         stack_name: str = "gtaudit",
         lambda_concurrency: int = 2,
-        crash_once: Sequence[str] = (),
+        crashes: Mapping[str, int] | None = None,
     ) -> None:
         self.project_root = Path(project_root)
         self.work_dir = Path(work_dir)
@@ -78,7 +78,7 @@ class LocalRuntime:
                                           parameters=parameters)  # fmt: skip
         self.workteams = dict(workteams or {})
         self.lambda_concurrency = lambda_concurrency
-        self.crash_once = tuple(crash_once)  # functions (logical IDs) whose process dies once: fault drills
+        self.crashes = dict(crashes or {})  # {function logical ID: invocations that die}: fault drills
         self.moto = MotoServer()
         self.gt: GroundTruthEmulator | None = None
         self.lambdas: LambdaService | None = None
@@ -120,13 +120,13 @@ class LocalRuntime:
         self.gt.start()
         self._stack.callback(self.gt.stop)  # idempotent; also stopped before the Lambda service below
         endpoints = {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint}
-        faults = {lid: self.work_dir / "faults" / f"{lid}.crashed" for lid in self.crash_once}
+        faults = {lid: (self.work_dir / "faults" / f"{lid}.crashes", n) for lid, n in self.crashes.items()}
         self.lambdas = LambdaService(
             self.stack.functions,
             endpoints,
             self.work_dir / "logs",
             concurrency=self.lambda_concurrency,
-            crash_once=faults,
+            crashes=faults,
         )
         self._stack.callback(self.lambdas.close)
         # Again after the Lambda service, so that on close jobs stop before the functions they call.

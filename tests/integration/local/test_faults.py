@@ -43,13 +43,13 @@ def drill(tmp_path: Path, **kwargs: object) -> dict[str, object]:
 
 @pytest.mark.parametrize("function", ["LabelingPostFunction", "OrchestratorFunction"])
 def test_a_lambda_whose_process_dies_once_is_retried_and_no_answer_is_lost(tmp_path: Path, function: str) -> None:
-    summary = drill(tmp_path, images=images(tmp_path), crash_once=(function,))
+    summary = drill(tmp_path, images=images(tmp_path), crashes={function: 1})
     assert summary["counts"]["approved"] == len(PHOTOS), summary["objects"]
     assert summary["finished"] is True
     crashed = [d for d in summary["deliveries"]["failed"] if not d["gave-up"]]
     if function == "OrchestratorFunction":  # EventBridge's target: Lambda's async retry took it over
         assert crashed and all(d["function"].endswith(function) for d in crashed)
-    assert (tmp_path / "out" / "_runtime" / "faults" / f"{function}.crashed").is_file()  # the fault did happen
+    assert (tmp_path / "out" / "_runtime" / "faults" / f"{function}.crashes").read_bytes() == b"x"  # it did die
 
 
 def test_a_truncated_photo_fails_alone_with_its_cause_and_the_rest_are_audited(tmp_path: Path) -> None:
@@ -59,3 +59,13 @@ def test_a_truncated_photo_fails_alone_with_its_cause_and_the_rest_are_audited(t
     assert "image is truncated" in states["camera"]["reason"]
     assert [states[n]["state"] for n in ("astronaut", "coffee")] == ["approved", "approved"]
     assert summary["finished"] is True
+
+
+def test_a_consolidation_ground_truth_gives_up_on_is_redone_from_the_answers(tmp_path: Path) -> None:
+    # labeling_post dies on all three of the emulator's tries, so Ground Truth lists every object as
+    # failed; the orchestrator redoes the consolidation from the worker-response files (a 4th call).
+    summary = drill(tmp_path, images=images(tmp_path), crashes={"LabelingPostFunction": 3})
+    assert summary["counts"]["approved"] == len(PHOTOS), summary["objects"]
+    assert summary["finished"] is True
+    labeling = summary["pipeline-summary"]["rounds"][0]["labeling"]  # type: ignore[index]
+    assert labeling["redone"] == len(PHOTOS)

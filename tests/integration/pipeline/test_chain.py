@@ -8,6 +8,8 @@ output manifest Ground Truth would write, with labeling_post's / audit_post's co
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,9 @@ import boto3
 import pytest
 from botocore.validate import validate_parameters
 from gtaudit import layout
+from gtaudit.labeling.post import consolidate_batch
 from gtaudit.models import parse_event
+from gtaudit.models.groundtruth import PostAnnotationEvent
 from gtaudit.models.jobs import JobStateChangeEvent
 from gtaudit.pipeline import manifests as mf
 from gtaudit.pipeline.config import PipelineConfig
@@ -25,6 +29,7 @@ from gtaudit.pipeline.context import Clients, Context
 from gtaudit.pipeline.orchestrator import handle_job_event
 from gtaudit.pipeline.start import start_run
 from gtaudit.pipeline.state import PipelineState
+from PIL import Image
 from pipeline_fakes import ACCOUNT, COLOR_MAP, REGION, FakeSageMaker, FakeSNS, event, pipeline_table
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,7 +59,7 @@ class Harness:
         self.rendered: list[str] = []
 
     def ctx(self) -> Context:
-        clients = Clients(self.s3, self.sm, self.table, self.sns, None)
+        clients = Clients(self.s3, self.sm, self.table, self.sns, getattr(self, "lambda_client", None))
         state = PipelineState(self.table, clock=lambda: self.now)
         return Context(self.config, clients, state, render_inline=self.render)
 
@@ -456,6 +461,47 @@ def test_an_object_whose_original_is_gone_fails_with_that_cause_not_the_expiry(h
     assert failed["gtaudit"]["reason"] == (
         f"source image not found: s3://{h.bucket}/images/img1.jpg (ClientError: expired)"
     )
+
+
+class InProcessLabelingPost:
+    """The Lambda API's RequestResponse invoke of labeling_post, run in this process on moto."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3, self.events = s3, []
+
+    def invoke(self, *, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
+        event = json.loads(Payload)
+        self.events.append(event)
+        result = consolidate_batch(parse_event(PostAnnotationEvent, event), self.s3).response
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
+
+
+def test_a_failed_consolidation_is_redone_from_the_worker_responses(h: Harness) -> None:
+    started = h.start(2)
+    label = started.job_name
+    h.complete_labeling(label, lambda i, line: "expired" if i == 1 else ok(i, line))
+    # Ground Truth gave up on object 1 (its consolidation call failed), but two workers had answered.
+    png = io.BytesIO()
+    Image.new("RGBA", (4, 3), (0x2C, 0xA0, 0x2C, 255)).save(png, "PNG")
+    answer = {
+        "crowd-semantic-segmentation": {
+            "inputImageProperties": {"width": 4, "height": 3},
+            "labelMappings": {"person": {"color": "#2ca02c"}},
+            "labeledImage": {"pngImageData": base64.b64encode(png.getvalue()).decode()},
+        }
+    }
+    root = layout.job_root(f"s3://{h.bucket}/jobs", label)
+    for n, worker in enumerate(("private.w1", "private.w2")):
+        uri = layout.worker_response(root, 1, 1, f"2026-11-24_10:0{n}:00")
+        doc = {"answers": [{"workerId": worker, "answerContent": answer}]}
+        h.s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=json.dumps(doc).encode())
+    h.lambda_client = InProcessLabelingPost(h.s3)  # type: ignore[attr-defined]
+    r = h.handle(label)
+    assert (r["redone"], r["audit"], r["failed"]) == (1, 2, 0)
+    (event,) = h.lambda_client.events  # type: ignore[attr-defined]
+    assert event["payload"]["s3Uri"].endswith("/consolidation-request/iteration-1/redo.json")
+    redone = [x for x in h.input_lines(r["next"]) if x["gtaudit"]["mask"].endswith("/1_redo.png")]
+    assert len(redone) == 1 and redone[0]["gtaudit"]["labelers"] == ["private.w1", "private.w2"]
 
 
 def test_sample_policy_audits_low_agreement_and_accepts_the_rest_as_not_audited(s3: Any, bucket: str) -> None:

@@ -70,10 +70,16 @@ S3_ACCESS: dict[str, dict[str, set[str]]] = {
     "audit_post": {"GetObject": {"jobs/*"}},
     # overlay.jobs.render_mask_overlay: mask and original in, layout.overlay out
     "overlay": {"GetObject": {"*"}, "PutObject": {"jobs/*/overlays/*"}},
-    # pipeline.manifests/step/finish (runs/, GT's output), overlays rendered inline, templates.ensure_templates
+    # pipeline.manifests/step/finish (runs/, GT's output), overlays rendered inline, templates.ensure_templates,
+    # pipeline.redo (the consolidation request of a redo from the worker responses)
     "orchestrator": {
         "GetObject": {"*"},
-        "PutObject": {"runs/*", "jobs/*/overlays/*", "templates/*/*"},
+        "PutObject": {
+            "runs/*",
+            "jobs/*/overlays/*",
+            "jobs/*/annotations/consolidated-annotation/consolidation-request/*",
+            "templates/*/*",
+        },
         "AbortMultipartUpload": {"runs/*"},
     },
     # trace.ingest: the event's response version, then ManifestIndex (input manifest or output manifest)

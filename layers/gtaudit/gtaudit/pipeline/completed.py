@@ -18,6 +18,7 @@ from gtaudit.models.stages import AuditVerdict, ConsolidatedLabel, StepAction, S
 from gtaudit.pipeline import manifests as mf
 from gtaudit.pipeline.context import Context
 from gtaudit.pipeline.overlays import OverlayEnsurer
+from gtaudit.pipeline.redo import Reconsolidation
 from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats
 from gtaudit.pipeline.state import Job
 from gtaudit.pipeline.step import HeldLines, OutputStep, advance, job_root, output_manifest, read_label
@@ -69,26 +70,27 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
     audit_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.AUDIT, job.round)
     counts = {"lines": 0, "consolidated": 0, "audit": 0, "low-agreement": 0, "not-audited": 0, "failed": 0}
     held = HeldLines()
+    redo = Reconsolidation(ctx, job, job_root(ctx, job, desc), attr, str(desc.get("LabelingJobArn") or job.name))
     with (
         mf.ManifestWriter(s3, audit_uri) as audit,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
         step = OutputStep(job, counts, failed)
-        for oid, line in step.lines(s3, output):
-            original = line.get("source-ref")
-            label = read_label(line, attr, ConsolidatedLabel, "no label: skipped by labeling_pre or not worked")
+
+        def take(oid: str, original: str | None, label: ConsolidatedLabel | str) -> None:
+            """Hold a consolidated object's line for the audit (or acceptance), or list it as failed."""
             if isinstance(label, ConsolidatedLabel) and not label.mask_ref:
                 label = "consolidated without a mask-ref"
             if isinstance(label, str):
                 step.fail(oid, original, _cause(s3, original, label), stage="labeling")
-                continue
+                return
             counts["consolidated"] += 1
             try:
                 mask = parse_s3_uri(label.mask_ref)
             except InvalidS3UriError as exc:
                 step.fail(oid, original, f"bad mask-ref: {exc}", stage="labeling")
-                continue
+                return
             overlay = str(ensurer.overlay_for(mask))
             color_map = label.dump().get("internal-color-map", {})
             why = policy.decide(oid, job.round, label.workers, label.agreement)
@@ -106,7 +108,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
                     agreement=label.agreement,
                 )
                 held.hold(oid, "not-audited", not_audited)
-                continue
+                return
             audit_line = mf.audit_line(
                 object_id=oid,
                 round_no=job.round,
@@ -119,6 +121,19 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
                 labeling_job=job.name,
             )
             held.hold(oid, why, audit_line)
+
+        for oid, line in step.lines(s3, output):
+            original = line.get("source-ref")
+            label = read_label(line, attr, ConsolidatedLabel, "no label: skipped by labeling_pre or not worked")
+            meta = line.get(f"{attr}-metadata")
+            if isinstance(label, str) and isinstance(meta, dict) and meta.get("failure-reason"):
+                redo.add(oid, original, label)  # Ground Truth gave up on it; its answers may still be in S3
+                continue
+            take(oid, original, label)
+        redone = redo.run()
+        counts["redone"] = sum(isinstance(v, ConsolidatedLabel) for v in redone.values())
+        for oid, label in redone.items():
+            take(oid, redo.candidates[oid][0], label)
         step.fail_missing(ctx, output)
         counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
         # Only now is every overlay known: an object whose overlay can never be rendered fails alone.
