@@ -33,11 +33,11 @@ from gtaudit_local.workers.base import Answer, Task
 _EMULATOR_LINK = re.compile(
     r"https?://(?:127\.0\.0\.1|localhost):\d+"
     r"(?P<path>/s3/[A-Za-z0-9._~%/\-]+)"
-    r"(?:\?X-Amz-Expires=-?\d+(?P<amp>&amp;|&)X-Amz-Signature=[0-9A-Za-z]*)?"
+    r"(?P<query>\?X-Amz-Expires=-?\d+(?P<amp>&amp;|&)X-Amz-Signature=[0-9A-Za-z]+)"
 )
 
 
-def same_origin_links(html: str, sign: Callable[..., str]) -> str:
+def same_origin_links(html: str, sign: Callable[..., str], grants: Callable[[str], bool] | None = None) -> str:
     """Point the emulator's object links at ``/s3/...`` on the page's own server, signed by ``sign``.
 
     Parameters
@@ -46,8 +46,17 @@ def same_origin_links(html: str, sign: Callable[..., str]) -> str:
         The page as the emulator rendered it.
     sign
         The page server's :meth:`TaskPageServer.sign` (``sign(path, amp=...)``).
+    grants
+        Whether a path and query is a link the emulator granted (``Task.grants``). Only those are
+        re-signed: a worker's comment or a manifest field that merely looks like a link stays text.
     """
-    return _EMULATOR_LINK.sub(lambda m: sign(m["path"], amp=m["amp"] or "&amp;"), html)
+
+    def resign(m: re.Match[str]) -> str:
+        if grants is not None and not grants(m["path"] + m["query"].replace("&amp;", "&")):
+            return m[0]
+        return sign(m["path"], amp=m["amp"])
+
+    return _EMULATOR_LINK.sub(resign, html)
 
 
 class BrowserWorker:
@@ -114,7 +123,7 @@ class BrowserWorker:
             if server is None:
                 return Answer("abandoned", None, accepted, None, 0.0)
             title = f"{task.kind} · {task.job_name} · object {task.dataset_object_id}"
-            server.show(same_origin_links(task.html, server.sign), title=title)
+            server.show(same_origin_links(task.html, server.sign, task.grants), title=title)
             self.announce(f"task waiting for you at {server.url} ({title})")
             result = server.wait_submission(self.timeout)  # None at once when close() runs
             now = datetime.now(UTC)

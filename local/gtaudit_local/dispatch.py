@@ -232,10 +232,11 @@ class Dispatcher:
             payload = _apply_input_path(event, route.input_path)
         spec = self.lambdas.spec(route.function)
         received = time.monotonic()
+        request_id = str(uuid.uuid4())  # one per event: Lambda's retries of it keep its request ID
         for attempt in range(1, spec.async_retries + 2):
             started = time.perf_counter()
             try:
-                self.lambdas.invoke(route.function, payload)
+                self.lambdas.invoke(route.function, payload, request_id=request_id)
                 delivery = Delivery(route.rule_name, route.function, detail_type, True, attempt=attempt)
             except LambdaInvokeError as exc:
                 log.warning("dispatcher: %s failed on %s (attempt %d): %s", route.function, detail_type, attempt, exc)

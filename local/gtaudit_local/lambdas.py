@@ -104,9 +104,9 @@ class _Worker:
             list(reply.get("stackTrace") or []),
         )
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
         assert self.proc.stdin is not None
-        req = {"event": event, "timeout": self.spec.timeout, "requestId": str(uuid.uuid4())}
+        req = {"event": event, "timeout": self.spec.timeout, "requestId": request_id or str(uuid.uuid4())}
         try:
             self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
@@ -235,8 +235,11 @@ class LambdaService:
                 self._logs[spec.name] = (fh, threading.Lock())
             return self._logs[spec.name]
 
-    def invoke(self, ref: str, event: Any) -> Any:
+    def invoke(self, ref: str, event: Any, *, request_id: str | None = None) -> Any:
         """Invoke synchronously (``RequestResponse``); return the handler's result.
+
+        ``request_id`` is the context's ``aws_request_id``: Lambda keeps it across the retries of one
+        asynchronous event (the orchestrator's lease owner relies on that); a new one by default.
 
         Raises
         ------
@@ -256,7 +259,7 @@ class LambdaService:
             with sem:
                 worker = self._checkout(spec)
                 try:
-                    return worker.invoke(event)
+                    return worker.invoke(event, request_id)
                 finally:
                     self._checkin(spec, worker)
         except LambdaInvokeError:

@@ -17,6 +17,11 @@ and any other user of the machine can connect. Binding to loopback is therefore 
 
 The emulator's JSON API keeps ``post_needs_origin`` off: its client is botocore, which sends
 ``Host`` and ``Content-Type: application/x-amz-json-1.1`` but no ``Origin``.
+
+What these checks do not stop: another user of the same machine who connects directly (no browser,
+any headers) can read a task page and post an answer. Objects are still served only through the
+signed links a page carries. On a machine shared with people you do not trust, run the local
+servers in your own network namespace or container.
 """
 
 from __future__ import annotations
@@ -107,13 +112,19 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.send_body(HTTPStatus.FORBIDDEN, f"forbidden: {reason}".encode(), "text/plain; charset=utf-8")
         return False
 
-    def send_body(self, status: int, body: bytes, content_type: str) -> None:
-        """Answer with ``body``; never cached, never sniffed into another type."""
+    def send_body(self, status: int, body: bytes, content_type: str, *, sandbox: bool = False) -> None:
+        """Answer with ``body``; never cached, never sniffed into another type.
+
+        ``sandbox``: the body is data (an S3 object someone uploaded), never active content on this
+        origin, even when its key says ``.html`` or ``.svg``: ``Content-Security-Policy: sandbox``.
+        """
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if sandbox:
+            self.send_header("Content-Security-Policy", "sandbox")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()

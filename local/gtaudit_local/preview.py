@@ -359,7 +359,8 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             if data is None:
                 self._text(HTTPStatus.NOT_FOUND, "no such object")
             else:
-                self.send_body(HTTPStatus.OK, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
+                ctype = mimetypes.guess_type(key)[0] or "application/octet-stream"
+                self.send_body(HTTPStatus.OK, data, ctype, sandbox=True)
 
         def do_POST(self) -> None:
             parts = urlsplit(self.path)

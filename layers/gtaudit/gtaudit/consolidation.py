@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from gtaudit.exceptions import (
@@ -25,6 +24,7 @@ from gtaudit.exceptions import (
     InvalidAnnotationError,
     InvalidEventError,
     InvalidS3UriError,
+    S3ObjectUnavailableError,
 )
 from gtaudit.models import describe_errors
 from gtaudit.models.groundtruth import Annotation, ConsolidationItem, PostAnnotationEvent
@@ -75,7 +75,8 @@ def read_batch(s3: Any, event: PostAnnotationEvent, *, allowed: Sequence[str] | 
     InvalidEventError
         ``payload.s3Uri`` is not an S3 URI or outside ``allowed``, or the request is not a JSON array.
     botocore.exceptions.ClientError
-        The request cannot be read: Ground Truth retries the batch.
+        The request (or, later, an answer file) cannot be read for a reason a retry may fix:
+        Ground Truth retries the batch.
     """
     try:
         request = parse_s3_uri(event.payload.s3_uri)
@@ -146,10 +147,12 @@ def _fetch(s3: Any, uri: str, allowed: Sequence[str] | None) -> bytes:
         return get_bytes(s3, location, max_bytes=MAX_ANSWER_BYTES)
     except (InvalidS3UriError, ForbiddenLocationError) as exc:
         raise InvalidAnnotationError(f"annotationData.s3Uri: {exc}") from None
-    except ClientError as exc:
-        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({error_code(exc) or 'error'})") from None
-    except (BotoCoreError, ValueError) as exc:
-        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({type(exc).__name__})") from None
+    except S3ObjectUnavailableError as exc:  # gone or not ours to read: no retry can bring it back
+        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({error_code(exc)})") from None
+    except ValueError as exc:  # over MAX_ANSWER_BYTES
+        raise InvalidAnnotationError(f"annotationData.s3Uri is unreadable ({exc})") from None
+    # Throttling and 5xx propagate: the invocation fails and Ground Truth retries the batch. Dropping
+    # the worker instead could turn a reject into an approve (any reject wins).
 
 
 def response_entry(dataset_object_id: str, attribute: str, content: Contract) -> dict[str, Any]:

@@ -67,8 +67,8 @@ class GroundTruthEmulator:
         self.concurrency = concurrency
         self.jobs: dict[str, LabelingJobRun] = {}  # by lower-case name
         self.listeners: list[Callable[[LabelingJobRun], None]] = []
-        self.workforce = Workforce(s3, logs, self.workteams, max_reoffers)
         self._links = SignedLinks(s3)
+        self.workforce = Workforce(s3, logs, self.workteams, max_reoffers, grants=self._links.grants)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []

@@ -55,6 +55,14 @@ class SignedLinks:
         parsed = parse_s3_uri(uri)
         return self.endpoint + self._signer.sign(object_path(parsed.bucket, parsed.key), expires_in)
 
+    def grants(self, path_and_query: str) -> bool:
+        """Whether ``/s3/...?X-Amz-Expires=...&X-Amz-Signature=...`` is a live link minted here."""
+        try:
+            self._signer.verify(path_and_query)
+        except LinkRefused:
+            return False
+        return True
+
     def serve(self, raw_path: str) -> tuple[int, bytes, str]:
         """Answer a GET of a :meth:`url_for` link: the object, or 403/404."""
         if not raw_path.startswith(OBJECT_PREFIX):
@@ -98,7 +106,7 @@ def start_server(api: ApiHandler, get: GetHandler) -> tuple[ThreadingHTTPServer,
 
         def do_GET(self) -> None:
             status, body, ctype = get(self.path)
-            self.send_body(status, body, ctype)
+            self.send_body(status, body, ctype, sandbox=True)  # objects and errors: data, never a page
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

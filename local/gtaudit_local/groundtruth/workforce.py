@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +59,16 @@ class Workforce:
         How many times a returned or abandoned task is offered to another worker.
     """
 
-    def __init__(self, s3: Any, logs: Any | None, teams: Mapping[str, Sequence[Worker]], max_reoffers: int) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        logs: Any | None,
+        teams: Mapping[str, Sequence[Worker]],
+        max_reoffers: int,
+        grants: Callable[[str], bool] | None = None,
+    ) -> None:
         self.s3 = s3
+        self.grants = grants
         self.logs = logs
         self.teams = teams
         self.max_reoffers = max_reoffers
@@ -81,6 +89,7 @@ class Workforce:
             task_input=obj.task_input or {},
             html=html,
             iteration=1,
+            grants=self.grants,
         )
         start = obj.index % len(workers) if workers else 0
         candidates = workers[start:] + workers[:start]

@@ -7,6 +7,7 @@ standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +24,9 @@ class Task:
     task_input: dict[str, Any]
     html: str  # the rendered Liquid page
     iteration: int
+    # Whether a ``/s3/...?...`` path and query is a link the emulator granted (a text on the page that
+    # merely looks like one is not); None: no links to check.
+    grants: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True)

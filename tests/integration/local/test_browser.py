@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import pytest
 from gtaudit_local.browser import BrowserWorker, same_origin_links
+from gtaudit_local.groundtruth.server import SignedLinks
 from gtaudit_local.preview import TaskPageServer, s3_reader
 from gtaudit_local.workers.base import Task
 
@@ -66,6 +67,21 @@ def test_emulator_links_become_the_page_servers_own_signed_links() -> None:
         assert got == [b"photo", b"mask"]
         with pytest.raises(urllib.error.HTTPError) as err:  # in the bucket, but not on the page
             urllib.request.urlopen(server.url + "s3/bkt/x", timeout=5)
+        assert err.value.code == 403
+
+
+def test_only_links_the_emulator_granted_are_re_signed_never_text_that_looks_like_one() -> None:
+    links = SignedLinks(s3=None)
+    links.endpoint = "http://127.0.0.1:4321"
+    granted = html.escape(links.url_for("s3://bkt/images/a b.png"))
+    forged = "http://127.0.0.1:4321/s3/bkt/x?X-Amz-Expires=9999999999&amp;X-Amz-Signature=00ff"  # a comment
+    with TaskPageServer(s3_reader(Objects())) as server:
+        page = same_origin_links(f'<img src="{granted}"><p>{forged}</p>', server.sign, links.grants)
+        assert "4321/s3/bkt/images" not in page and forged in page  # the grant moved; the text stayed text
+        link = html.unescape(re.findall(r'<img src="[^"]*?(/s3/[^"]+)"', page)[0])
+        assert urllib.request.urlopen(server.url + link.lstrip("/"), timeout=5).read() == b"photo"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + "s3/bkt/x?X-Amz-Expires=9999999999&X-Amz-Signature=00ff", timeout=5)
         assert err.value.code == 403
 
 

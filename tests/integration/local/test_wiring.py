@@ -195,6 +195,35 @@ def test_s3_events_of_the_template_reach_the_function_in_s3_notification_shape(t
     assert seen == ["seen/in_a+b.manifest"]
 
 
+FLAKY = """
+import boto3
+s3 = boto3.client("s3")
+def lambda_handler(event, context):
+    bucket = event["Records"][0]["s3"]["bucket"]["name"]
+    attempts = s3.list_objects_v2(Bucket=bucket, Prefix="attempts/").get("KeyCount", 0)
+    s3.put_object(Bucket=bucket, Key=f"attempts/{attempts}", Body=context.aws_request_id.encode())
+    if attempts < 2:
+        raise RuntimeError("fails twice, as a step that found its work pending does")
+"""
+
+
+def test_an_event_is_retried_twice_with_one_request_id_then_succeeds(tmp_path: Path) -> None:
+    # Lambda keeps an asynchronous event's request ID across its retries; the orchestrator's lease
+    # owner is that ID, so a retry must find the lease its first attempt took still its own.
+    (tmp_path / "functions" / "on_upload").mkdir(parents=True)
+    (tmp_path / "functions" / "on_upload" / "app.py").write_text(FLAKY)
+    (tmp_path / "template.yaml").write_text(S3_TEMPLATE)
+    with LocalRuntime(tmp_path, work_dir=tmp_path / "w") as rt:
+        s3 = rt.client("s3")
+        s3.put_object(Bucket=rt.bucket, Key="in/a.manifest", Body=b"{}")
+        assert rt.wait_idle(60)
+        ids = [s3.get_object(Bucket=rt.bucket, Key=f"attempts/{n}")["Body"].read() for n in range(3)]
+        assert rt.dispatcher is not None
+        attempts = [(d.attempt, d.ok, d.gave_up) for d in rt.dispatcher.deliveries]
+    assert len(set(ids)) == 1
+    assert attempts == [(1, False, False), (2, False, False), (3, True, False)]
+
+
 SLEEPY = """
 import time
 def lambda_handler(event, context):

@@ -268,9 +268,11 @@ def _record_failure(s3: Any, mask: str, reason: str) -> None:
     orchestrator's retry renders again and writes it then)."""
     try:
         uri = parse_s3_uri(mask)
-        oid = layout.dataset_object_id_of_mask(uri)
-        if oid is None:
-            oid = _dataset_object_id(uri, get_metadata(s3, uri))
+        # The raw ID, unchecked: layout.overlay_failure makes any ID a safe key, and the ensurer
+        # looks the marker up by the same ID (an ID refused for rendering still needs its marker).
+        oid = layout.dataset_object_id_of_mask(uri) or unquote(get_metadata(s3, uri).get("dataset-object-id", ""))
+        if not oid:
+            raise InvalidMaskError(f"{mask} has no dataset-object-id")
         put_json(s3, layout.overlay_failure(job_root_of(uri), oid), {"mask": mask, "reason": reason})
     except Exception as exc:  # the marker is an optimisation of the retry; never fail the chunk for it
         log.warning("could not record the overlay failure of %s: %s", mask, exc)

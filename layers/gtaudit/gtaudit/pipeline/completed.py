@@ -32,19 +32,33 @@ def _policy(ctx: Context, run_id: str) -> AuditPolicy:
     return AuditPolicy(c.audit_policy, c.sample_rate, c.agreement_threshold, run_id, stats)
 
 
-def _cause(s3: Any, original: Any, reason: str) -> str:
-    """A labeling failure's reason, led by its cause when that is a missing original.
+class _Causes:
+    """Leads a labeling failure's reason with its cause when that is a missing original.
 
     Workers cannot paint an image that is gone, so Ground Truth reports such an object as returned
-    or expired; the missing original is the cause a person needs to read.
+    or expired; the missing original is the cause a person needs to read. One HEAD per original, for
+    at most ``limit`` failures of a step (a job where every object expired must not spend the
+    orchestrator's 15 minutes on HEADs); past that, Ground Truth's words are kept.
     """
-    try:
-        uri = parse_s3_uri(original)
-        if exists(s3, uri):
+
+    def __init__(self, s3: Any, limit: int = 200) -> None:
+        self.s3, self.limit = s3, limit
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, original: Any, reason: str) -> str:
+        try:
+            uri = parse_s3_uri(original)
+        except InvalidS3UriError:  # inline data: no original to check
             return reason
-    except (InvalidS3UriError, ClientError):  # not an S3 object, or not ours to check: keep GT's words
-        return reason
-    return f"source image not found: {uri} ({reason})"
+        key = str(uri)
+        if key not in self._seen:
+            if len(self._seen) >= self.limit:
+                return reason
+            try:
+                self._seen[key] = exists(self.s3, uri)
+            except ClientError:  # not ours to check (403), or S3 trouble: keep Ground Truth's words
+                self._seen[key] = True
+        return reason if self._seen[key] else f"source image not found: {key} ({reason})"
 
 
 def _result(job: Job, counts: dict[str, int], next_job: str | None, started: bool, kind: JobKind) -> StepResult:
@@ -69,21 +83,23 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
     )
     audit_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.AUDIT, job.round)
     counts = {"lines": 0, "consolidated": 0, "audit": 0, "low-agreement": 0, "not-audited": 0, "failed": 0}
-    held = HeldLines()
+    cause = _Causes(s3)
     redo = Reconsolidation(ctx, job, job_root(ctx, job, desc), attr, str(desc.get("LabelingJobArn") or job.name))
     with (
+        HeldLines() as held,
         mf.ManifestWriter(s3, audit_uri) as audit,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "accepted", job.name)) as accepted,
         mf.ManifestWriter(s3, mf.part(cfg.bucket, job.run_id, "failed", job.name)) as failed,
     ):
         step = OutputStep(job, counts, failed)
 
-        def take(oid: str, original: str | None, label: ConsolidatedLabel | str) -> None:
-            """Hold a consolidated object's line for the audit (or acceptance), or list it as failed."""
+        def take(oid: str, original: str | None, label: ConsolidatedLabel | str, *, gave_up: bool = False) -> None:
+            """Hold a consolidated object's line for the audit (or acceptance), or list it as failed
+            (``gave_up``: Ground Truth's own failure, whose cause may be a missing original)."""
             if isinstance(label, ConsolidatedLabel) and not label.mask_ref:
                 label = "consolidated without a mask-ref"
             if isinstance(label, str):
-                step.fail(oid, original, _cause(s3, original, label), stage="labeling")
+                step.fail(oid, original, cause(original, label) if gave_up else label, stage="labeling")
                 return
             counts["consolidated"] += 1
             try:
@@ -133,7 +149,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
         redone = redo.run()
         counts["redone"] = sum(isinstance(v, ConsolidatedLabel) for v in redone.values())
         for oid, label in redone.items():
-            take(oid, redo.candidates[oid][0], label)
+            take(oid, redo.candidates[oid][0], label, gave_up=True)
         step.fail_missing(ctx, output)
         counts.update({f"overlays-{k}": v for k, v in ensurer.finish().items()})
         # Only now is every overlay known: an object whose overlay can never be rendered fails alone.
@@ -149,7 +165,6 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
                 counts["audit"] += 1
                 counts["low-agreement"] += target == "low-agreement"
                 audit.write(line)
-        held.close()
     next_job, started = advance(ctx, job, counts, (JobKind.AUDIT, job.round, audit_uri, counts["audit"]))
     return _result(job, counts, next_job, started, JobKind.AUDIT)
 

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from gtaudit import layout
 from gtaudit.exceptions import S3ObjectUnavailableError, StepPendingError
@@ -111,7 +112,7 @@ class OverlayEnsurer:
         """The overlay URI of a mask; remember the mask if its overlay does not exist yet."""
         oid = layout.dataset_object_id_of_mask(mask)
         if oid is None:
-            oid = get_metadata(self.s3, mask).get("dataset-object-id", mask.name.rsplit(".", 1)[0])
+            oid = unquote(get_metadata(self.s3, mask).get("dataset-object-id", mask.name.rsplit(".", 1)[0]))
         self.checked += 1
         if oid not in self.existing:
             self.missing.append((oid, str(mask)))

@@ -79,7 +79,7 @@ class HeldLines:
     """
 
     def __init__(self) -> None:
-        # Closed by close(), after the step has replayed the lines (a with block cannot span the step).
+        # Closed by close() (or the with block the step holds it in), after the lines are replayed.
         self._file = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8")  # noqa: SIM115
 
     def hold(self, object_id: str, target: str, line: dict[str, Any]) -> None:
@@ -95,6 +95,12 @@ class HeldLines:
     def close(self) -> None:
         """Drop the held lines."""
         self._file.close()
+
+    def __enter__(self) -> HeldLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class OutputStep:
