@@ -208,8 +208,10 @@ def build_summary(
             if info.get("outcome") == "not-audited" and states.get(oid, {}).get("state") == "stalled":
                 states[oid].update(state="approved", reason="accepted without audit (AuditPolicy=sample)")
         for oid, info in _outcomes(read, pipeline, "failed").items():
-            if states.get(oid, {}).get("state") == "stalled":
-                states[oid].update(state="failed", reason=str(info.get("reason") or "failed"))
+            # The orchestrator's reason names the cause (a missing original, an overlay that cannot be
+            # rendered) where Ground Truth's output manifest only says what happened to the task.
+            if states.get(oid, {}).get("state") in ("stalled", "failed") and info.get("reason"):
+                states[oid].update(state="failed", reason=str(info["reason"]))
     counts = Counter(s["state"] for s in states.values())
     missing = max(0, objects_in - len(states))
     failed_reasons = Counter(_reason_key(s["reason"]) for s in states.values() if s["state"] == "failed")
@@ -331,8 +333,12 @@ def run_demo(
     on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
     log: Callable[[str], None] = print,
     crashes: Mapping[str, int] | None = None,
+    wrap_labeler: Callable[[Any], Any] | None = None,
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
+
+    ``crashes`` and ``wrap_labeler`` inject faults for drills (``tests/integration/local/test_faults.py``):
+    functions whose processes die in their first n invocations, and a wrapper around each labeler.
 
     Raises
     ------
@@ -349,6 +355,8 @@ def run_demo(
     log(note)
     started = datetime.now(UTC)
     labelers, auditors, per_object = make_workers(workers, project, seed)
+    if wrap_labeler is not None:  # fault drills: a labeler at whose task something goes wrong
+        labelers = [wrap_labeler(w) for w in labelers]
     params = {
         "WorkteamArn": LABELERS_TEAM,
         "AuditWorkteamArn": AUDITORS_TEAM,

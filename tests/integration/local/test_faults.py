@@ -9,10 +9,13 @@ that names the cause; the run says whether it finished; nothing is left running.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 import psutil
 import pytest
+from gtaudit.s3uri import parse_s3_uri
 from gtaudit_local.demo import run_demo
+from gtaudit_local.workers.base import Answer, Task
 from support import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault-drills")]
@@ -69,3 +72,46 @@ def test_a_consolidation_ground_truth_gives_up_on_is_redone_from_the_answers(tmp
     assert summary["finished"] is True
     labeling = summary["pipeline-summary"]["rounds"][0]["labeling"]  # type: ignore[index]
     assert labeling["redone"] == len(PHOTOS)
+
+
+class LosesAnOriginal:
+    """A labeler at whose task one photo's original disappears from the bucket: before anyone could
+    paint it, or after both labelers have answered (so consolidation succeeds and the overlay cannot)."""
+
+    answered: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, inner: Any, stem: str, when: str) -> None:
+        self.inner, self.stem, self.when = inner, stem, when
+        self.worker_id, self.sub = inner.worker_id, inner.sub
+
+    def work(self, task: Task, s3: Any) -> Answer:
+        source = str(task.data_object.get("source-ref", ""))
+        hit = task.kind == "labeling" and source.rsplit("/", 1)[-1].startswith(self.stem)
+        if hit and self.when == "before":
+            self._delete(s3, source)
+        answer = self.inner.work(task, s3)
+        if hit and self.when == "after" and answer.status == "submitted":
+            LosesAnOriginal.answered[source] = LosesAnOriginal.answered.get(source, 0) + 1
+            if LosesAnOriginal.answered[source] == 2:  # both labelers answered
+                self._delete(s3, source)
+        return answer
+
+    @staticmethod
+    def _delete(s3: Any, source: str) -> None:
+        uri = parse_s3_uri(source)
+        s3.delete_object(Bucket=uri.bucket, Key=uri.key)
+
+
+@pytest.mark.parametrize(
+    ("when", "cause"),
+    [("before", "source image not found: s3://"), ("after", "overlay cannot be rendered: source image not found")],
+)
+def test_an_original_deleted_mid_run_fails_its_object_alone_with_that_cause(
+    tmp_path: Path, when: str, cause: str
+) -> None:
+    LosesAnOriginal.answered.clear()
+    summary = drill(tmp_path, images=images(tmp_path), wrap_labeler=lambda w: LosesAnOriginal(w, "camera", when))
+    states = {oid.split("-")[0]: s for oid, s in summary["objects"].items()}  # type: ignore[union-attr]
+    assert states["camera"]["state"] == "failed" and cause in states["camera"]["reason"], states["camera"]
+    assert [states[n]["state"] for n in ("astronaut", "coffee")] == ["approved", "approved"]
+    assert summary["finished"] is True
