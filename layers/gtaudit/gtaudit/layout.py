@@ -9,6 +9,7 @@ from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 # GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f/\\%]")
+_CONSOLIDATED = "/consolidated-annotation/"
 _MASK_INDEX = re.compile(r"^(\d+)_")
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[_T](\d{2})[:_-]?(\d{2})[:_-]?(\d{2})")
 
@@ -34,14 +35,28 @@ def job_root(s3_output_path: str, job: str) -> S3Uri:
     return parse_s3_uri(s3_output_path.rstrip("/") + "/" + job)
 
 
-def annotations_root_from_request(request_uri: S3Uri) -> S3Uri:
-    """``.../<job>/annotations`` from a consolidation-request URI (when ``outputConfig`` is absent)."""
-    marker = "/consolidated-annotation/"
-    idx = request_uri.key.find(marker)
-    if idx < 0:
-        # Not GT's layout: keep the consolidated output beside the request file.
-        return S3Uri(request_uri.bucket, request_uri.key.rsplit("/", 1)[0])
-    return S3Uri(request_uri.bucket, request_uri.key[:idx])
+def annotations_root(request_uri: S3Uri, output_config: S3Uri | None) -> S3Uri | None:
+    """``.../<job>/annotations``, where consolidated masks go, or ``None`` when it cannot be known.
+
+    Ground Truth's real events carry ``outputConfig`` (``<job>/annotations``); AWS's own samples
+    point it at a file under ``consolidated-annotation/``, and the documented event has none, with
+    its payload at the bucket root (reference section 2). So: the part of ``outputConfig`` (else of
+    the request's key) before ``/consolidated-annotation/``; else ``outputConfig`` itself (its folder
+    when it names a ``.json`` file); else the request's folder. ``None`` when that location is not
+    a folder holding the request (another bucket, a request at the bucket root): masks are then
+    written nowhere, rather than beside something that is not the job's.
+    """
+    base = output_config if output_config is not None else request_uri
+    idx = base.key.find(_CONSOLIDATED)
+    if idx >= 0:
+        root = S3Uri(base.bucket, base.key[:idx])
+    elif output_config is not None:
+        key = output_config.key.rstrip("/")
+        root = S3Uri(output_config.bucket, key.rsplit("/", 1)[0] if key.endswith(".json") else key)
+    else:
+        root = S3Uri(request_uri.bucket, request_uri.key.rsplit("/", 1)[0] if "/" in request_uri.key else "")
+    inside = request_uri.key.startswith(root.key.rstrip("/") + "/")
+    return root if root.key and root.bucket == request_uri.bucket and inside else None
 
 
 def iteration_of(request_uri: S3Uri) -> int:

@@ -240,3 +240,24 @@ def test_every_sample_event_fits_the_handler_model() -> None:
         event = parse_event(PostAnnotationEvent, json.loads(f.read_text(encoding="utf-8")))
         assert (EVENTS / "requests" / f.name).is_file()
         assert event.payload.s3_uri in json.loads((EVENTS / "requests" / f.name).read_text(encoding="utf-8"))
+
+
+def test_a_request_at_the_bucket_root_fails_each_object_with_the_reason_not_the_batch(
+    s3: Any, bucket: str, lambda_context: Any
+) -> None:
+    """The documented event: payload at s3://bucket/annotations.json, no outputConfig."""
+    event = seed(s3, "content")
+    u = parse_s3_uri(event["payload"]["s3Uri"])
+    body = s3.get_object(Bucket=u.bucket, Key=u.key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key="annotations.json", Body=body)
+    event["payload"]["s3Uri"] = f"s3://{bucket}/annotations.json"
+    event.pop("outputConfig", None)
+    before = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    out = invoke(event, lambda_context)
+    assert out and all(
+        e["consolidatedAnnotation"]["content"][event["labelAttributeName"]]["failure-reason"].startswith(
+            "no known place for the consolidated masks"
+        )
+        for e in out
+    )
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])} == before  # nothing written

@@ -26,7 +26,6 @@ from gtaudit.consolidation import read_answers, read_batch, response_entry
 from gtaudit.exceptions import (
     GtauditError,
     InvalidAnnotationError,
-    InvalidEventError,
     InvalidImageError,
     InvalidLabelSetError,
     InvalidMaskError,
@@ -183,24 +182,26 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
     Raises
     ------
     InvalidEventError
-        ``payload.s3Uri`` or ``outputConfig`` is not an S3 URI, ``outputConfig`` is not a folder
-        holding the request, or the request is not a JSON array.
+        ``payload.s3Uri`` is not an S3 URI, or the request is not a JSON array. (An output location
+        that cannot be known fails each object with the reason, never the batch.)
     botocore.exceptions.ClientError
         The request cannot be read or a mask cannot be written: Ground Truth retries the batch.
     """
     batch = read_batch(s3, event)
     try:
-        root = (
-            parse_s3_uri(event.output_config)
-            if event.output_config
-            else layout.annotations_root_from_request(batch.request)
-        )
-    except InvalidS3UriError as exc:
-        raise InvalidEventError(f"PostAnnotationEvent: {exc}") from None
-    # GT's outputConfig is <job>/annotations and the request lies under it; masks are written
-    # under outputConfig, so one pointing elsewhere would write outside the job.
-    if root.bucket != batch.request.bucket or not batch.request.key.startswith(root.key.rstrip("/") + "/"):
-        raise InvalidEventError("PostAnnotationEvent: outputConfig is not the folder of payload.s3Uri's job")
+        output_config = parse_s3_uri(event.output_config) if event.output_config else None
+    except InvalidS3UriError:
+        output_config = None
+    root = layout.annotations_root(batch.request, output_config)
+    if root is None:
+        # One answer per object, each with the reason (Ground Truth records it); never the whole batch.
+        why = "no known place for the consolidated masks: neither outputConfig nor payload.s3Uri names the job's folder"
+        result = BatchResult(skipped_items=batch.skipped)
+        for item in batch.items:
+            label = ConsolidatedLabel(status="failed", failure_reason=why, workers=[], excluded=[])
+            result.objects.append(LabeledObject(item.dataset_object_id, label))
+            result.response.append(response_entry(item.dataset_object_id, event.label_attribute_name, label))
+        return result
     ctx = BatchContext(
         s3=s3,
         attribute=event.label_attribute_name,
