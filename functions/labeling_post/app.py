@@ -1,10 +1,12 @@
 """Ground Truth consolidation Lambda of the labeling and rework jobs: per-pixel majority vote.
 
-Needs no configuration beyond its event. See docs/contracts.md, "labeling_post", for the contract.
+Environment: ``LABEL_SET`` (the labels' configured colours, kept for a label no worker painted).
+See docs/contracts.md, "labeling_post", for the contract.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -12,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.labeling.post import consolidate_batch
+from gtaudit.labels import parse_label_set
 from gtaudit.models import parse_event
 from gtaudit.models.groundtruth import PostAnnotationEvent
 
@@ -19,6 +22,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 s3 = boto3.client("s3")
+LABEL_COLORS = parse_label_set(os.environ.get("LABEL_SET")).colors()
 
 
 @metrics.log_metrics
@@ -27,7 +31,7 @@ s3 = boto3.client("s3")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> list[dict[str, Any]]:
     request = parse_event(PostAnnotationEvent, event)
     logger.append_keys(labeling_job_arn=request.labeling_job_arn, label_attribute=request.label_attribute_name)
-    result = consolidate_batch(request, s3)
+    result = consolidate_batch(request, s3, LABEL_COLORS)
     for problem in result.skipped_items:
         logger.warning("batch item without a usable datasetObjectId skipped", extra={"problem": problem})
     for obj in result.objects:

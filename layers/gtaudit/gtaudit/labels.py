@@ -76,6 +76,10 @@ class LabelSet:
         """The label names in order."""
         return [lb.name for lb in self.labels]
 
+    def colors(self) -> dict[str, str]:
+        """``{label: "#rrggbb"}``."""
+        return {lb.name: lb.color for lb in self.labels}
+
     def label_mappings(self) -> dict[str, dict[str, str]]:
         """The crowd element's ``labelMappings`` shape: ``{name: {"color": "#rrggbb"}}``."""
         return {lb.name: {"color": lb.color} for lb in self.labels}

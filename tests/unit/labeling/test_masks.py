@@ -261,3 +261,15 @@ def test_read_segmentation_takes_any_element_holding_labeled_image() -> None:
 def test_read_segmentation_refuses_bad_answers(content: object) -> None:
     with pytest.raises(InvalidAnnotationError):
         read_segmentation(content)
+
+
+def test_a_category_no_worker_painted_keeps_its_configured_colour() -> None:
+    configured = {"person": "#2ca02c", "animal": "#ff0000", "sky": "#1f77b4"}
+    table = build_class_table(["person", "animal", "sky"], [{"person": "#2ca02c"}], configured)
+    assert table.colors == ("#ffffff", "#2ca02c", "#ff0000", "#1f77b4")
+    # Without the label set, an unpainted category takes a palette colour no other class has.
+    bare = build_class_table(["person", "animal"], [{"person": "#2ca02c"}])
+    assert len(set(bare.colors)) == 3
+    # A configured colour a worker already gave another label is not reused.
+    clash = build_class_table(["person", "animal"], [{"person": "#ff0000"}], {"animal": "#ff0000"})
+    assert clash.colors[2] not in ("#ff0000", "#ffffff")

@@ -63,7 +63,11 @@ class ClassTable:
         }
 
 
-def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mapping[str, str]]) -> ClassTable:
+def build_class_table(
+    categories: Sequence[str] | None,
+    mappings: Sequence[Mapping[str, str]],
+    configured: Mapping[str, str] | None = None,
+) -> ClassTable:
     """Fix the class order and each class's colour for one object.
 
     Parameters
@@ -72,12 +76,15 @@ def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mappi
         The job's ``labelCategories``, or ``None``.
     mappings
         Each worker's ``{label: "#rrggbb"}``, ordered by worker ID.
+    configured
+        The label set's ``{label: "#rrggbb"}`` (the colours the task showed), or ``None``.
 
     Returns
     -------
     ClassTable
         Categories first (in order), then other labels in first-seen order. A class takes the
-        colour the first worker gave it; a category no worker used takes a free palette colour.
+        colour the first worker gave it; a category no worker used takes its configured colour,
+        else a palette colour no other class has (configured ones included).
 
     Raises
     ------
@@ -94,7 +101,10 @@ def build_class_table(categories: Sequence[str] | None, mappings: Sequence[Mappi
     for m in mappings:
         for name, color in m.items():
             seen.setdefault(name, color)
-    free = _free_colors(set(seen.values()))
+    for name, color in (configured or {}).items():
+        if name in names and color not in seen.values():
+            seen.setdefault(name, color)
+    free = _free_colors({*seen.values(), *(configured or {}).values()})
     colors = [seen.get(n) or next(free) for n in names]
     return ClassTable(tuple(names), tuple(colors))
 

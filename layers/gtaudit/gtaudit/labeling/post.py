@@ -161,9 +161,12 @@ class BatchContext:
     categories: tuple[str, ...] | None
     output_root: S3Uri
     timestamp: str
+    configured: Mapping[str, str] | None = None  # the label set's colours, for labels nobody painted
 
 
-def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
+def consolidate_batch(
+    event: PostAnnotationEvent, s3: Any, label_colors: Mapping[str, str] | None = None
+) -> BatchResult:
     """Consolidate one Ground Truth batch: one response entry per ``datasetObjectId``.
 
     Parameters
@@ -172,6 +175,8 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
         The parsed consolidation event.
     s3
         A boto3 S3 client.
+    label_colors
+        The label set's ``{label: "#rrggbb"}``: a category no worker painted keeps its colour.
 
     Returns
     -------
@@ -208,6 +213,7 @@ def consolidate_batch(event: PostAnnotationEvent, s3: Any) -> BatchResult:
         categories=tuple(event.label_categories) if event.label_categories else None,
         output_root=root,
         timestamp=layout.request_timestamp(batch.request),
+        configured=label_colors,
     )
     result = BatchResult(skipped_items=batch.skipped)
     for item in batch.items:
@@ -231,7 +237,7 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
             excluded.append(Exclusion(worker_id=got.worker_id, reason=str(exc)))
     answers.sort(key=lambda wa: wa[0])  # worker-ID order: the result must not depend on arrival order
     try:
-        table = build_class_table(ctx.categories, [a.label_mappings for _, a in answers])
+        table = build_class_table(ctx.categories, [a.label_mappings for _, a in answers], ctx.configured)
     except InvalidLabelSetError as exc:
         excluded.extend(Exclusion(worker_id=w, reason=str(exc)) for w, _ in answers)
         answers = []
