@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from gtaudit.trace.activity import activity_items, parse_activity_time
+from gtaudit.trace.activity import activity_items, parse_activity_time, response_worker_id
 
 
 def test_activity_time_and_items() -> None:
@@ -39,5 +39,12 @@ def test_out_of_range_activity_time_skips_the_entry_not_the_batch() -> None:
         ),
     ]
     items = activity_items(messages, "g", "s", "2026-11-24T10:00:00.000Z")
-    assert [i["worker_id"]["S"] for i in items] == ["w3"]
+    assert [i["worker_id"]["S"] for i in items] == ["private.us-east-1.w3"]
     assert parse_activity_time(float("nan")) is None
+
+
+def test_the_logs_bare_worker_id_joins_the_worker_response_files_private_id() -> None:
+    arn = "arn:aws:sagemaker:eu-west-1:111122223333:labeling-job/job-a"
+    assert response_worker_id("e52d58eb96bfba08", arn) == "private.eu-west-1.e52d58eb96bfba08"
+    assert response_worker_id("private.eu-west-1.e52d58eb96bfba08", arn) == "private.eu-west-1.e52d58eb96bfba08"
+    assert response_worker_id("w", "not-an-arn") == "w"

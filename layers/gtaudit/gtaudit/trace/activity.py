@@ -41,6 +41,20 @@ def _from_epoch(seconds: float) -> datetime | None:
         return None
 
 
+def response_worker_id(worker_id: str, labeling_job_arn: str) -> str:
+    """The log's worker ID as the worker-response files spell it, so both join on one person.
+
+    The WorkerActivity log names a private worker by the bare ID (``e52d58eb96bfba08``); the
+    worker-response files by ``private.<region>.<ID>`` (reference section 6). The region is the
+    labeling job's (its ARN's fourth field). An ID that already has the prefix is kept.
+    """
+    if "." in worker_id:
+        return worker_id
+    parts = labeling_job_arn.split(":")
+    region = parts[3] if len(parts) > 3 and parts[3] else None
+    return f"private.{region}.{worker_id}" if region else worker_id
+
+
 def activity_items(messages: list[tuple[str, str]], log_group: str, log_stream: str, recorded_at: str) -> list[Any]:
     """Items for the returned/declined tasks among ``(event id, message)`` log events; others ignored."""
     items = []
@@ -62,6 +76,7 @@ def activity_items(messages: list[tuple[str, str]], log_group: str, log_stream: 
         if ended is None or kind is None or not isinstance(worker, str) or not isinstance(arn, str):
             continue
         job = arn.rsplit("/", 1)[-1]
+        worker = response_worker_id(worker, arn)
         accepted = parse_activity_time(entry.get("task_accepted_time"))
         wall = (ended - accepted).total_seconds() if accepted and ended >= accepted else None
         source = Source(log_group, log_stream, event_id, None, iso(ended) + "#" + event_id)
