@@ -93,6 +93,27 @@ def test_summary_counts_add_up_and_every_job_completed(demo: dict[str, Any]) -> 
 
 
 @pytest.mark.slow
+def test_the_accepted_manifest_is_ground_truths_built_in_segmentation_form(demo: dict[str, Any]) -> None:
+    """What SageMaker's built-in semantic-segmentation algorithm (AttributeNames ["source-ref",
+    "segmentation-ref"]) and the usual Ground Truth converters read, with gtaudit's trail beside it."""
+    out: Path = demo["out"]
+    run = demo["summary"]["run"]
+    lines = [json.loads(x) for x in (out / "runs" / run / "accepted.manifest").read_text().splitlines() if x]
+    assert len(lines) == demo["summary"]["counts"]["approved"] > 0
+    for line in lines:
+        assert list(line)[:3] == ["source-ref", "segmentation-ref", "segmentation-ref-metadata"]
+        mask = line["segmentation-ref"]
+        assert mask.startswith("s3://") and mask.endswith(".png") and mask == line["gtaudit"]["mask"]
+        meta = line["segmentation-ref-metadata"]
+        assert meta["type"] == "groundtruth/semantic-segmentation" and meta["human-annotated"] == "yes"
+        assert meta["job-name"].startswith("labeling-job/gtaudit-") and re.match(
+            r"^\d{4}-\d\d-\d\dT", meta["creation-date"]
+        )
+        assert meta["internal-color-map"]["0"]["class-name"] == "BACKGROUND"
+        assert (out / mask.split("/", 3)[3]).is_file()  # the mask the line names is in the bucket
+
+
+@pytest.mark.slow
 def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, Any]) -> None:
     out: Path = demo["out"]
     jobs = {j["name"]: j for j in demo["summary"]["jobs"]}

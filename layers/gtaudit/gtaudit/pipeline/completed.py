@@ -7,6 +7,7 @@ Every object of the job ends in exactly one place: the next job's manifest, an o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +31,15 @@ def _policy(ctx: Context, run_id: str) -> AuditPolicy:
     stats = LabelerStats.merge(j.labeler_counts for j in ctx.state.jobs(run_id) if j.kind is JobKind.AUDIT)
     c = ctx.config
     return AuditPolicy(c.audit_policy, c.sample_rate, c.agreement_threshold, run_id, stats)
+
+
+def _creation_date(desc: dict[str, Any]) -> str | None:
+    """The label's ``creation-date``: when the job that settled it ended (``LastModifiedTime``), in
+    Ground Truth's form (``2026-11-24T12:26:13.000000``, UTC); deterministic, so a retry writes the same."""
+    when = desc.get("LastModifiedTime")
+    if isinstance(when, datetime):
+        return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return str(when) if when else None
 
 
 class _Causes:
@@ -84,6 +94,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
     audit_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.AUDIT, job.round)
     counts = {"lines": 0, "consolidated": 0, "audit": 0, "low-agreement": 0, "not-audited": 0, "failed": 0}
     cause = _Causes(s3)
+    created = _creation_date(desc)
     redo = Reconsolidation(ctx, job, job_root(ctx, job, desc), attr, str(desc.get("LabelingJobArn") or job.name))
     with (
         HeldLines() as held,
@@ -115,6 +126,7 @@ def on_labeling_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepR
                     object_id=oid,
                     original=original,
                     outcome="not-audited",
+                    label=mf.builtin_label(cfg.result_attribute, str(mask), color_map, job.name, created),
                     round_no=job.round,
                     job=job.name,
                     mask=str(mask),
@@ -175,6 +187,7 @@ def on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResu
     attr = desc.get("LabelAttributeName") or job.attribute
     output = output_manifest(ctx, job, desc)
     last_round = job.round >= cfg.max_rounds
+    created = _creation_date(desc)
     rework_uri = mf.job_input(cfg.bucket, job.run_id, JobKind.REWORK, job.round + 1)
     counts = {"lines": 0, "approved": 0, "rejected": 0, "rework": 0, "needs-attention": 0, "failed": 0}
     labelers: dict[str, dict[str, int]] = {}
@@ -198,12 +211,18 @@ def on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResu
                 c["audited"] += 1
                 c["rejected"] += verdict.verdict == "reject"
             feedback = verdict.feedback().dump()
+            result_label = (
+                mf.builtin_label(cfg.result_attribute, mask, color_map, info.get("labeling-job"), created)
+                if isinstance(mask, str)
+                else None
+            )
             if verdict.verdict == "approve":
                 counts["approved"] += 1
                 accepted.write(
                     mf.outcome_line(
                         **common,
                         outcome="approved",
+                        label=result_label,
                         mask=mask,
                         overlay=info.get("overlay"),
                         color_map=color_map,
@@ -221,6 +240,7 @@ def on_audit_completed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResu
                     mf.outcome_line(
                         **common,
                         outcome="needs-attention",
+                        label=result_label,
                         reason=f"rejected in round {job.round}, the last of {cfg.max_rounds}",
                         mask=mask,
                         color_map=color_map,

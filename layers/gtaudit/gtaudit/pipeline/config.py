@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from gtaudit.exceptions import InvalidNameError
+from gtaudit.names import validate_attribute_name
 
 # Run IDs are UTC time plus 4 hex digits: sortable, unique enough, and always 20 characters,
 # so names.job_name never has to shorten a job-name prefix of up to MAX_PREFIX characters.
@@ -41,6 +42,7 @@ ENV = {
     "task_time_limit": "TASK_TIME_LIMIT_SECONDS",
     "language": "TASK_LANGUAGE",
     "label_set": "LABEL_SET",
+    "result_attribute": "RESULT_ATTRIBUTE",
 }
 
 
@@ -80,6 +82,9 @@ class PipelineConfig:
     task_time_limit: int = 3600
     language: str = "en"
     label_set: str = ""  # the stack's LabelSet parameter (JSON); labeling_pre shows these labels
+    # The outcome manifests' label in Ground Truth's built-in semantic-segmentation form:
+    # "<result_attribute>-ref" (the mask) and "<result_attribute>-ref-metadata".
+    result_attribute: str = "segmentation"
 
     def __post_init__(self) -> None:
         validate_prefix(self.prefix)
@@ -96,6 +101,10 @@ class PipelineConfig:
                 raise ValueError(f"{ENV[name]} must be 1-9, got {getattr(self, name)}")
         if not 30 <= self.task_time_limit <= 28_800:
             raise ValueError(f"TASK_TIME_LIMIT_SECONDS must be 30-28800, got {self.task_time_limit}")
+        try:  # the built-in type's rule: the attribute ends in -ref (reference section 3)
+            validate_attribute_name(f"{self.result_attribute}-ref", custom=False)
+        except InvalidNameError as exc:
+            raise ValueError(f"RESULT_ATTRIBUTE: {exc}") from exc
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> PipelineConfig:

@@ -25,6 +25,7 @@ from gtaudit.s3io import iter_lines
 from gtaudit.s3uri import S3Uri
 
 OUTCOMES = ("accepted", "needs-attention", "failed")
+SEGMENTATION_TYPE = "groundtruth/semantic-segmentation"
 _SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory below this, spilled to /tmp above
 
 
@@ -166,6 +167,25 @@ def rework_line(
     }
 
 
+def builtin_label(
+    attribute: str, mask: str, color_map: dict[str, Any], labeling_job: str | None, created: str | None
+) -> dict[str, Any]:
+    """The label of an outcome line in Ground Truth's built-in semantic-segmentation form.
+
+    ``<attribute>-ref`` is the mask and ``<attribute>-ref-metadata`` carries its ``internal-color-map``,
+    ``type: groundtruth/semantic-segmentation``, ``human-annotated``, ``creation-date`` and ``job-name``
+    (reference section 5; Ground Truth's output-data documentation), so SageMaker's built-in
+    semantic-segmentation algorithm (``AttributeNames ["source-ref", "<attribute>-ref"]``) and the
+    usual Ground Truth converters read the accepted manifest as it is.
+    """
+    meta: dict[str, Any] = {"internal-color-map": color_map, "type": SEGMENTATION_TYPE, "human-annotated": "yes"}
+    if created:
+        meta["creation-date"] = created
+    if labeling_job:
+        meta["job-name"] = f"labeling-job/{labeling_job}"
+    return {f"{attribute}-ref": mask, f"{attribute}-ref-metadata": meta}
+
+
 def outcome_line(
     *,
     object_id: str,
@@ -174,14 +194,15 @@ def outcome_line(
     round_no: int,
     job: str,
     reason: str | None = None,
+    label: dict[str, Any] | None = None,
     **details: Any,
 ) -> dict[str, Any]:
-    """A line of an outcome manifest (accepted, needs-attention or failed)."""
+    """A line of an outcome manifest (accepted, needs-attention or failed); ``label``: ``builtin_label``."""
     info: dict[str, Any] = {"outcome": outcome, "round": round_no, "job": job}
     if reason is not None:
         info["reason"] = reason
     info.update({k.replace("_", "-"): v for k, v in details.items() if v is not None})
-    line: dict[str, Any] = {OBJECT_ID_KEY: object_id, GTAUDIT_KEY: info}
+    line: dict[str, Any] = {**(label or {}), OBJECT_ID_KEY: object_id, GTAUDIT_KEY: info}
     if original:
         line = {"source-ref": original, **line}
     return line
