@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from gtaudit_local.commands import CommandError
 
 # Each module defines ``register(subparsers) -> None``; the parser it adds sets ``func(args) -> int``.
-COMMANDS: tuple[str, ...] = ("preview", "report", "trace", "overlay", "start", "demo", "invoke")
+COMMANDS: tuple[str, ...] = ("preview", "report", "trace", "overlay", "export", "start", "demo", "invoke")
 
 
 def build_parser() -> argparse.ArgumentParser:
