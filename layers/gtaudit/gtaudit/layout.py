@@ -59,12 +59,6 @@ def annotations_root(request_uri: S3Uri, output_config: S3Uri | None) -> S3Uri |
     return root if root.key and root.bucket == request_uri.bucket and inside else None
 
 
-def iteration_of(request_uri: S3Uri) -> int:
-    """The ``iteration-N`` number in a consolidation-request URI, 1 if absent."""
-    m = re.search(r"/iteration-(\d+)/", request_uri.key)
-    return int(m.group(1)) if m else 1
-
-
 def request_timestamp(request_uri: S3Uri) -> str:
     """A file-name-safe timestamp taken from the request's name, so re-runs write the same keys."""
     m = _TIMESTAMP.search(request_uri.name)
