@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from gtaudit.exceptions import InvalidNameError
 
@@ -12,6 +15,8 @@ JOB_NAME_MAX = 63
 ATTRIBUTE_NAME_MAX = 127
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9]+")
+# What Windows, macOS or a shell cannot take in a file name (a slash would make a folder).
+_UNSAFE_FILE_CHARS = re.compile(r'[/\\:*?"<>|]')
 
 
 def validate_job_name(name: str) -> str:
@@ -89,3 +94,48 @@ def parse_job_name(name: str) -> JobNameParts | None:
 def attribute_name(stage: str, round_no: int) -> str:
     """The label attribute for a stage and round, e.g. ``label-r1``, ``audit-r1``, ``label-r2``."""
     return validate_attribute_name(f"{slug(stage)}-r{round_no}")
+
+
+def safe_stem(name: str) -> str:
+    """``name`` made safe as a file name: separators, control characters and a leading dot replaced."""
+    text = _UNSAFE_FILE_CHARS.sub("_", name)
+    text = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    if text.startswith("."):
+        text = "_" + text[1:]
+    return text or "_"
+
+
+def unique_stems(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """File stems for (identity, original file name) pairs, in order: the name a person knows an image by.
+
+    Each keeps the original's stem (made safe, Unicode kept); every image of a group whose stems
+    are equal, ignoring case (so a case-insensitive file system cannot merge them), gets
+    ``-<4 hex>`` of its identity's hash, longer if that is not enough. So ``猫 の 写真 (1).jpg`` stays
+    ``猫 の 写真 (1)``, and only names that collide carry a suffix.
+    """
+    pairs = list(entries)
+    stems = [safe_stem(PurePosixPath(name).stem) for _, name in pairs]
+    groups: dict[str, list[int]] = {}
+    for i, stem in enumerate(stems):
+        groups.setdefault(stem.casefold(), []).append(i)
+    out = list(stems)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        for width in (4, 8, 64):
+            tags = [hashlib.sha256(pairs[i][0].encode("utf-8")).hexdigest()[:width] for i in members]
+            if len(set(tags)) == len(tags):
+                break
+        else:  # the same identity twice: number them
+            tags = [f"{t}-{n}" for n, t in enumerate(tags, start=1)]
+        for i, tag in zip(members, tags, strict=True):
+            out[i] = f"{stems[i]}-{tag}"
+    return out
+
+
+def unique_names(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """Output file names for (identity, original file name) pairs, in order: :func:`unique_stems`
+    plus each original's extension (made safe)."""
+    pairs = list(entries)
+    exts = ["." + safe_stem(ext[1:]) if (ext := PurePosixPath(name).suffix) else "" for _, name in pairs]
+    return [stem + ext for stem, ext in zip(unique_stems(pairs), exts, strict=True)]

@@ -25,11 +25,8 @@ Names
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
-import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -39,13 +36,13 @@ import numpy as np
 from gtaudit.exceptions import InvalidS3UriError
 from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, normalize_color
 from gtaudit.manifest import BadLine, iter_manifest, object_id_of
+from gtaudit.names import unique_names
 from gtaudit.s3uri import parse_s3_uri
 from PIL import Image, ImageOps
 
 SEGMENTATION_TYPE = "groundtruth/semantic-segmentation"
 ACCEPTED_MANIFEST = "accepted.manifest"
 # Characters no file name may hold on any common file system, plus the path separators.
-_UNSAFE = re.compile(r'[/\\:*?"<>|]')
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # orientations that swap width and height
 
@@ -184,43 +181,6 @@ def _mirror_root(manifest: Path, source_ref: str) -> Path:
         if _local_path(folder, source_ref).is_file():
             return folder
     raise ExportError(f"no folder above {manifest} holds the image of {source_ref}")
-
-
-def safe_stem(name: str) -> str:
-    """``name`` made safe as a file name: separators, control characters and a leading dot replaced."""
-    text = _UNSAFE.sub("_", name)
-    text = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in text)
-    if text.startswith("."):
-        text = "_" + text[1:]
-    return text or "_"
-
-
-def unique_names(entries: Iterable[tuple[str, str]]) -> list[str]:
-    """Output file names for (object ID, original file name) pairs, in order.
-
-    Each keeps the original's stem (made safe) and extension; every image of a group whose stems
-    are equal, ignoring case (so a case-insensitive file system cannot merge them), gets
-    ``-<4 hex>`` of its object ID's hash, longer if that is not enough.
-    """
-    pairs = list(entries)
-    stems = [safe_stem(PurePosixPath(name).stem) for _, name in pairs]
-    exts = ["." + safe_stem(ext[1:]) if (ext := PurePosixPath(name).suffix) else "" for _, name in pairs]
-    groups: dict[str, list[int]] = {}
-    for i, stem in enumerate(stems):
-        groups.setdefault(stem.casefold(), []).append(i)
-    out = list(stems)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        for width in (4, 8, 64):
-            tags = [hashlib.sha256(pairs[i][0].encode("utf-8")).hexdigest()[:width] for i in members]
-            if len(set(tags)) == len(tags):
-                break
-        else:  # the same object ID twice: number them
-            tags = [f"{t}-{n}" for n, t in enumerate(tags, start=1)]
-        for i, tag in zip(members, tags, strict=True):
-            out[i] = f"{stems[i]}-{tag}"
-    return [stem + ext for stem, ext in zip(out, exts, strict=True)]
 
 
 def _lines(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:

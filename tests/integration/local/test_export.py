@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from gtaudit.names import unique_names
 from gtaudit_local.cli import main
 from gtaudit_local.export import export_dataset
-from gtaudit_local.export.dataset import unique_names
 from PIL import Image, ImageDraw
 
 BUCKET = "gtaudit-databucket"

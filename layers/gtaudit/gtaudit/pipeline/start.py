@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from gtaudit.labels import parse_label_set
-from gtaudit.manifest import object_id_for
 from gtaudit.models.jobs import JobKind
+from gtaudit.names import unique_stems
 from gtaudit.pipeline import manifests as mf
 from gtaudit.pipeline.config import RUN_ID, PipelineConfig
 from gtaudit.pipeline.launch import launch
@@ -156,9 +156,10 @@ def start_run(
         ).encode(),
     )
     manifest = mf.job_input(config.bucket, run_id, JobKind.LABELING, 1)
+    uris = list(list_images(s3, prefix))  # every name must be known to tell colliding ones apart
     with mf.ManifestWriter(s3, manifest) as out:
-        for uri in list_images(s3, prefix):
-            out.write({"source-ref": str(uri), "object-id": object_id_for(str(uri))})
+        for uri, oid in zip(uris, unique_stems((str(u), u.name) for u in uris), strict=True):
+            out.write({"source-ref": str(uri), "object-id": oid})
     if out.count == 0:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {prefix}")
     if not (config.labeling_template and config.audit_template):
