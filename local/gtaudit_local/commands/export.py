@@ -18,13 +18,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "export",
         help="write a run's accepted labels as COCO, VOC, plain masks or YOLO-seg",
         description=(
-            "Export the accepted images and masks of a local run for training. SOURCE is a folder that "
-            "'gtaudit demo' wrote (the newest run's accepted manifest is used), one runs/<run> folder, or an "
-            "accepted manifest whose s3:// keys are mirrored as files under a folder above it. Classes are "
-            "merged by name over the whole run; masks match the images as displayed (EXIF applied)."
+            "Export the accepted images and masks of a run for training. SOURCE is a folder that "
+            "'gtaudit demo' wrote (the newest run's accepted manifest is used), one runs/<run> folder, an "
+            "accepted manifest whose s3:// keys are mirrored as files under a folder above it, or in S3 a "
+            "run prefix (s3://BUCKET/runs/RUN/) or an accepted manifest (s3://BUCKET/runs/RUN/accepted.manifest), "
+            "read with the default AWS credentials and endpoint (AWS_ENDPOINT_URL reaches the local runtime). "
+            "Classes are merged by name over the whole run; masks match the images as displayed (EXIF applied). "
+            "An image whose original or mask is missing is skipped and listed, and the exit code is then 1."
         ),
     )
-    p.add_argument("source", type=Path, metavar="SOURCE", help="run folder, runs/<run> folder or accepted.manifest")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="run folder, runs/<run> folder, accepted.manifest, s3://BUCKET/runs/RUN/ or an s3:// manifest",
+    )
     p.add_argument("--format", required=True, metavar="FORMAT", help=f"one of {', '.join(_FORMATS)}")
     p.add_argument("--out", required=True, type=Path, help="the folder to write (new or empty)")
     p.add_argument("--attribute", help="the label attribute name (default: the semantic-segmentation *-ref)")
@@ -32,19 +39,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export; return the exit code (unusable input raises :class:`CommandError`)."""
+    """Export; return the exit code: 0, or 1 when images were skipped (unusable input raises :class:`CommandError`)."""
     if args.format not in _FORMATS:
         raise CommandError(f"unknown --format {args.format!r} (choose {', '.join(_FORMATS)})")
-    if str(args.source).startswith("s3://"):
-        raise CommandError("SOURCE must be local: copy the run first (aws s3 sync s3://<bucket> <folder>)")
     from gtaudit_local.export import ExportError, export_dataset
 
+    # SOURCE stays a str: Path("s3://b/k") would fold the scheme's "//" into "s3:/b/k".
     try:
-        dataset = export_dataset(args.source, args.format, args.out, attribute=args.attribute)
+        done = export_dataset(args.source, args.format, args.out, attribute=args.attribute)
     except ExportError as exc:
         raise CommandError(str(exc)) from exc
-    print(
-        f"wrote {len(dataset.items)} images, {len(dataset.categories)} classes as {args.format} to {args.out}",
-        file=sys.stderr,
-    )
+    classes = len(done.dataset.categories)
+    print(f"wrote {done.written} images, {classes} classes as {args.format} to {args.out}", file=sys.stderr)
+    if done.skipped:
+        print(f"skipped {len(done.skipped)} images whose files are missing:", file=sys.stderr)
+        for skipped in done.skipped:
+            print(f"  {skipped}", file=sys.stderr)
+        return 1
     return 0

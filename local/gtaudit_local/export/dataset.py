@@ -1,10 +1,11 @@
 """Read an accepted manifest and the files it names into one dataset: categories, and per-image masks.
 
 Where the files are
-    A run folder that ``gtaudit demo`` writes mirrors its bucket: ``s3://<bucket>/<key>`` is
-    ``<folder>/<key>``, and each run's accepted manifest is ``runs/<run>/accepted.manifest``.
-    SOURCE may be that folder (the newest run is taken), one run's folder, or a manifest file; the
-    mirror root is the nearest folder above the manifest that holds the first line's image.
+    ``gtaudit_local.export.sources``: a :class:`Source` streams the accepted manifest and reads each
+    object by the ``s3://`` URI the manifest gives, from a local mirror of the bucket or from S3.
+    The loader below is the same for both. Loading reads the manifest only; :meth:`Dataset.samples`
+    then reads one image and its mask at a time, and skips (and reports) an image whose image or
+    mask is missing, so one lost object does not sink the export.
 
 One category list for the whole export
     Each line's mask is an 8-bit index mask whose pixel value indexes *that line's*
@@ -15,7 +16,7 @@ One category list for the whole export
 
 Orientation
     Ground Truth shows workers the image as displayed, with its EXIF orientation applied, so the
-    mask matches that view. Sizes here are displayed sizes, and :meth:`Item.write_image` writes an
+    mask matches that view. Sizes here are displayed sizes, and :meth:`Sample.write_image` writes an
     image whose pixels match the mask whatever the reader does with EXIF.
 
 Names
@@ -25,7 +26,7 @@ Names
 
 from __future__ import annotations
 
-import shutil
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -40,15 +41,11 @@ from gtaudit.names import unique_names
 from gtaudit.s3uri import parse_s3_uri
 from PIL import Image, ImageOps
 
+from gtaudit_local.export.sources import ExportError, ObjectMissing, Source, open_source
+
 SEGMENTATION_TYPE = "groundtruth/semantic-segmentation"
-ACCEPTED_MANIFEST = "accepted.manifest"
-# Characters no file name may hold on any common file system, plus the path separators.
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # orientations that swap width and height
-
-
-class ExportError(ValueError):
-    """The source cannot be exported: no manifest, a malformed line, a missing or mismatched file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +59,12 @@ class Category:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One accepted image: where its files are, its output name, and how its mask maps to categories."""
+    """One accepted image: its manifest line, its objects' URIs, its output name, its class mapping."""
 
+    line: int
     object_id: str
-    image: Path
-    mask: Path
+    image: str  # the s3:// URI of the original, as the manifest gives it
+    mask: str  # the s3:// URI of the consolidated mask
     name: str  # the output file name (safe, unique), with the original's extension
     lut: np.ndarray  # 256 uint8: this line's class index -> category id (0 background)
 
@@ -75,9 +73,39 @@ class Item:
         """The output name without its extension."""
         return PurePosixPath(self.name).stem
 
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An item the export left out, and why (its image or mask is missing)."""
+
+    item: Item
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.item.line} ({self.item.object_id}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One item with the bytes of its image and mask: what a writer needs, one item at a time."""
+
+    item: Item
+    image: bytes
+    mask: bytes
+
+    @property
+    def name(self) -> str:
+        """The output file name."""
+        return self.item.name
+
+    @property
+    def stem(self) -> str:
+        """The output name without its extension."""
+        return self.item.stem
+
     def size(self) -> tuple[int, int]:
         """(width, height) of the image as displayed (EXIF orientation applied)."""
-        with Image.open(self.image) as im:
+        with Image.open(io.BytesIO(self.image)) as im:
             w, h = im.size
             return (h, w) if _orientation(im) in _TRANSPOSED else (w, h)
 
@@ -90,19 +118,20 @@ class Item:
             The mask is not an index PNG, uses an index its colour map lacks, or its size is not
             the displayed image's.
         """
+        mask = self.item.mask
         try:
-            with Image.open(self.mask) as im:
+            with Image.open(io.BytesIO(self.mask)) as im:
                 if im.mode not in ("P", "L"):
-                    raise ExportError(f"mask is {im.mode}, not an 8-bit index PNG: {self.mask}")
+                    raise ExportError(f"mask is {im.mode}, not an 8-bit index PNG: {mask}")
                 raw = np.asarray(im)
         except OSError as exc:
-            raise ExportError(f"mask cannot be read: {self.mask} ({exc})") from exc
+            raise ExportError(f"mask cannot be read: {mask} ({exc})") from exc
         if raw.shape[::-1] != self.size():
-            raise ExportError(f"mask {self.mask} is {raw.shape[1]}x{raw.shape[0]}, its image is {self.size()}")
-        unknown = sorted(int(v) for v in np.unique(raw) if self.lut[v] == _UNMAPPED)
+            raise ExportError(f"mask {mask} is {raw.shape[1]}x{raw.shape[0]}, its image is {self.size()}")
+        unknown = sorted(int(v) for v in np.unique(raw) if self.item.lut[v] == _UNMAPPED)
         if unknown:
-            raise ExportError(f"mask {self.mask} uses indices {unknown} that its internal-color-map lacks")
-        classes: np.ndarray = self.lut[raw]
+            raise ExportError(f"mask {mask} uses indices {unknown} that its internal-color-map lacks")
+        classes: np.ndarray = self.item.lut[raw]
         return classes
 
     def write_image(self, dest: Path) -> None:
@@ -111,9 +140,9 @@ class Item:
         A rotated original is written with the rotation applied and the orientation tag removed,
         so its pixels match the mask in a reader that ignores EXIF and in one that applies it.
         """
-        with Image.open(self.image) as im:
+        with Image.open(io.BytesIO(self.image)) as im:
             if _orientation(im) in (None, 1):
-                shutil.copyfile(self.image, dest)
+                dest.write_bytes(self.image)
                 return
             upright = ImageOps.exif_transpose(im)
             options: dict[str, Any] = {"exif": upright.getexif()}
@@ -127,36 +156,38 @@ _UNMAPPED = 255  # never a category id: a label set holds at most 254 classes
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """Everything an export writes: the categories and the images in manifest order."""
+    """Everything an export writes: the categories, the images in manifest order, and where they are."""
 
     categories: tuple[Category, ...]
     items: tuple[Item, ...]
+    source: Source
+
+    def samples(self, skipped: list[Skipped]) -> Iterator[Sample]:
+        """Each item with its bytes, read one item at a time (mask first, the smaller).
+
+        An item whose image or mask is missing is appended to ``skipped`` instead of yielded.
+
+        Raises
+        ------
+        ExportError
+            An object exists but cannot be read (access denied, no connection): no later item
+            could be read either.
+        """
+        for item in self.items:
+            data: dict[str, bytes] = {}
+            for what, uri in (("mask", item.mask), ("image", item.image)):
+                try:
+                    data[what] = self.source.read(uri)
+                except ObjectMissing as exc:
+                    skipped.append(Skipped(item, f"{what} {exc}"))
+                    break
+            else:
+                yield Sample(item, data["image"], data["mask"])
 
 
 def _orientation(im: Image.Image) -> int | None:
     value = im.getexif().get(_ORIENTATION_TAG)
     return int(value) if isinstance(value, int) else None
-
-
-def find_manifest(source: Path) -> Path:
-    """The accepted manifest that ``source`` names (a run folder, one run, or the file itself).
-
-    Raises
-    ------
-    ExportError
-        Nothing is there, or a folder holds no accepted manifest.
-    """
-    if source.is_file():
-        return source
-    if not source.is_dir():
-        raise ExportError(f"SOURCE not found: {source}")
-    if (source / ACCEPTED_MANIFEST).is_file():
-        return source / ACCEPTED_MANIFEST
-    # Run names start with their UTC start time, so the last in name order is the newest.
-    runs = sorted(source.glob(f"runs/*/{ACCEPTED_MANIFEST}"))
-    if not runs:
-        raise ExportError(f"no runs/*/{ACCEPTED_MANIFEST} in {source}")
-    return runs[-1]
 
 
 def segmentation_attribute(line: Mapping[str, Any]) -> str | None:
@@ -169,53 +200,39 @@ def segmentation_attribute(line: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _local_path(root: Path, uri: str) -> Path:
-    """The mirrored file of an ``s3://`` URI under ``root`` (keys may be URL-quoted in manifests)."""
-    key = parse_s3_uri(uri).key
-    plain = root / unquote(key)
-    return plain if plain.exists() or key == unquote(key) else root / key
+def _lines(source: Source) -> Iterator[tuple[int, dict[str, Any]]]:
+    for item in iter_manifest(source.lines()):
+        if isinstance(item, BadLine):
+            raise ExportError(f"{source.name} line {item.number}: {item.reason}")
+        yield item.number, item.data
 
 
-def _mirror_root(manifest: Path, source_ref: str) -> Path:
-    for folder in manifest.resolve().parents:
-        if _local_path(folder, source_ref).is_file():
-            return folder
-    raise ExportError(f"no folder above {manifest} holds the image of {source_ref}")
-
-
-def _lines(manifest: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with manifest.open("rb") as fp:
-            for item in iter_manifest(fp):
-                if isinstance(item, BadLine):
-                    raise ExportError(f"{manifest} line {item.number}: {item.reason}")
-                yield item.number, item.data
-    except OSError as exc:
-        raise ExportError(f"manifest cannot be read: {manifest} ({exc})") from exc
-
-
-def load_dataset(source: Path, attribute: str | None = None) -> Dataset:
+def load_dataset(source: str | Path, attribute: str | None = None, *, s3: Any | None = None) -> Dataset:
     """Read the accepted manifest that ``source`` names and index its images, masks and classes.
+
+    Only the manifest is read here; the images and masks are read by :meth:`Dataset.samples`.
 
     Parameters
     ----------
     source
-        A run folder, one run's folder, or an accepted manifest file (see the module docstring).
+        A run folder, one run's folder, an accepted manifest file, or an ``s3://`` manifest or run
+        prefix (see ``gtaudit_local.export.sources``).
     attribute
         The label attribute name; default: the ``*-ref`` whose metadata has type
         ``groundtruth/semantic-segmentation``, found per line.
+    s3
+        The S3 client for an ``s3://`` source; default ``boto3.client("s3")``.
 
     Raises
     ------
     ExportError
-        No manifest, an empty one, a line without a segmentation label or colour map, a file missing.
+        No manifest, an empty one, a line without a segmentation label, colour map or valid URIs.
     """
-    manifest = find_manifest(source)
+    src = open_source(source, s3)
     categories: dict[str, Category] = {}
-    found: list[tuple[str, Path, Path, np.ndarray, str]] = []
-    root: Path | None = None
-    for number, line in _lines(manifest):
-        where = f"{manifest} line {number}"
+    found: list[tuple[int, str, str, str, np.ndarray, str]] = []
+    for number, line in _lines(src):
+        where = f"{src.name} line {number}"
         attr = attribute or segmentation_attribute(line)
         meta = line.get(f"{attr}-ref-metadata")
         source_ref, mask_ref = line.get("source-ref"), line.get(f"{attr}-ref")
@@ -224,24 +241,21 @@ def load_dataset(source: Path, attribute: str | None = None) -> Dataset:
         if not isinstance(source_ref, str):
             raise ExportError(f"{where}: no source-ref")
         try:
-            root = root or _mirror_root(manifest, source_ref)
-            image, mask = _local_path(root, source_ref), _local_path(root, mask_ref)
+            parse_s3_uri(source_ref)
+            parse_s3_uri(mask_ref)
         except InvalidS3UriError as exc:
             raise ExportError(f"{where}: {exc}") from exc
-        for path in (image, mask):
-            if not path.is_file():
-                raise ExportError(f"{where}: file not found: {path}")
         lut = _remap(meta.get("internal-color-map"), categories, where)
         object_id = object_id_of(line) or source_ref
-        found.append((object_id, image, mask, lut, PurePosixPath(unquote(source_ref)).name))
+        found.append((number, object_id, source_ref, mask_ref, lut, PurePosixPath(unquote(source_ref)).name))
     if not found:
-        raise ExportError(f"no accepted images in {manifest}")
-    names = unique_names((oid, name) for oid, _, _, _, name in found)
+        raise ExportError(f"no accepted images in {src.name}")
+    names = unique_names((oid, name) for _, oid, _, _, _, name in found)
     items = tuple(
-        Item(object_id=oid, image=image, mask=mask, name=name, lut=lut)
-        for (oid, image, mask, lut, _), name in zip(found, names, strict=True)
+        Item(line=number, object_id=oid, image=image, mask=mask, name=name, lut=lut)
+        for (number, oid, image, mask, lut, _), name in zip(found, names, strict=True)
     )
-    return Dataset(tuple(categories.values()), items)
+    return Dataset(tuple(categories.values()), items, src)
 
 
 def _remap(color_map: object, categories: dict[str, Category], where: str) -> np.ndarray:

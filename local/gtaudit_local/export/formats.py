@@ -11,6 +11,9 @@ yolo-seg ``images/``, ``labels/<stem>.txt`` (``class x1 y1 x2 y2 ...`` normalise
          per region) and ``data.yaml``
 ======== ===========================================================================================
 
+Each writer takes the categories and the samples (read one at a time by
+:meth:`Dataset.samples`) and goes through the samples once.
+
 Class ids are the dataset's category ids (background 0) everywhere except YOLO, whose ids start
 at 0 over the categories. YOLO polygons trace each class's connected regions with OpenCV's
 ``findContours`` (outer borders only, as Ultralytics' own mask converter does: YOLO-seg has no
@@ -20,7 +23,7 @@ holes), so they are approximate; the other formats are pixel-exact.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from gtaudit.labeling.masks import encode_mask
 from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, hex_to_rgb
 from PIL import Image
 
-from gtaudit_local.export.dataset import Dataset
+from gtaudit_local.export.dataset import Category, Sample
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -44,19 +47,19 @@ def _folders(out: Path, *names: str) -> list[Path]:
     return folders
 
 
-def write_coco(dataset: Dataset, out: Path) -> None:
+def write_coco(categories: tuple[Category, ...], samples: Iterable[Sample], out: Path) -> None:
     """COCO instances with RLE masks: ``annotations.json`` and the images in ``images/``."""
     from pycocotools import mask as rle  # imported here: the CLI's other commands never need it
 
     (images_dir,) = _folders(out, "images")
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image_id, item in enumerate(dataset.items, start=1):
-        item.write_image(images_dir / item.name)
-        width, height = item.size()
-        images.append({"id": image_id, "file_name": item.name, "width": width, "height": height})
-        classes = item.classes()
-        for category in dataset.categories:
+    for image_id, sample in enumerate(samples, start=1):
+        sample.write_image(images_dir / sample.name)
+        width, height = sample.size()
+        images.append({"id": image_id, "file_name": sample.name, "width": width, "height": height})
+        classes = sample.classes()
+        for category in categories:
             binary = np.asfortranarray(classes == category.id, dtype=np.uint8)
             if not binary.any():
                 continue
@@ -72,8 +75,8 @@ def write_coco(dataset: Dataset, out: Path) -> None:
                     "iscrowd": 0,
                 }
             )
-    categories = [{"id": c.id, "name": c.name, "supercategory": ""} for c in dataset.categories]
-    _write_json(out / "annotations.json", {"images": images, "annotations": annotations, "categories": categories})
+    listed = [{"id": c.id, "name": c.name, "supercategory": ""} for c in categories]
+    _write_json(out / "annotations.json", {"images": images, "annotations": annotations, "categories": listed})
 
 
 def voc_palette(count: int) -> list[str]:
@@ -91,30 +94,32 @@ def voc_palette(count: int) -> list[str]:
     return colours
 
 
-def write_voc(dataset: Dataset, out: Path) -> None:
+def write_voc(categories: tuple[Category, ...], samples: Iterable[Sample], out: Path) -> None:
     """PASCAL VOC segmentation: images, palette index masks, the image list and the class list."""
     images_dir, masks_dir, sets_dir = _folders(out, "JPEGImages", "SegmentationClass", "ImageSets/Segmentation")
-    palette = voc_palette(len(dataset.categories) + 1)
-    for item in dataset.items:
-        item.write_image(images_dir / item.name)
-        (masks_dir / f"{item.stem}.png").write_bytes(encode_mask(item.classes(), palette))
-    (sets_dir / "train.txt").write_text("".join(f"{item.stem}\n" for item in dataset.items), encoding="utf-8")
-    names = ["background", *(c.name for c in dataset.categories)]
+    palette = voc_palette(len(categories) + 1)
+    stems = []
+    for sample in samples:
+        sample.write_image(images_dir / sample.name)
+        (masks_dir / f"{sample.stem}.png").write_bytes(encode_mask(sample.classes(), palette))
+        stems.append(sample.stem)
+    (sets_dir / "train.txt").write_text("".join(f"{stem}\n" for stem in stems), encoding="utf-8")
+    names = ["background", *(c.name for c in categories)]
     (out / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
 
 
-def write_masks(dataset: Dataset, out: Path) -> None:
+def write_masks(categories: tuple[Category, ...], samples: Iterable[Sample], out: Path) -> None:
     """Plain masks: grey index PNGs, RGB PNGs in the labelling colours, and ``legend.json``."""
     index_dir, colour_dir = _folders(out, "masks", "colour")
-    colours = [BACKGROUND_COLOR, *(c.color for c in dataset.categories)]
+    colours = [BACKGROUND_COLOR, *(c.color for c in categories)]
     lut = np.zeros((256, 3), dtype=np.uint8)
     lut[: len(colours)] = [hex_to_rgb(c) for c in colours]
-    for item in dataset.items:
-        classes = item.classes()
-        Image.fromarray(classes, "L").save(index_dir / f"{item.stem}.png")
-        Image.fromarray(lut[classes], "RGB").save(colour_dir / f"{item.stem}.png")
+    for sample in samples:
+        classes = sample.classes()
+        Image.fromarray(classes, "L").save(index_dir / f"{sample.stem}.png")
+        Image.fromarray(lut[classes], "RGB").save(colour_dir / f"{sample.stem}.png")
     legend = {"0": {"name": BACKGROUND, "color": BACKGROUND_COLOR}}
-    legend.update({str(c.id): {"name": c.name, "color": c.color} for c in dataset.categories})
+    legend.update({str(c.id): {"name": c.name, "color": c.color} for c in categories})
     _write_json(out / "legend.json", legend)
 
 
@@ -141,31 +146,31 @@ def normalized(polygon: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.where(coords * size < polygon, np.nextafter(coords, np.inf), coords)
 
 
-def write_yolo_seg(dataset: Dataset, out: Path) -> None:
+def write_yolo_seg(categories: tuple[Category, ...], samples: Iterable[Sample], out: Path) -> None:
     """Ultralytics YOLO segmentation: images, one label file per image, and ``data.yaml``."""
     images_dir, labels_dir = _folders(out, "images", "labels")
-    for item in dataset.items:
-        item.write_image(images_dir / item.name)
-        classes = item.classes()
+    for sample in samples:
+        sample.write_image(images_dir / sample.name)
+        classes = sample.classes()
         height, width = classes.shape
         lines = []
-        for category in dataset.categories:
+        for category in categories:
             for polygon in region_polygons(classes == category.id):
                 coords = normalized(polygon, width, height).ravel()
                 lines.append(" ".join([str(category.id - 1), *(repr(float(v)) for v in coords)]))
-        (labels_dir / f"{item.stem}.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        (labels_dir / f"{sample.stem}.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     # No split is made: every image is accepted ground truth, and the split is the trainer's choice.
     data = {
         "path": str(out.resolve()),
         "train": "images",
         "val": "images",
-        "nc": len(dataset.categories),
-        "names": {c.id - 1: c.name for c in dataset.categories},
+        "nc": len(categories),
+        "names": {c.id - 1: c.name for c in categories},
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-WRITERS: dict[str, Callable[[Dataset, Path], None]] = {
+WRITERS: dict[str, Callable[[tuple[Category, ...], Iterable[Sample], Path], None]] = {
     "coco": write_coco,
     "voc": write_voc,
     "masks": write_masks,

@@ -2,7 +2,8 @@
 
 The run mirrors a bucket as ``gtaudit demo`` writes it: three originals (two named ``cat.png`` in
 different folders, one JPEG stored sideways with EXIF orientation 6), P-mode masks of two classes
-whose colour maps number the classes differently, and ``runs/<run>/accepted.manifest``.
+whose colour maps number the classes differently, and ``runs/<run>/accepted.manifest``. The same
+files uploaded to moto's S3 make the ``s3://`` source, whose export must equal the folder's.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 import yaml
 from gtaudit.names import unique_names
 from gtaudit_local.cli import main
 from gtaudit_local.export import export_dataset
+from gtaudit_local.export.dataset import load_dataset
 from PIL import Image, ImageDraw
 
 BUCKET = "gtaudit-databucket"
@@ -267,3 +270,109 @@ def test_cli_writes_and_refuses_a_non_empty_out(
     assert "wrote 3 images, 2 classes as voc" in capsys.readouterr().err
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("gtaudit: error: --out must be an empty or new folder")
+
+
+def _upload(root: Path) -> None:
+    """Put every file of the mirror folder in moto's S3 under its relative path: the bucket it mirrors."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        s3.put_object(Bucket=BUCKET, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+
+
+def _same_export(a: Path, b: Path) -> None:
+    """The two export folders hold the same files; images equal pixel for pixel, the rest byte for byte."""
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.suffix in (".png", ".jpg"):
+            with Image.open(a / rel) as left, Image.open(b / rel) as right:
+                assert (left.mode, left.size) == (right.mode, right.size), rel
+                np.testing.assert_array_equal(np.asarray(left), np.asarray(right), err_msg=str(rel))
+        elif rel.name == "data.yaml":  # holds its own folder's absolute path
+            assert (a / rel).read_text(encoding="utf-8").replace(str(a.resolve()), "") == (b / rel).read_text(
+                encoding="utf-8"
+            ).replace(str(b.resolve()), "")
+        else:
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "masks", "yolo-seg"])
+@pytest.mark.parametrize("source", [f"s3://{BUCKET}/runs/{RUN}/", f"s3://{BUCKET}/runs/{RUN}/accepted.manifest"])
+def test_an_s3_source_exports_exactly_what_its_mirror_does(
+    aws: None, run_folder: Fixture, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, source: str
+) -> None:
+    _upload(run_folder.root)
+    export_dataset(run_folder.root, fmt, tmp_path / "local")
+    assert main(["export", source, "--format", fmt, "--out", str(tmp_path / "s3")]) == 0
+    assert f"wrote 3 images, 2 classes as {fmt}" in capsys.readouterr().err
+    _same_export(tmp_path / "local", tmp_path / "s3")
+
+
+def test_an_s3_export_reads_one_image_at_a_time(aws: None, run_folder: Fixture) -> None:
+    _upload(run_folder.root)
+    s3 = boto3.client("s3")
+    gets: list[str] = []
+    s3.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
+    dataset = load_dataset(f"s3://{BUCKET}/runs/{RUN}/", s3=s3)
+    assert gets == [f"runs/{RUN}/accepted.manifest"]  # loading reads the manifest only
+    samples = dataset.samples([])
+    for item in dataset.items:
+        gets.clear()
+        sample = next(samples)
+        assert sample.item == item
+        assert gets == [item.mask.removeprefix(f"s3://{BUCKET}/"), item.image.removeprefix(f"s3://{BUCKET}/")]
+    assert next(samples, None) is None
+
+
+def _drop_second_mask(root: Path, in_s3: bool) -> str:
+    """Delete line 2's mask from the mirror or from S3; return its URI."""
+    manifest = root / "runs" / RUN / "accepted.manifest"
+    uri: str = json.loads(manifest.read_text(encoding="utf-8").splitlines()[1])["segmentation-ref"]
+    key = uri.removeprefix(f"s3://{BUCKET}/")
+    if in_s3:
+        boto3.client("s3").delete_object(Bucket=BUCKET, Key=key)
+    else:
+        (root / key).unlink()
+    return uri
+
+
+@pytest.mark.parametrize("in_s3", [False, True], ids=["mirror", "s3"])
+def test_a_missing_mask_skips_that_image_only_and_names_it(
+    aws: None, run_folder: Fixture, tmp_path: Path, capsys: pytest.CaptureFixture[str], in_s3: bool
+) -> None:
+    if in_s3:
+        _upload(run_folder.root)
+    uri = _drop_second_mask(run_folder.root, in_s3)
+    source = f"s3://{BUCKET}/runs/{RUN}/" if in_s3 else str(run_folder.root)
+    assert main(["export", source, "--format", "masks", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "wrote 2 images, 2 classes as masks" in err
+    assert f"skipped 1 images whose files are missing:\n  line 2 (object-1): mask not found: {uri}" in err
+    skipped = list(run_folder.expected)[1]  # line 2's output stem (the expected masks are in line order)
+    written = sorted(p.stem for p in (tmp_path / "out" / "masks").iterdir())
+    assert written == sorted(set(run_folder.expected) - {skipped})
+    for stem in written:
+        with Image.open(tmp_path / "out" / "masks" / f"{stem}.png") as im:
+            np.testing.assert_array_equal(np.asarray(im), run_folder.expected[stem])
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (f"s3://{BUCKET}/runs/nope/", f"SOURCE not found: s3://{BUCKET}/runs/nope/accepted.manifest"),
+        (
+            f"s3://{BUCKET}/runs/nope",
+            f"SOURCE not found: s3://{BUCKET}/runs/nope or s3://{BUCKET}/runs/nope/accepted.manifest",
+        ),
+        ("s3://Not_A_Bucket/x", "SOURCE s3://Not_A_Bucket/x: invalid bucket name"),
+    ],
+)
+def test_cli_refuses_an_s3_source_without_a_manifest(
+    aws: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, message: str
+) -> None:
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    assert main(["export", source, "--format", "coco", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gtaudit: error: {message}"), err
+    assert not (tmp_path / "out").exists()
