@@ -1,16 +1,26 @@
-"""Ground Truth's output layout in S3, in one place (see the reference, section 4)."""
+"""Ground Truth's output layout in S3, in one place (see the reference, section 4).
+
+Masks and overlays are named after their image, so a person finds an image's mask without the
+manifest: ``<job>/annotations/consolidated-annotation/output/<name>_<timestamp>.png`` and
+``<job>/overlays/<name>.jpg``, where ``<name>`` is the image's stem made safe
+(``gtaudit.names.safe_stem``), with ``-<4 hex>`` only where two images of a job share it. Ground
+Truth's own masks, ``<index>_<timestamp>.png``, fit the same rule (``<name>`` = the index). A
+timestamp never holds ``_`` (``request_timestamp``), so ``mask_name`` reads ``<name>`` back from any
+mask, however many ``_`` the name has. Who holds a name in a job is recorded in
+``output/names/<name, case-folded>.json`` (``name_claim``, written by labeling_post).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 
+from gtaudit.names import safe_stem
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
-# GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f/\\%]")
 _CONSOLIDATED = "/consolidated-annotation/"
-_MASK_INDEX = re.compile(r"^(\d+)_")
+# GT names consolidation requests by time, e.g. iteration-1/2026-11-24_10:00:00.json.
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[_T](\d{2})[:_-]?(\d{2})[:_-]?(\d{2})")
 
 
@@ -67,11 +77,35 @@ def request_timestamp(request_uri: S3Uri) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", request_uri.name.rsplit(".", 1)[0])[:40] or "batch"
 
 
-def consolidated_mask(annotations_root: S3Uri, dataset_object_id: str, timestamp: str) -> S3Uri:
-    """``<annotations>/consolidated-annotation/output/<datasetObjectId>_<timestamp>.png``."""
-    return annotations_root.join(
-        "consolidated-annotation", "output", f"{key_segment(dataset_object_id)}_{timestamp}.png"
-    )
+def consolidated_mask(annotations_root: S3Uri, name: str, timestamp: str) -> S3Uri:
+    """``<annotations>/consolidated-annotation/output/<name>_<timestamp>.png``.
+
+    ``name`` is the object's name (the image's stem, or an object ID), made safe here; ``timestamp``
+    comes from ``request_timestamp`` (or any other text without ``_`` or ``/``).
+    """
+    if "_" in timestamp or "/" in timestamp or not timestamp:
+        raise ValueError(f"timestamp must be non-empty text without '_' or '/', got {timestamp!r}")
+    return annotations_root.join("consolidated-annotation", "output", f"{safe_stem(name)}_{timestamp}.png")
+
+
+def mask_name(mask: S3Uri) -> str:
+    """The ``<name>`` of a mask ``<name>_<timestamp>.png``: what its overlay and failure marker are named.
+
+    The part before the last ``_`` (timestamps hold none), made safe as ``overlay`` makes it; a file
+    name without ``_`` gives its whole stem.
+    """
+    stem = mask.name[:-4] if mask.name.lower().endswith(".png") else mask.name
+    head, sep, _ = stem.rpartition("_")
+    return safe_stem(head if sep and head else stem)
+
+
+def name_claim(annotations_root: S3Uri, name: str) -> S3Uri:
+    """``<annotations>/consolidated-annotation/output/names/<name, case-folded>.json``: which object holds ``name``.
+
+    Case-folded, so ``Cat`` and ``cat`` cannot both be taken (a copy of the bucket on a
+    case-insensitive file system would merge them), as ``gtaudit.names.unique_stems`` also rules.
+    """
+    return annotations_root.join("consolidated-annotation", "output", "names", f"{safe_stem(name).casefold()}.json")
 
 
 def worker_response(root: S3Uri, iteration: int, object_index: int | str, timestamp: str) -> S3Uri:
@@ -109,18 +143,11 @@ def output_manifest(root: S3Uri) -> S3Uri:
     return root.join("manifests", "output", "output.manifest")
 
 
-def overlay(root: S3Uri, dataset_object_id: str) -> S3Uri:
-    """``<job>/overlays/<datasetObjectId>.jpg``: the blended image the auditors see."""
-    return root.join("overlays", f"{key_segment(dataset_object_id)}.jpg")
+def overlay(root: S3Uri, name: str) -> S3Uri:
+    """``<job>/overlays/<name>.jpg``: the blended image the auditors see (``name`` = ``mask_name``)."""
+    return root.join("overlays", f"{safe_stem(name)}.jpg")
 
 
-def overlay_failure(root: S3Uri, dataset_object_id: str) -> S3Uri:
-    """``<job>/overlays/<datasetObjectId>.failed.json``: why that object's overlay can never be rendered."""
-    return root.join("overlays", f"{key_segment(dataset_object_id)}.failed.json")
-
-
-def dataset_object_id_of_mask(mask: S3Uri) -> str | None:
-    """The ``<datasetObjectId>`` of a consolidated mask named ``<datasetObjectId>_<timestamp>.png``,
-    when it is Ground Truth's integer index (any other ID is read from the mask's metadata)."""
-    m = _MASK_INDEX.match(mask.name)
-    return m.group(1) if m else None
+def overlay_failure(root: S3Uri, name: str) -> S3Uri:
+    """``<job>/overlays/<name>.failed.json``: why that object's overlay can never be rendered."""
+    return root.join("overlays", f"{safe_stem(name)}.failed.json")

@@ -1,11 +1,19 @@
-"""Ground Truth's naming rules for labeling jobs and label attributes, and our deterministic names."""
+"""Ground Truth's naming rules for labeling jobs and label attributes, and our deterministic names.
+
+Images keep the name a person knows them by: the start names each object after its image's stem
+(``unique_stems``), labeling_post names each mask and overlay the same way (``name_candidates``), and
+the export names its files so too (``unique_names``). One rule serves all three: the stem made safe
+(``safe_stem``), and where two stems collide, ``-<4 hex>`` of the image's identity (its source URI),
+longer only if that is not enough (``collision_tag``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -15,8 +23,14 @@ JOB_NAME_MAX = 63
 ATTRIBUTE_NAME_MAX = 127
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9]+")
-# What Windows, macOS or a shell cannot take in a file name (a slash would make a folder).
-_UNSAFE_FILE_CHARS = re.compile(r'[/\\:*?"<>|]')
+# What Windows, macOS or a shell cannot take in a file name (a slash would make a folder), and "%",
+# so that a reader that URL-decodes an S3 key (as S3's event notifications require) reads it unchanged.
+_UNSAFE_FILE_CHARS = re.compile(r'[/\\:*?"<>|%]')
+# A stem longer than this (UTF-8) is cut: with an extension and a collision tag it stays below the
+# 255 bytes most file systems allow in a name, and far below S3's 1,024-byte keys.
+MAX_STEM_BYTES = 160
+# The widths of a collision tag (hex digits of the identity's SHA-256), tried in order.
+TAG_WIDTHS = (4, 8, 64)
 
 
 def validate_job_name(name: str) -> str:
@@ -97,12 +111,46 @@ def attribute_name(stage: str, round_no: int) -> str:
 
 
 def safe_stem(name: str) -> str:
-    """``name`` made safe as a file name: separators, control characters and a leading dot replaced."""
+    """``name`` made safe as a file name and as one S3 key segment, Unicode kept.
+
+    Separators, ``%``, control characters and a leading dot are replaced by ``_``; a name longer
+    than ``MAX_STEM_BYTES`` is cut and gets ``-<8 hex>`` of the whole name, so two long names with a
+    common start stay apart. Applying it twice changes nothing.
+    """
     text = _UNSAFE_FILE_CHARS.sub("_", name)
     text = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in text)
     if text.startswith("."):
         text = "_" + text[1:]
+    if len(text.encode("utf-8")) > MAX_STEM_BYTES:
+        tag = "-" + collision_tag(name, 8)
+        cut = text.encode("utf-8")[: MAX_STEM_BYTES - len(tag)].decode("utf-8", "ignore")
+        text = cut + tag
     return text or "_"
+
+
+def stem_of(file_name: str) -> str:
+    """The safe stem of a file name: ``猫 の 写真 (1).jpg`` -> ``猫 の 写真 (1)``."""
+    return safe_stem(PurePosixPath(file_name).stem)
+
+
+def collision_tag(identity: str, width: int) -> str:
+    """``width`` hex digits of the SHA-256 of ``identity``: what tells two equal stems apart."""
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:width]
+
+
+def name_candidates(stem: str, identity: str) -> Iterator[str]:
+    """The names one image may take, in order of preference, when others may already hold some.
+
+    ``stem`` first; then ``stem-<tag>`` at each of ``TAG_WIDTHS`` (the names :func:`unique_stems`
+    gives when it sees the collision); then ``stem-<64 hex>-1``, ``-2``, ... for the same identity
+    seen again. Endless: the caller stops at the first name that is free or already its own.
+    """
+    yield stem
+    for width in TAG_WIDTHS:
+        yield f"{stem}-{collision_tag(identity, width)}"
+    full = collision_tag(identity, TAG_WIDTHS[-1])
+    for n in itertools.count(1):
+        yield f"{stem}-{full}-{n}"
 
 
 def unique_stems(entries: Iterable[tuple[str, str]]) -> list[str]:
@@ -114,7 +162,7 @@ def unique_stems(entries: Iterable[tuple[str, str]]) -> list[str]:
     ``猫 の 写真 (1)``, and only names that collide carry a suffix.
     """
     pairs = list(entries)
-    stems = [safe_stem(PurePosixPath(name).stem) for _, name in pairs]
+    stems = [stem_of(name) for _, name in pairs]
     groups: dict[str, list[int]] = {}
     for i, stem in enumerate(stems):
         groups.setdefault(stem.casefold(), []).append(i)
@@ -122,8 +170,8 @@ def unique_stems(entries: Iterable[tuple[str, str]]) -> list[str]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        for width in (4, 8, 64):
-            tags = [hashlib.sha256(pairs[i][0].encode("utf-8")).hexdigest()[:width] for i in members]
+        for width in TAG_WIDTHS:
+            tags = [collision_tag(pairs[i][0], width) for i in members]
             if len(set(tags)) == len(tags):
                 break
         else:  # the same identity twice: number them

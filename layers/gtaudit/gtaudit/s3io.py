@@ -46,8 +46,9 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 def is_conditional_check_failed(exc: BaseException) -> bool:
-    """Whether a DynamoDB conditional write was refused because its condition does not hold."""
-    return error_code(exc) == "ConditionalCheckFailedException"
+    """Whether a conditional write was refused because its condition does not hold (DynamoDB's
+    ``ConditionalCheckFailedException``, S3's ``PreconditionFailed``: the key already exists)."""
+    return error_code(exc) in {"ConditionalCheckFailedException", "PreconditionFailed"}
 
 
 def exists(s3: Any, uri: S3Uri) -> bool:
@@ -115,13 +116,38 @@ def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
         body.close()
 
 
-def put_bytes(s3: Any, uri: S3Uri, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None) -> None:
-    """Write an object (encryption comes from the bucket's default); ``metadata`` is S3 user metadata."""
-    extra = {"Metadata": metadata} if metadata else {}
-    with typed_s3_errors():
-        s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
+def put_bytes(
+    s3: Any,
+    uri: S3Uri,
+    data: bytes,
+    content_type: str,
+    *,
+    metadata: dict[str, str] | None = None,
+    if_absent: bool = False,
+) -> bool:
+    """Write an object (encryption comes from the bucket's default); ``metadata`` is S3 user metadata.
+
+    With ``if_absent``, S3's conditional write (``If-None-Match: *``): nothing is written and the
+    answer is ``False`` when the key already exists. Two such writes racing for one key may get
+    ``ConditionalRequestConflict`` (409), which is raised: the caller's retry settles it.
+    Returns ``True`` when the object was written.
+    """
+    extra: dict[str, Any] = {"Metadata": metadata} if metadata else {}
+    if if_absent:
+        extra["IfNoneMatch"] = "*"
+    try:
+        with typed_s3_errors():
+            s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=data, ContentType=content_type, **extra)
+    except ClientError as exc:
+        if if_absent and is_conditional_check_failed(exc):
+            return False
+        raise
+    return True
 
 
-def put_json(s3: Any, uri: S3Uri, data: Any) -> None:
-    """Write JSON, UTF-8, readable."""
-    put_bytes(s3, uri, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
+def put_json(
+    s3: Any, uri: S3Uri, data: Any, *, metadata: dict[str, str] | None = None, if_absent: bool = False
+) -> bool:
+    """Write JSON, UTF-8, readable; ``metadata`` and ``if_absent`` as for ``put_bytes``."""
+    body = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+    return put_bytes(s3, uri, body, "application/json", metadata=metadata, if_absent=if_absent)

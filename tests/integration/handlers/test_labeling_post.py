@@ -10,13 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gen_labeling_events import GRID_ANIMAL
+from gen_labeling_events import ANIMAL, ARN, GRID_ANIMAL, answer, inline
 from gtaudit.exceptions import InvalidEventError
+from gtaudit.names import unique_stems
+from gtaudit.overlay.jobs import OverlaySettings, render_mask_overlays
 from gtaudit.s3uri import parse_s3_uri
 from PIL import Image
 from support import EVENTS, load_event
 
 MASK_DIR = "out/job-a/annotations/consolidated-annotation/output"
+# Masks are named after their images: street 01 ☃.jpg (object 0 or 7), field-02.jpg (1), field-03.jpg (2).
+STREET, FIELD = "street 01 ☃_2026-11-24T100000.png", "field-02_2026-11-24T100000.png"
 EXPECTED_0 = [  # the vote of GRID_A, GRID_B and GRID_C (see gen_labeling_events.py)
     "............",
     ".pppp.......",
@@ -79,7 +83,7 @@ def test_content_variant_votes_three_workers(s3: Any, bucket: str, lambda_contex
     assert [r["datasetObjectId"] for r in result] == ["0", "1"]
     c0 = out["0"]
     assert c0["status"] == "consolidated"
-    assert c0["mask-ref"] == f"s3://{bucket}/{MASK_DIR}/0_2026-11-24T100000.png"
+    assert c0["mask-ref"] == f"s3://{bucket}/{MASK_DIR}/{STREET}"
     assert c0["image-size"] == {"width": 12, "height": 8}
     assert c0["workers"] == ["private.us-east-1.aaaa", "private.us-east-1.bbbb", "private.us-east-1.cccc"]
     assert c0["agreement"] == 0.25  # IoU(A,B)=24/32, IoU(A,C)=IoU(B,C)=0
@@ -97,6 +101,7 @@ def test_content_variant_votes_three_workers(s3: Any, bucket: str, lambda_contex
     assert meta["dataset-object-id"] == "0"
     c1 = out["1"]
     assert c1["agreement"] == 1.0
+    assert c1["mask-ref"] == f"s3://{bucket}/{MASK_DIR}/{FIELD}"
     img, _ = read_mask(s3, c1["mask-ref"])
     assert as_grid(img, c1["internal-color-map"]) == EXPECTED_ANIMAL
 
@@ -111,7 +116,14 @@ def test_rerun_writes_identical_keys_and_bytes(s3: Any, bucket: str, lambda_cont
     assert second == first
     assert s3.get_object(Bucket=u.bucket, Key=u.key)["Body"].read() == bytes1
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=MASK_DIR)["Contents"]]
-    assert sorted(keys) == [f"{MASK_DIR}/0_2026-11-24T100000.png", f"{MASK_DIR}/1_2026-11-24T100000.png"]
+    assert sorted(keys) == sorted(
+        [
+            f"{MASK_DIR}/{FIELD}",
+            f"{MASK_DIR}/{STREET}",
+            f"{MASK_DIR}/names/field-02.json",
+            f"{MASK_DIR}/names/street 01 ☃.json",
+        ]
+    )
 
 
 def test_worker_order_in_the_request_does_not_matter(s3: Any, bucket: str, lambda_context: Any) -> None:
@@ -130,7 +142,7 @@ def test_s3uri_variant_without_categories_or_output_config(s3: Any, bucket: str,
     c0 = by_id(result, "label-r1")["0"]
     assert c0["status"] == "consolidated"
     # No outputConfig: the annotations root is derived from the request's location.
-    assert c0["mask-ref"] == f"s3://{bucket}/{MASK_DIR}/0_2026-11-24T100000.png"
+    assert c0["mask-ref"] == f"s3://{bucket}/{MASK_DIR}/{STREET}"
     assert c0["workers"] == ["private.us-east-1.aaaa", "private.us-east-1.bbbb"]
     # No labelCategories: first-seen order over workers sorted by ID (aaaa maps person, animal).
     names = [c0["internal-color-map"][str(i)]["class-name"] for i in range(3)]
@@ -197,8 +209,8 @@ def test_bad_input_excludes_annotations_and_never_sinks_the_batch(
         "workers": [],
         "excluded": [],
     }
-    keys = {o["Key"].rsplit("/", 1)[1] for o in s3.list_objects_v2(Bucket=bucket, Prefix=MASK_DIR)["Contents"]}
-    assert keys == {"0_2026-11-24T100000.png", "2_2026-11-24T100000.png"}
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{MASK_DIR}/", Delimiter="/")["Contents"]
+    assert {o["Key"].rsplit("/", 1)[1] for o in listed} == {STREET, "field-03_2026-11-24T100000.png"}
 
 
 def test_malformed_event_raises_a_typed_error_without_the_event(s3: Any, bucket: str, lambda_context: Any) -> None:
@@ -261,3 +273,68 @@ def test_a_request_at_the_bucket_root_fails_each_object_with_the_reason_not_the_
         for e in out
     )
     assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])} == before  # nothing written
+
+
+def put_batch(s3: Any, bucket: str, stamp: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One consolidation request of job-a, named by its time as Ground Truth names them."""
+    request = f"{MASK_DIR.rsplit('/', 1)[0]}/consolidation-request/iteration-1/{stamp}.json"
+    s3.put_object(Bucket=bucket, Key=request, Body=json.dumps(items).encode())
+    return {
+        "version": "2018-10-16",
+        "labelingJobArn": ARN,
+        "labelAttributeName": "label-r1",
+        "labelCategories": ["person", "animal"],
+        "outputConfig": f"s3://{bucket}/out/job-a/annotations",
+        "payload": {"s3Uri": f"s3://{bucket}/{request}"},
+    }
+
+
+def painted(oid: str, source: str) -> dict[str, Any]:
+    """A data object one worker painted (12x8, as its image)."""
+    return {
+        "datasetObjectId": oid,
+        "dataObject": {"s3Uri": source},
+        "annotations": [inline("private.us-east-1.aaaa", answer(GRID_ANIMAL, {"animal": ANIMAL}))],
+    }
+
+
+def test_images_keep_their_names_and_equal_names_in_two_batches_stay_apart(
+    s3: Any, bucket: str, lambda_context: Any
+) -> None:
+    photo = io.BytesIO()
+    Image.new("RGB", (12, 8), (90, 90, 90)).save(photo, "JPEG")
+    sources = {k: f"s3://{bucket}/{k}" for k in ("a/cat.jpg", "b/cat.jpg", "images/猫 の 写真 (1).jpg")}
+    for key in sources:
+        s3.put_object(Bucket=bucket, Key=key, Body=photo.getvalue())
+    first = put_batch(
+        s3,
+        bucket,
+        "2026-11-24_10:00:00",
+        [painted("0", sources["a/cat.jpg"]), painted("1", sources["images/猫 の 写真 (1).jpg"])],
+    )
+    second = put_batch(s3, bucket, "2026-11-24_11:00:00", [painted("2", sources["b/cat.jpg"])])
+    refs = {**by_id(invoke(first, lambda_context), "label-r1"), **by_id(invoke(second, lambda_context), "label-r1")}
+    masks = {oid: parse_s3_uri(r["mask-ref"]).name for oid, r in refs.items()}
+    # b/cat.jpg finds "cat" taken by a/cat.jpg (another batch): it takes the name the run's start gave it.
+    start_b = unique_stems([(sources["a/cat.jpg"], "cat.jpg"), (sources["b/cat.jpg"], "cat.jpg")])[1]
+    assert masks == {
+        "0": "cat_2026-11-24T100000.png",
+        "1": "猫 の 写真 (1)_2026-11-24T100000.png",
+        "2": f"{start_b}_2026-11-24T110000.png",
+    }
+    assert invoke(second, lambda_context) == invoke(second, lambda_context)  # a retried batch: same keys
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{MASK_DIR}/", Delimiter="/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in listed) == sorted(masks.values())  # no fourth mask
+    claims = s3.list_objects_v2(Bucket=bucket, Prefix=f"{MASK_DIR}/names/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in claims) == sorted(
+        ["cat.json", f"{start_b}.json", "猫 の 写真 (1).json"]
+    )
+    _, meta = read_mask(s3, refs["2"]["mask-ref"])
+    assert meta == {"dataset-object-id": "2", "source-ref": sources["b/cat.jpg"]}
+
+    report = render_mask_overlays(s3, [r["mask-ref"] for r in refs.values()], OverlaySettings(allowed=(bucket,)))
+    assert report.count("written") == 3, report.as_dict()
+    overlays = s3.list_objects_v2(Bucket=bucket, Prefix="out/job-a/overlays/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in overlays) == sorted(
+        ["cat.jpg", f"{start_b}.jpg", "猫 の 写真 (1).jpg"]
+    )

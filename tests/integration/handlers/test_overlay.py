@@ -7,7 +7,7 @@ import io
 import json
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import boto3
 import numpy as np
@@ -105,7 +105,7 @@ def test_one_bad_mask_never_sinks_a_chunk(app: ModuleType, s3: Any, bucket: str,
     Image.new("P", (10, 10)).save(small, "PNG")
     put_mask(s3, bucket, f"{OUTPUT}/2_t.png", small.getvalue(), source=source, object_id="2")  # size
     put_mask(s3, bucket, f"{OUTPUT}/4_t.png", mask, source="s3://someone-elses-bucket/x.jpg", object_id="4")
-    put_mask(s3, bucket, f"{OUTPUT}/5_t.png", mask, source=source, object_id="../5")  # unsafe id
+    put_mask(s3, bucket, f"{OUTPUT}/5_t.png", mask, source="https://example.com/x.jpg", object_id="5")
     uris = [f"s3://{bucket}/{k}" for k in (job["mask_key"], *(f"{OUTPUT}/{n}_t.png" for n in (1, 2, 3, 4, 5)))]
     uris.append(f"s3://{bucket}/{JOB}/manifests/output/output.manifest")
     result = app.lambda_handler({"masks": uris}, LambdaContext())
@@ -117,13 +117,13 @@ def test_one_bad_mask_never_sinks_a_chunk(app: ModuleType, s3: Any, bucket: str,
         "2_t.png": "SizeMismatchError",
         "3_t.png": "NoSuchKey",
         "4_t.png": "ForbiddenLocationError",
-        "5_t.png": "InvalidMaskError",
+        "5_t.png": "InvalidS3UriError",
     }
     by_name = {r["mask"].rsplit("/", 1)[-1]: r for r in result["results"]}
     assert "10x10" in by_name["2_t.png"]["message"] and "451x300" in by_name["2_t.png"]["message"]
     assert "retryable" not in by_name["3_t.png"]  # a missing object will not appear by retrying
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{JOB}/overlays/")["Contents"])
-    # Each mask that can never be rendered leaves its reason for the orchestrator, under its index.
+    # Each mask that can never be rendered leaves its reason for the orchestrator, under its name.
     assert keys == sorted([job["overlay_key"], *(f"{JOB}/overlays/{n}.failed.json" for n in (1, 2, 3, 4, 5))])
     marker = json.loads(s3.get_object(Bucket=bucket, Key=f"{JOB}/overlays/2.failed.json")["Body"].read())
     assert marker["mask"].endswith("/2_t.png") and "10x10" in marker["reason"]
@@ -184,25 +184,44 @@ def test_malformed_events_are_rejected(app: ModuleType, event: Any) -> None:
         app.lambda_handler(event, LambdaContext())
 
 
-def test_object_id_from_gt_file_name_when_metadata_lacks_it(
-    app: ModuleType, s3: Any, bucket: str, job: dict[str, Any]
+@pytest.mark.parametrize(
+    ("mask_file", "object_id", "overlay_file"),
+    [
+        ("12_2026-11-24T100000.png", None, "12.jpg"),  # the built-in type's <index>_<timestamp>.png
+        ("猫 の 写真 (1)_2026-11-24T100000.png", "3", "猫 の 写真 (1).jpg"),  # labeling_post's <name>_<ts>.png
+        ("IMG_0042_2026-11-24T100000.png", "4", "IMG_0042.jpg"),
+        ("dog_t.png", "../5", "dog.jpg"),  # the key names the overlay, never the metadata
+    ],
+)
+def test_the_overlay_is_named_after_the_mask(
+    app: ModuleType, s3: Any, bucket: str, job: dict[str, Any], mask_file: str, object_id: str | None, overlay_file: str
 ) -> None:
-    key = f"{OUTPUT}/12_2026-11-24T100000.png"  # the built-in type's <index>_<timestamp>.png
-    put_mask(s3, bucket, key, MASK.read_bytes(), source=f"s3://{bucket}/{ORIGINAL_KEY}", object_id=None)
-    assert app.lambda_handler({"masks": [f"s3://{bucket}/{key}"]}, LambdaContext())["written"] == 1
-    s3.head_object(Bucket=bucket, Key=f"{JOB}/overlays/12.jpg")
+    key = f"{OUTPUT}/{mask_file}"
+    put_mask(s3, bucket, key, MASK.read_bytes(), source=f"s3://{bucket}/{ORIGINAL_KEY}", object_id=object_id)
+    result = app.lambda_handler({"masks": [f"s3://{bucket}/{key}"]}, LambdaContext())
+    assert result["results"][0]["overlay"] == f"s3://{bucket}/{JOB}/overlays/{overlay_file}"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{JOB}/overlays/")["Contents"]]
+    assert keys == [f"{JOB}/overlays/{overlay_file}"]
 
 
-def test_url_encoded_event_key_is_decoded_when_needed(
-    app: ModuleType, s3: Any, bucket: str, job: dict[str, Any]
+@pytest.mark.parametrize(
+    ("mask_file", "original", "written"),
+    [
+        ("7_2026 11.png", ORIGINAL_KEY, "7.jpg"),
+        # The original is gone: the failure marker is named after the mask as stored, not as encoded.
+        ("猫 の 写真 (1)_2026-11-24T100000.png", "images/gone.jpg", "猫 の 写真 (1).failed.json"),
+    ],
+)
+def test_a_url_encoded_event_key_is_read_as_the_stored_mask(
+    app: ModuleType, s3: Any, bucket: str, job: dict[str, Any], mask_file: str, original: str, written: str
 ) -> None:
-    key = f"{OUTPUT}/7_2026 11.png"
-    put_mask(s3, bucket, key, MASK.read_bytes(), source=f"s3://{bucket}/{ORIGINAL_KEY}", object_id="7")
+    key = f"{OUTPUT}/{mask_file}"
+    put_mask(s3, bucket, key, MASK.read_bytes(), source=f"s3://{bucket}/{original}", object_id="7")
     event = load_event("overlay-mask-created")
-    event["detail"]["object"]["key"] = key.replace(" ", "+")
-    result = app.lambda_handler(event, LambdaContext())
-    assert result["written"] == 1
-    s3.head_object(Bucket=bucket, Key=f"{JOB}/overlays/7.jpg")
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")  # as S3's notifications spell keys
+    app.lambda_handler(event, LambdaContext())
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{JOB}/overlays/")["Contents"]]
+    assert keys == [f"{JOB}/overlays/{written}"]
 
 
 def test_template_rule_routes_only_masks_on_moto_eventbridge(
@@ -245,11 +264,17 @@ def test_missing_overlays_fan_out_in_chunks(app: ModuleType, s3: Any, bucket: st
     root = S3Uri(bucket, JOB)
     mask = MASK.read_bytes()
     source = f"s3://{bucket}/{ORIGINAL_KEY}"
-    for i in range(1, 5):
-        put_mask(s3, bucket, f"{OUTPUT}/{i}_2026-11-24T100000.png", mask, source=source, object_id=str(i))
-    app.lambda_handler({"masks": [f"s3://{bucket}/{OUTPUT}/1_2026-11-24T100000.png"]}, LambdaContext())
+    # An earlier consolidation of IMG_2, written first: only the newest mask of a name is rendered.
+    put_mask(s3, bucket, f"{OUTPUT}/IMG_2_2026-11-23T090000.png", mask, source=source, object_id="2")
+    for i in range(1, 5):  # names with "_" of their own: each is its own object
+        put_mask(s3, bucket, f"{OUTPUT}/IMG_{i}_2026-11-24T100000.png", mask, source=source, object_id=str(i))
+        s3.put_object(Bucket=bucket, Key=f"{OUTPUT}/names/img_{i}.json", Body=b"{}")  # labeling_post's claims
+    app.lambda_handler({"masks": [f"s3://{bucket}/{OUTPUT}/IMG_1_2026-11-24T100000.png"]}, LambdaContext())
     missing = masks_missing_overlays(s3, root)
-    assert [m.rsplit("/", 1)[-1].split("_")[0] for m in missing] == ["0", "2", "3", "4"]
+    assert [m.rsplit("/", 1)[-1] for m in missing] == [
+        "0_2026-11-24T100000.png",
+        *(f"IMG_{i}_2026-11-24T100000.png" for i in (2, 3, 4)),
+    ]
 
     class Recorder:
         def __init__(self) -> None:

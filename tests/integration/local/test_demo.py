@@ -34,10 +34,12 @@ LAYOUT = {
     "consolidation-response": re.compile(
         rf"^annotations/consolidated-annotation/consolidation-response/iteration-(\d+)/{STAMP}\.json$"
     ),
-    "mask": re.compile(r"^annotations/consolidated-annotation/output/(\d+)_[0-9A-Za-z-]+\.png$"),
+    # Masks and overlays carry the image's own name (timestamps hold no "_"); names/ records who holds each.
+    "mask": re.compile(r"^annotations/consolidated-annotation/output/([^/]+)_[0-9A-Za-z-]+\.png$"),
+    "mask-name": re.compile(r"^annotations/consolidated-annotation/output/names/([^/]+)\.json$"),
     "intermediate": re.compile(r"^annotations/intermediate/(\d+)/annotations\.json$"),
     "output-manifest": re.compile(r"^manifests/output/output\.manifest$"),
-    "overlay": re.compile(r"^overlays/(\d+)\.jpg$"),
+    "overlay": re.compile(r"^overlays/([^/]+)\.jpg$"),
 }
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -52,6 +54,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp / "out"
     result = run_demo(out, images=images, project=ROOT, log=lambda _line: None)
     return {"out": out, "images": images, "summary": result.summary, "note": result.started_clean}
+
+
+def _name(kind: str, rel: str) -> str:
+    m = LAYOUT[kind].match(rel)
+    assert m, rel
+    return m.group(1)
 
 
 def _kind(rel: str) -> str:
@@ -156,6 +164,14 @@ def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, An
         if job["kind"] in {"labeling", "rework"}:
             assert len(kinds.get("mask", [])) == job["labeled"]
             assert len(kinds.get("overlay", [])) == job["labeled"]
+            names = {_name("mask", rel) for rel in kinds.get("mask", [])}
+            assert names == {_name("overlay", rel) for rel in kinds.get("overlay", [])}
+            assert {_name("mask-name", rel) for rel in kinds.get("mask-name", [])} == {n.casefold() for n in names}
+            for line in lines:  # no two sample images share a stem: each mask is named as its object
+                mask_ref = (line.get(attr) or {}).get("mask-ref")
+                if mask_ref:
+                    assert mask_ref.rsplit("/", 1)[1].startswith(line["object-id"] + "_")
+                    assert line["object-id"] in names
 
 
 @pytest.mark.slow

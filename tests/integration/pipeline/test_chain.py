@@ -29,6 +29,7 @@ from gtaudit.pipeline.context import Clients, Context
 from gtaudit.pipeline.orchestrator import handle_job_event
 from gtaudit.pipeline.start import start_run
 from gtaudit.pipeline.state import PipelineState
+from gtaudit.s3uri import parse_s3_uri
 from PIL import Image
 from pipeline_fakes import ACCOUNT, COLOR_MAP, REGION, FakeSageMaker, FakeSNS, event, pipeline_table
 
@@ -67,8 +68,8 @@ class Harness:
         for m in masks:
             self.rendered.append(m)
             root = m.split("/annotations/")[0]
-            oid = m.rsplit("/", 1)[1].split("_", 1)[0]
-            uri = layout.overlay(layout.job_root(root.rsplit("/", 1)[0], root.rsplit("/", 1)[1]), oid)
+            name = layout.mask_name(parse_s3_uri(m))
+            uri = layout.overlay(layout.job_root(root.rsplit("/", 1)[0], root.rsplit("/", 1)[1]), name)
             self.s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=b"jpg")
 
     def handle(self, name: str, status: str = "Completed", owner: str | None = None) -> dict[str, Any]:
@@ -142,10 +143,12 @@ class Harness:
                 )
                 continue
             workers, agreement = res
-            mask = layout.consolidated_mask(root.join("annotations"), str(i), "2026-11-24T100000")
+            # As labeling_post names them: after the image (the start's object-id where names collide).
+            image = line["object-id"]
+            mask = layout.consolidated_mask(root.join("annotations"), image, "2026-11-24T100000")
             self.s3.put_object(Bucket=mask.bucket, Key=mask.key, Body=b"png")
             if overlays:
-                ov = layout.overlay(root, str(i))
+                ov = layout.overlay(root, image)
                 self.s3.put_object(Bucket=ov.bucket, Key=ov.key, Body=b"jpg")
             content = {
                 "status": "consolidated",
@@ -230,7 +233,7 @@ def test_full_chain_with_rework_and_a_failed_object(h: Harness) -> None:
     audit_lines = h.input_lines(audit1)
     assert len(audit_lines) == 2
     first = audit_lines[0]
-    assert first["source-ref"].endswith("/overlays/0.jpg")
+    assert first["source-ref"].endswith("/overlays/img0.jpg")
     assert first["gtaudit"]["stage"] == "audit"
     assert first["gtaudit"]["original"] == f"s3://{h.bucket}/images/img0.jpg"
     assert first["gtaudit"]["labelers"] == ["private.w1", "private.w2"]
@@ -433,9 +436,9 @@ def test_an_overlay_that_can_never_render_fails_its_object_and_the_rest_go_to_au
 
     def render(masks: list[str]) -> None:  # as the overlay renderer does when object 1's original is gone
         for m in masks:
-            if m.rsplit("/", 1)[1].startswith("1_"):
+            if m.rsplit("/", 1)[1].startswith("img1_"):
                 root = layout.job_root(f"s3://{h.bucket}/jobs", label)
-                marker = layout.overlay_failure(root, "1")
+                marker = layout.overlay_failure(root, "img1")
                 reason = {"mask": m, "reason": f"source image not found: s3://{h.bucket}/images/img1.jpg"}
                 h.s3.put_object(Bucket=marker.bucket, Key=marker.key, Body=json.dumps(reason).encode())
             else:
@@ -447,7 +450,7 @@ def test_an_overlay_that_can_never_render_fails_its_object_and_the_rest_go_to_au
     assert len(h.input_lines(r["next"])) == 2
     (failed,) = h.lines(mf.part(h.bucket, started.run_id, "failed", label))
     assert failed["gtaudit"]["reason"].startswith("overlay cannot be rendered: source image not found: s3://")
-    assert failed["gtaudit"]["mask"].endswith("/1_2026-11-24T100000.png")
+    assert failed["gtaudit"]["mask"].endswith("/img1_2026-11-24T100000.png")
     assert "img1" not in json.dumps(h.input_lines(r["next"]))
 
 
@@ -500,7 +503,7 @@ def test_a_failed_consolidation_is_redone_from_the_worker_responses(h: Harness) 
     assert (r["redone"], r["audit"], r["failed"]) == (1, 2, 0)
     (event,) = h.lambda_client.events  # type: ignore[attr-defined]
     assert event["payload"]["s3Uri"].endswith("/consolidation-request/iteration-1/redo.json")
-    redone = [x for x in h.input_lines(r["next"]) if x["gtaudit"]["mask"].endswith("/1_redo.png")]
+    redone = [x for x in h.input_lines(r["next"]) if x["gtaudit"]["mask"].endswith("/img1_redo.png")]
     assert len(redone) == 1 and redone[0]["gtaudit"]["labelers"] == ["private.w1", "private.w2"]
 
 

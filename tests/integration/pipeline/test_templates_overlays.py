@@ -69,20 +69,25 @@ class FakeLambda:
             for m in masks:
                 uri = parse_s3_uri(m)
                 root = S3Uri(uri.bucket, uri.key.split("/annotations/")[0])
-                out = layout.overlay(root, uri.name.split("_", 1)[0])
+                out = layout.overlay(root, layout.mask_name(uri))
                 self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=b"jpg")
         return {"StatusCode": 202}
 
 
+def _name(i: int) -> str:
+    """Object names as the run's start gives them: the images' own, "_" and Unicode included."""
+    return f"IMG_{i:04d} 猫"
+
+
 def _masks(bucket: str, n: int) -> tuple[S3Uri, list[S3Uri]]:
     root = S3Uri(bucket, "jobs/gtaudit-labeling-r1-20261124t100000-ab12")
-    return root, [layout.consolidated_mask(root.join("annotations"), str(i), "2026-11-24T100000") for i in range(n)]
+    return root, [layout.consolidated_mask(root.join("annotations"), _name(i), "2026-11-24T100000") for i in range(n)]
 
 
 def test_many_missing_overlays_fan_out_to_the_overlay_function(s3: Any, bucket: str) -> None:
     root, masks = _masks(bucket, 60)
     for i in range(0, 60, 3):  # a third already rendered by the S3 trigger
-        ov = layout.overlay(root, str(i))
+        ov = layout.overlay(root, _name(i))
         s3.put_object(Bucket=bucket, Key=ov.key, Body=b"jpg")
     lam = FakeLambda(s3, render=True)
     ensurer = OverlayEnsurer(
@@ -95,7 +100,7 @@ def test_many_missing_overlays_fan_out_to_the_overlay_function(s3: Any, bucket: 
         render_inline=lambda m: pytest.fail("must not render 40 inline"),
     )
     overlays = [ensurer.overlay_for(m) for m in masks]
-    assert overlays[7] == layout.overlay(root, "7")
+    assert overlays[7] == S3Uri(bucket, f"{root.key}/overlays/IMG_0007 猫.jpg")
     assert ensurer.finish() == {"checked": 60, "missing": 40, "failed": 0}
     assert lam.calls == [("overlay-fn", "Event", 25), ("overlay-fn", "Event", 15)]
 
@@ -117,7 +122,7 @@ def test_few_missing_overlays_render_inline(s3: Any, bucket: str) -> None:
     def render(ms: list[str]) -> None:
         rendered.extend(ms)
         for m in ms:
-            out = layout.overlay(root, parse_s3_uri(m).name.split("_", 1)[0])
+            out = layout.overlay(root, layout.mask_name(parse_s3_uri(m)))
             s3.put_object(Bucket=bucket, Key=out.key, Body=b"jpg")
 
     ensurer = OverlayEnsurer(s3, FakeLambda(s3, render=False), root, function="overlay-fn", render_inline=render)

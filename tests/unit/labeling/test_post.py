@@ -1,10 +1,11 @@
-"""consolidate_masks with an in-memory S3 stub: inline data objects, sizes, label order, metadata."""
+"""consolidate_masks with an in-memory S3 stub: inline data objects, sizes, label order, metadata, names."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import urllib.parse
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.models import parse_event
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
+from gtaudit.names import unique_stems
 from gtaudit.s3uri import S3Uri
 from PIL import Image
 
@@ -26,7 +28,13 @@ class StubS3:
         self.objects = objects or {}
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **kw: Any) -> None:
-        self.puts[f"s3://{Bucket}/{Key}"] = {"body": Body, **kw}
+        uri = f"s3://{Bucket}/{Key}"
+        if kw.pop("IfNoneMatch", None) == "*" and uri in self.puts:  # S3's conditional write
+            raise ClientError({"Error": {"Code": "PreconditionFailed", "Message": "exists"}}, "PutObject")
+        self.puts[uri] = {"body": Body, **kw}
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Metadata": self.puts[f"s3://{Bucket}/{Key}"].get("Metadata", {})}
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         data = self.objects.get(f"s3://{Bucket}/{Key}")
@@ -74,6 +82,9 @@ def test_inline_data_object_gets_no_source_metadata_and_dict_content_is_accepted
     )
     assert put["Metadata"] == {"dataset-object-id": "4"}
     assert put["ContentType"] == "image/png"
+    claim = s3.puts["s3://b-bucket/out/j/annotations/consolidated-annotation/output/names/4.json"]
+    assert claim["Metadata"] == put["Metadata"]
+    assert json.loads(claim["body"]) == {"name": "4", "dataset-object-id": "4", "source-ref": None}
 
 
 def test_without_image_properties_the_most_common_size_wins() -> None:
@@ -149,3 +160,50 @@ def test_a_mask_at_the_stored_size_of_an_exif_rotated_photo_is_excluded_with_the
     r = consolidate_masks(item, ctx(s3))
     assert r.content["workers"] == ["w1"] and r.content["image-size"] == {"width": 1, "height": 2}
     assert r.content["excluded"] == [{"workerId": "w2", "reason": "mask is 2x1 but the image workers saw is 1x2"}]
+
+
+def image_item(oid: str, source: str) -> ConsolidationItem:
+    return ConsolidationItem.model_validate(
+        {"datasetObjectId": oid, "dataObject": {"s3Uri": source}, "annotations": [ann("w1", [[PERSON]])]}
+    )
+
+
+OUTPUT = "s3://b-bucket/out/j/annotations/consolidated-annotation/output"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "name"),
+    [
+        ("猫 の 写真 (1).jpg", "猫 の 写真 (1)"),
+        ("50%25 off.png", "50_25 off"),  # as given, not URL-decoded: "%" replaced
+        ("bell\x07\ttab.jpg", "bell__tab"),
+        (".hidden.jpg", "_hidden"),
+        ("a\\b:c.jpg", "a_b_c"),
+    ],
+)
+def test_the_mask_is_named_after_the_image_made_safe(file_name: str, name: str) -> None:
+    source = f"s3://b-bucket/images/{file_name}"
+    s3 = StubS3()
+    r = consolidate_masks(image_item("0", source), ctx(s3))
+    assert r.content["mask-ref"] == f"{OUTPUT}/{name}_2026-11-24T100000.png"
+    assert s3.puts[r.content["mask-ref"]]["Metadata"]["source-ref"] == urllib.parse.quote(source, safe=":/")
+
+
+def test_a_name_held_by_another_object_takes_the_starts_suffix_and_a_retry_keeps_its_own() -> None:
+    s3 = StubS3()
+    a, b = "s3://b-bucket/a/Cat.jpg", "s3://b-bucket/b/cat.jpg"
+    first = consolidate_masks(image_item("0", a), ctx(s3)).content["mask-ref"]
+    second = consolidate_masks(image_item("1", b), ctx(s3)).content["mask-ref"]
+    (start_a, start_b) = unique_stems([(a, "Cat.jpg"), (b, "cat.jpg")])  # case-insensitively equal
+    assert first == f"{OUTPUT}/Cat_2026-11-24T100000.png"
+    assert second == f"{OUTPUT}/{start_b}_2026-11-24T100000.png" and start_b != "cat"
+    again = [consolidate_masks(image_item(o, src), ctx(s3)).content["mask-ref"] for o, src in (("1", b), ("0", a))]
+    assert again == [second, first]
+    assert start_a.startswith("Cat-")
+
+
+def test_the_same_image_listed_twice_in_a_job_still_gets_two_names() -> None:
+    s3 = StubS3()
+    src = "s3://b-bucket/images/x.jpg"
+    refs = [consolidate_masks(image_item(str(i), src), ctx(s3)).content["mask-ref"] for i in range(3)]
+    assert len(set(refs)) == 3 and refs[0] == f"{OUTPUT}/x_2026-11-24T100000.png"

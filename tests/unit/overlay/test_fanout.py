@@ -16,6 +16,7 @@ MASK = "jobs/j-1/annotations/consolidated-annotation/output/0_2026-11-24T100000.
         (MASK.replace(".png", ".PNG"), True),
         ("jobs/j-1/annotations/consolidated-annotation/consolidation-response/iteration-1/t.json", False),
         ("jobs/j-1/annotations/consolidated-annotation/output/notes.txt", False),
+        ("jobs/j-1/annotations/consolidated-annotation/output/names/cat.json", False),  # a name claim
         ("jobs/j-1/overlays/0.jpg", False),
         ("jobs/j-1/annotations/worker-response/iteration-1/0/t.png", False),
     ],

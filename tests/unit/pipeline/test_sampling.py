@@ -1,16 +1,13 @@
-"""The pipeline's pure parts: sampling, names, configuration, the overlay ID bitmap."""
+"""The pipeline's pure parts: sampling, names, configuration."""
 
 from __future__ import annotations
 
 import pytest
 from gtaudit.exceptions import InvalidNameError
-from gtaudit.layout import dataset_object_id_of_mask
 from gtaudit.names import JOB_NAME_MAX, job_name, validate_job_name
 from gtaudit.pipeline.config import PipelineConfig, validate_prefix
 from gtaudit.pipeline.jobs import name_for, parse_name
-from gtaudit.pipeline.overlays import IdSet
 from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats, draw, labeler_rate
-from gtaudit.s3uri import parse_s3_uri
 
 RUN = "20261124t100000-ab12"
 
@@ -100,18 +97,3 @@ def test_config_from_env_and_validation() -> None:
         PipelineConfig.from_env({**env, "AUDIT_POLICY": "some"})
     with pytest.raises(ValueError, match="must be a number"):
         PipelineConfig.from_env({**env, "AUDIT_SAMPLE_RATE": "lots"})
-
-
-def test_id_set_bitmap_and_fallback() -> None:
-    ids = IdSet()
-    for oid in ("0", "7", "99999", "abc"):
-        ids.add(oid)
-    assert "0" in ids and "7" in ids and "99999" in ids and "abc" in ids
-    assert "1" not in ids and "100000" not in ids and "abd" not in ids
-    assert len(ids.bits) == 99999 // 8 + 1
-
-
-def test_dataset_object_id_from_mask_name() -> None:
-    mask = parse_s3_uri("s3://bkt/jobs/j/annotations/consolidated-annotation/output/12_2026-11-24T100000.png")
-    assert dataset_object_id_of_mask(mask) == "12"
-    assert dataset_object_id_of_mask(parse_s3_uri("s3://bkt/x/mask.png")) is None

@@ -4,9 +4,19 @@
 data object: reads each worker's segmentation answer (``read_segmentation``), fixes the class table,
 decodes and votes the masks (``gtaudit.labeling.masks``, where the colour, vote and agreement rules
 are written down), writes the voted mask as an indexed PNG at
-``<annotations>/consolidated-annotation/output/<datasetObjectId>_<timestamp>.png`` and answers with a
+``<annotations>/consolidated-annotation/output/<name>_<timestamp>.png`` and answers with a
 ``ConsolidatedLabel``. An annotation that cannot be used is excluded with a reason; an object left
 with none gets a ``failed`` label; neither affects the other objects.
+
+``<name>`` is the image's own stem, made safe (``gtaudit.names.stem_of``; an inline text object
+keeps its ``datasetObjectId``), so ``猫 の 写真 (1).jpg`` gets ``猫 の 写真 (1)_<timestamp>.png``.
+Two images of one job may share a stem (``a/cat.jpg``, ``b/cat.jpg``), in one batch or in two,
+and a batch does not know the others, so each name is claimed in S3 before it is used
+(``claim_name``): a conditional write of ``output/names/<name, case-folded>.json``
+(``layout.name_claim``) that fails if the name is taken. Taken by the same object (a retried
+batch, a redo) it is this object's; taken by another, the next of ``gtaudit.names.name_candidates``
+is tried: ``cat-<4 hex of the source URI>``, the name the run's start gave the object when it saw
+the collision.
 """
 
 from __future__ import annotations
@@ -36,8 +46,9 @@ from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, 
 from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, normalize_color
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
 from gtaudit.models.stages import ColorMapEntry, ConsolidatedLabel, Exclusion, ImageSize
+from gtaudit.names import name_candidates, safe_stem, stem_of
 from gtaudit.overlay.render import displayed_size
-from gtaudit.s3io import get_bytes, put_bytes
+from gtaudit.s3io import get_bytes, get_metadata, put_bytes, put_json
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 SEGMENTATION_ELEMENT = "crowd-semantic-segmentation"
@@ -259,7 +270,7 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         return LabeledObject(item.dataset_object_id, failed)
     voted = vote([m for _, m in masks])
     agreement = None if voted.agreement is None else round(voted.agreement, 4)
-    mask_uri = layout.consolidated_mask(ctx.output_root, item.dataset_object_id, ctx.timestamp)
+    mask_uri = layout.consolidated_mask(ctx.output_root, claim_name(ctx, item), ctx.timestamp)
     put_bytes(ctx.s3, mask_uri, encode_mask(voted.mask, table.colors), "image/png", metadata=_mask_metadata(item))
     height, width = voted.mask.shape
     label = ConsolidatedLabel(
@@ -285,8 +296,8 @@ def shown_size(s3: Any, item: ConsolidationItem) -> tuple[int, int] | None:
     image that cannot be read leaves the check to each worker's declared ``inputImageProperties``:
     the overlay stage then fails that one object with the cause ("source image not found: ...").
     """
-    source = item.data_object.get("s3Uri") or item.data_object.get("source-ref")
-    if not isinstance(source, str):
+    source = _source_of(item)
+    if source is None:
         return None  # inline text: no image
     try:
         return displayed_size(get_bytes(s3, parse_s3_uri(source), max_bytes=MAX_IMAGE_BYTES))
@@ -308,10 +319,51 @@ def _same_size(masks: list[tuple[str, np.ndarray]], excluded: list[Exclusion]) -
     return [(w, m) for w, m in masks if m.shape == keep]
 
 
+def claim_name(ctx: BatchContext, item: ConsolidationItem) -> str:
+    """The name of this object's mask and overlay in its job, claimed in S3 (see the module's docstring).
+
+    The first of ``name_candidates`` whose claim this object writes, or already holds: the same
+    ``dataset-object-id`` and ``source-ref`` (the mask's own metadata). Each object holds one
+    claim at most, so the candidates run out of other owners before the job runs out of objects.
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        A claim cannot be written or read, or two batches raced for it (409): Ground Truth retries
+        the batch, which finds its claims and writes the same keys.
+    """
+    source = _source_of(item)
+    if source is None:
+        stem, identity = safe_stem(item.dataset_object_id), item.dataset_object_id
+    else:
+        stem, identity = stem_of(_file_name(source)), source
+    owner = _mask_metadata(item)
+    candidates = name_candidates(stem, identity)
+    while True:
+        name = next(candidates)
+        claim = layout.name_claim(ctx.output_root, name)
+        record = {"name": name, "dataset-object-id": item.dataset_object_id, "source-ref": source}
+        if put_json(ctx.s3, claim, record, metadata=owner, if_absent=True):
+            return name
+        if get_metadata(ctx.s3, claim) == owner:
+            return name
+
+
+def _source_of(item: ConsolidationItem) -> str | None:
+    """The data object's image URI as Ground Truth gives it (``s3Uri``, or ``source-ref``); ``None`` for inline text."""
+    source = item.data_object.get("s3Uri") or item.data_object.get("source-ref")
+    return source if isinstance(source, str) and source else None
+
+
+def _file_name(source: str) -> str:
+    """The last path segment of an image URI, as given: Ground Truth passes the manifest's URI unchanged."""
+    return source.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _mask_metadata(item: ConsolidationItem) -> dict[str, str]:
     """S3 user metadata that leads from the mask back to its original image."""
     meta = {"dataset-object-id": urllib.parse.quote(item.dataset_object_id, safe="")}
-    source = item.data_object.get("s3Uri") or item.data_object.get("source-ref")
-    if isinstance(source, str) and source:
+    source = _source_of(item)
+    if source is not None:
         meta["source-ref"] = urllib.parse.quote(source, safe=":/")
     return meta

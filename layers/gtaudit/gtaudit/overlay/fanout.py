@@ -4,7 +4,8 @@ No Pillow here: the orchestrator imports this module on every job event, and ren
 itself unless a few overlays are missing (then it imports ``gtaudit.overlay.jobs``).
 
 - ``masks_missing_overlays`` lists ``<job>/annotations/consolidated-annotation/output/`` and
-  ``<job>/overlays/`` and keeps the newest mask of each object whose overlay is absent or older.
+  ``<job>/overlays/`` and keeps the newest mask of each name (``gtaudit.layout.mask_name``: the
+  overlay's name) whose overlay is absent or older.
 - ``fan_out`` invokes the overlay function asynchronously (``InvocationType="Event"``) once per
   chunk of at most ``MAX_CHUNK`` masks (``gtaudit.models.overlay.MaskChunkEvent``), so no
   invocation nears Lambda's 15-minute limit.
@@ -17,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from gtaudit.layout import mask_name
 from gtaudit.models.overlay import MAX_CHUNK
 from gtaudit.s3uri import S3Uri
 
@@ -84,33 +86,31 @@ def masks_missing_overlays(s3: Any, job_root: S3Uri) -> list[str]:
         Mask URIs, sorted by key.
     """
     newest: dict[str, tuple[Any, str]] = {}
-    for obj in _list(s3, job_root.bucket, job_root.join("annotations", "consolidated-annotation", "output").key + "/"):
+    output = job_root.join("annotations", "consolidated-annotation", "output").key + "/"
+    # One level only: the name claims under output/names/ are not masks.
+    for obj in _list(s3, job_root.bucket, output, delimiter="/"):
         key = obj["Key"]
         if not is_mask_key(key):
             continue
-        object_id = key.rsplit("/", 1)[-1].split("_", 1)[0].removesuffix(".png")
-        seen = newest.get(object_id)
+        name = mask_name(S3Uri(job_root.bucket, key))
+        seen = newest.get(name)
         if seen is None or (obj["LastModified"], key) > seen:
-            newest[object_id] = (obj["LastModified"], key)
+            newest[name] = (obj["LastModified"], key)
     overlays = dict(iter_overlays(s3, job_root))
-    missing = [
-        key
-        for object_id, (modified, key) in newest.items()
-        if object_id not in overlays or overlays[object_id] < modified
-    ]
+    missing = [key for name, (modified, key) in newest.items() if name not in overlays or overlays[name] < modified]
     return [str(S3Uri(job_root.bucket, key)) for key in sorted(missing)]
 
 
 def iter_overlays(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any]]:
-    """``(dataset object id, LastModified)`` of each overlay under ``<job>/overlays/``."""
-    for oid, modified, failed in iter_overlay_entries(s3, job_root):
+    """``(name, LastModified)`` of each overlay ``<job>/overlays/<name>.jpg``."""
+    for name, modified, failed in iter_overlay_entries(s3, job_root):
         if not failed:
-            yield oid, modified
+            yield name, modified
 
 
 def iter_overlay_entries(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any, bool]]:
-    """``(dataset object id, LastModified, failed)`` of each overlay, and of each object whose overlay
-    can never be rendered (its ``.failed.json`` marker, see ``gtaudit.overlay.jobs``), in one listing."""
+    """``(name, LastModified, failed)`` of each overlay, and of each object whose overlay can never
+    be rendered (its ``<name>.failed.json`` marker, see ``gtaudit.overlay.jobs``), in one listing."""
     for obj in _list(s3, job_root.bucket, job_root.join("overlays").key + "/"):
         if m := _OVERLAY.search(obj["Key"]):
             yield m.group(1), obj["LastModified"], False
@@ -118,6 +118,7 @@ def iter_overlay_entries(s3: Any, job_root: S3Uri) -> Iterator[tuple[str, Any, b
             yield m.group(1), obj["LastModified"], True
 
 
-def _list(s3: Any, bucket: str, prefix: str) -> Iterable[dict[str, Any]]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+def _list(s3: Any, bucket: str, prefix: str, *, delimiter: str | None = None) -> Iterable[dict[str, Any]]:
+    extra = {"Delimiter": delimiter} if delimiter else {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra):
         yield from page.get("Contents", [])

@@ -2,7 +2,8 @@
 
 From a mask's URI alone ``render_mask_overlay`` finds the original (the mask's ``source-ref``
 metadata, written by labeling_post), renders it with ``gtaudit.overlay.render.render_overlay``
-and writes ``<job>/overlays/<datasetObjectId>.jpg``. ``render_mask_overlays`` does a chunk of
+and writes ``<job>/overlays/<name>.jpg``, the mask's own name without its timestamp
+(``gtaudit.layout.mask_name``). ``render_mask_overlays`` does a chunk of
 masks on a few threads and reports each mask's outcome; one bad mask never stops the others.
 
 ``render_requested_overlays`` is the Lambda's one domain call. Its two events
@@ -22,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -43,8 +43,8 @@ from gtaudit.overlay.render import DEFAULT_QUALITY, MAX_PIXELS_ENV, check_opacit
 from gtaudit.s3io import (
     PERMANENT_CODES,
     error_code,
+    exists,
     get_bytes_and_metadata,
-    get_metadata,
     is_not_found,
     put_bytes,
     put_json,
@@ -52,8 +52,6 @@ from gtaudit.s3io import (
 from gtaudit.s3uri import S3Uri, check_allowed, parse_s3_uri, split_allowed
 
 log = logging.getLogger(__name__)
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,17 +153,9 @@ def job_root_of(mask_uri: S3Uri) -> S3Uri:
     return S3Uri(mask_uri.bucket, mask_uri.key[:idx])
 
 
-def _dataset_object_id(mask_uri: S3Uri, metadata: dict[str, str]) -> str:
-    """The mask's ``dataset-object-id`` metadata, else the ``<id>_`` prefix of GT's file name."""
-    value = metadata.get("dataset-object-id")
-    if value is None:
-        value = layout.dataset_object_id_of_mask(mask_uri)
-        if value is None:
-            raise InvalidMaskError(f"{mask_uri} has no dataset-object-id metadata and no '<id>_' file name")
-    value = unquote(value)
-    if not _SAFE_ID.match(value) or value in {".", ".."}:
-        raise InvalidMaskError(f"dataset-object-id {value[:40]!r} of {mask_uri} is not a safe file name")
-    return value
+def _decoded(uri: S3Uri) -> S3Uri:
+    """``uri`` with its key URL-decoded, as S3's event notifications encode keys (``a b`` -> ``a+b``)."""
+    return S3Uri(uri.bucket, unquote_plus(uri.key))
 
 
 def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, str]]:
@@ -174,10 +164,9 @@ def _get(s3: Any, uri: S3Uri, max_bytes: int) -> tuple[S3Uri, bytes, dict[str, s
         data, meta = get_bytes_and_metadata(s3, uri, max_bytes=max_bytes)
         return uri, data, meta
     except Exception as exc:
-        decoded = unquote_plus(uri.key)
-        if not is_not_found(exc) or decoded == uri.key:
+        alt = _decoded(uri)
+        if not is_not_found(exc) or alt == uri:
             raise
-        alt = S3Uri(uri.bucket, decoded)
         data, meta = get_bytes_and_metadata(s3, alt, max_bytes=max_bytes)
         return alt, data, meta
 
@@ -190,15 +179,15 @@ def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> 
     s3
         A boto3 S3 client.
     mask_uri
-        The mask, ``<job>/annotations/consolidated-annotation/output/<id>_<ts>.png``, written with
-        metadata ``source-ref`` (percent-encoded original URI) and ``dataset-object-id``.
+        The mask, ``<job>/annotations/consolidated-annotation/output/<name>_<ts>.png``, written with
+        metadata ``source-ref`` (percent-encoded original URI).
     settings
         Rendering options and the allowed locations of originals.
 
     Returns
     -------
     S3Uri
-        ``<job>/overlays/<datasetObjectId>.jpg``, overwritten with the same bytes on a re-run.
+        ``<job>/overlays/<name>.jpg``, overwritten with the same bytes on a re-run.
 
     Raises
     ------
@@ -215,7 +204,6 @@ def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> 
     if not source:
         raise InvalidMaskError(f"{mask_uri} has no source-ref metadata: cannot find its original")
     original_uri = check_allowed(parse_s3_uri(unquote(source)), settings.allowed)
-    dataset_object_id = _dataset_object_id(mask_uri, meta)
     try:
         _, image, _ = _get(s3, original_uri, settings.max_object_bytes)
     except S3ObjectUnavailableError as exc:
@@ -229,7 +217,7 @@ def render_mask_overlay(s3: Any, mask_uri: S3Uri, settings: OverlaySettings) -> 
         quality=settings.quality,
         max_pixels=settings.max_pixels,
     )
-    target = layout.overlay(root, dataset_object_id)
+    target = layout.overlay(root, layout.mask_name(mask_uri))
     put_bytes(s3, target, body, "image/jpeg")
     return target
 
@@ -240,7 +228,7 @@ _PERMANENT = (GtauditError, ValueError)
 def _outcome(s3: Any, mask: str, settings: OverlaySettings) -> MaskOutcome:
     """Render one mask, turning any failure into a reported outcome.
 
-    A failure no retry can fix also leaves ``<job>/overlays/<id>.failed.json`` with its reason, so the
+    A failure no retry can fix also leaves ``<job>/overlays/<name>.failed.json`` with its reason, so the
     orchestrator lists that one object as failed and hands the rest of the job to the audit.
     """
     try:
@@ -268,12 +256,9 @@ def _record_failure(s3: Any, mask: str, reason: str) -> None:
     orchestrator's retry renders again and writes it then)."""
     try:
         uri = parse_s3_uri(mask)
-        # The raw ID, unchecked: layout.overlay_failure makes any ID a safe key, and the ensurer
-        # looks the marker up by the same ID (an ID refused for rendering still needs its marker).
-        oid = layout.dataset_object_id_of_mask(uri) or unquote(get_metadata(s3, uri).get("dataset-object-id", ""))
-        if not oid:
-            raise InvalidMaskError(f"{mask} has no dataset-object-id")
-        put_json(s3, layout.overlay_failure(job_root_of(uri), oid), {"mask": mask, "reason": reason})
+        if _decoded(uri) != uri and not exists(s3, uri) and exists(s3, _decoded(uri)):
+            uri = _decoded(uri)  # an event's URL-encoded key: the marker is named after the mask as stored
+        put_json(s3, layout.overlay_failure(job_root_of(uri), layout.mask_name(uri)), {"mask": mask, "reason": reason})
     except Exception as exc:  # the marker is an optimisation of the retry; never fail the chunk for it
         log.warning("could not record the overlay failure of %s: %s", mask, exc)
 
