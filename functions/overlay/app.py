@@ -1,4 +1,4 @@
-"""Overlay Lambda: render <job>/overlays/<datasetObjectId>.jpg for consolidated masks.
+"""Overlay Lambda: render <job>/overlays/<name>.jpg (named after the image) for consolidated masks.
 
 Invoked per mask by the data bucket's EventBridge ``Object Created`` rule, or with a chunk
 ``{"masks": [...]}`` that the orchestrator fans out asynchronously (see gtaudit.models.overlay

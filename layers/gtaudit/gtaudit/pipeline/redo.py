@@ -10,7 +10,7 @@ builds one, and invokes ``labeling_post`` itself (``RequestResponse``). What com
 are unusable fails with labeling_post's reason.
 
 The request is written under a fixed key (``.../consolidation-request/iteration-1/redo.json``), and
-labeling_post names its masks after the request (``<id>_redo.png``), so a retried step redoes the
+labeling_post names its masks after the request (``<name>_redo.png``), so a retried step redoes the
 same work into the same keys.
 """
 
@@ -35,7 +35,7 @@ from gtaudit.s3io import get_json, put_json
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 log = logging.getLogger(__name__)
-REDO_REQUEST = "redo"  # .../consolidation-request/iteration-1/redo.json; labeling_post names masks <id>_redo.png
+REDO_REQUEST = "redo"  # .../consolidation-request/iteration-1/redo.json; labeling_post names masks <name>_redo.png
 
 
 @dataclass
