@@ -7,6 +7,10 @@ job through boto3's SageMaker client), and then only waits: every later stage (o
 rework, worker time) happens because the template's EventBridge rules route GT's job state events
 and S3's object events to the template's functions. When nothing moves any more, it mirrors the
 data bucket into ``--out`` and writes ``summary.json``.
+
+With ``source`` (``gtaudit demo --from``) the run starts at the audit stage from existing labels,
+as ``gtaudit start --from`` does (``gtaudit_local.imports``); ``samples/imports/`` holds a COCO
+file and a Ground Truth manifest made from the sample images, with a few deliberate faults.
 """
 
 from __future__ import annotations
@@ -209,8 +213,11 @@ def build_summary(
                 states[oid].update(state="approved", reason="accepted without audit (AuditPolicy=sample)")
         for oid, info in _outcomes(read, pipeline, "failed").items():
             # The orchestrator's reason names the cause (a missing original, an overlay that cannot be
-            # rendered) where Ground Truth's output manifest only says what happened to the task.
-            if states.get(oid, {}).get("state") in ("stalled", "failed") and info.get("reason"):
+            # rendered) where Ground Truth's output manifest only says what happened to the task; an
+            # object no job saw (refused by an audit-only start, missing from an output) has only it.
+            if oid not in states:
+                states[oid] = {"job": info.get("job"), "round": info.get("round"), "state": "failed", "reason": ""}
+            if states[oid]["state"] in ("stalled", "failed") and info.get("reason"):
                 states[oid].update(state="failed", reason=str(info["reason"]))
     counts = Counter(s["state"] for s in states.values())
     missing = max(0, objects_in - len(states))
@@ -334,8 +341,13 @@ def run_demo(
     log: Callable[[str], None] = print,
     crashes: Mapping[str, int] | None = None,
     wrap_labeler: Callable[[Any], Any] | None = None,
+    source: str | None = None,
+    attribute: str | None = None,
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
+
+    ``source`` starts the run at the audit stage from existing labels (``gtaudit_local.imports``),
+    with ``images`` as where their images are; ``attribute`` names a Ground Truth manifest's label.
 
     ``crashes`` and ``wrap_labeler`` inject faults for drills (``tests/integration/local/test_faults.py``):
     functions whose processes die in their first n invocations, and a wrapper around each labeler.
@@ -343,7 +355,8 @@ def run_demo(
     Raises
     ------
     DemoError
-        ``out`` belongs to someone else, there are no images, or the run could not start.
+        ``out`` belongs to someone else, there are no images, or the run could not start (a source
+        that cannot be read, or one whose every object is refused).
     """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -379,7 +392,7 @@ def run_demo(
         assert rt.gt is not None
         with _environ(rt.client_env()):
             t = time.perf_counter()
-            run = _start_run(rt, images)
+            run = _start_audit(rt, source, images, attribute, log) if source else _start_run(rt, images)
             (out / MARKER).write_text(json.dumps({"run": run.get("run"), "started": started.isoformat()}))
             timings["start (upload, manifest, first job)"] = time.perf_counter() - t
             log(f"run {run.get('run')}: {run.get('objects')} objects, first job {run.get('job')}")
@@ -427,17 +440,37 @@ def _template_parameters(project: Path) -> set[str]:
     return set(load_template(project / "template.yaml").parameters)
 
 
-def _start_run(rt: LocalRuntime, images: Path) -> dict[str, Any]:
-    """Start a run as ``gtaudit start`` does, configured from the template's outputs and the orchestrator's env."""
-    from gtaudit.pipeline.start import start_run
-
+def _start_clients(rt: LocalRuntime) -> dict[str, Any]:
+    """What ``gtaudit start`` works with, configured from the template's outputs and the orchestrator's env."""
     from gtaudit_local.commands.start import config_from_outputs
 
     environ = rt.stack.function("OrchestratorFunction").environment
     config = config_from_outputs(rt.stack.outputs, environ)
     table = rt.client_resource("dynamodb").Table(config.table)
-    started = start_run(
-        s3=rt.client("s3"), sagemaker=rt.client("sagemaker"), table=table, config=config, images=str(images)
-    )
+    return {"s3": rt.client("s3"), "sagemaker": rt.client("sagemaker"), "table": table, "config": config}
+
+
+def _start_run(rt: LocalRuntime, images: Path) -> dict[str, Any]:
+    """Start a run as ``gtaudit start`` does."""
+    from gtaudit.pipeline.start import start_run
+
+    result: dict[str, Any] = start_run(images=str(images), **_start_clients(rt)).as_dict()
+    return result
+
+
+def _start_audit(
+    rt: LocalRuntime, source: str, images: Path, attribute: str | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Start a run at the audit stage as ``gtaudit start --from`` does; log each refused object."""
+    from gtaudit_local.imports import SourceError, start_from_source
+
+    try:
+        started = start_from_source(source, images=str(images), attribute=attribute, **_start_clients(rt))
+    except SourceError as exc:
+        raise DemoError(str(exc)) from exc
+    for refusal in started.refused:
+        log(f"refused {refusal.name}: {refusal.reason}")
+    if started.job_name is None:
+        raise DemoError(f"nothing to audit: every object of {source} was refused")
     result: dict[str, Any] = started.as_dict()
     return result

@@ -28,6 +28,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output/)")
     p.add_argument("--workers", choices=["scripted", "browser"], default="scripted", help="who does the tasks")
     p.add_argument("--images", type=Path, default=None, help="image folder (default: samples/images)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        metavar="SOURCE",
+        default=None,
+        help="audit existing labels instead of labeling: a GT manifest, COCO file or masks folder "
+        "(e.g. samples/imports/coco.json; its images are --images)",
+    )
+    p.add_argument("--attribute", default=None, help="with --from a GT manifest: its label attribute")
     p.add_argument("--project", type=Path, default=None, help="folder with template.yaml (default: found from here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted workers")
     p.add_argument(
@@ -113,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout or (86_400.0 if args.workers == "browser" else 600.0),
                 on_progress=lambda jobs, _state: live.update(_progress_table(jobs)),
                 log=lambda line: live.console.print(line),
+                source=args.source,
+                attribute=args.attribute,
             )
     except (DemoError, FileNotFoundError) as exc:
         console.print(f"[red]demo: {exc}[/red]")

@@ -1,4 +1,10 @@
-"""``gtaudit start``: upload images if local, write the input manifest, create the first labeling job."""
+"""``gtaudit start``: upload images if local, write the input manifest, create the first labeling job.
+
+With ``--from SOURCE`` the run starts at the audit stage instead, from labels that already exist
+(a Ground Truth output manifest, a COCO file, a folder of masks: ``gtaudit_local.imports``). It
+prints what it created and each refused object with its reason; it exits 0 if at least one object
+went on to the audit, 2 if none did (then no run is created).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import Any
 
 from gtaudit.exceptions import GtauditError
 
-from gtaudit_local.commands import existing_folder
+from gtaudit_local.commands import CommandError, existing_folder
 
 # Stack output -> PipelineConfig field.
 OUTPUTS = {
@@ -27,6 +33,7 @@ OUTPUTS = {
     "AuditPreFunctionArn": "audit_pre_arn",
     "AuditPostFunctionArn": "audit_post_arn",
     "NotificationTopicArn": "topic_arn",
+    "OverlayFunctionName": "overlay_function",
     "LabelSet": "label_set",
 }
 FLAGS = (
@@ -70,13 +77,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="start a run: upload images, write the input manifest, create the first labeling job",
         description=(
             "Start a labeling -> audit -> rework run. --images is an s3:// prefix of existing images, or a local "
-            "folder uploaded to s3://<bucket>/inputs/<run>/images/. The bucket, table, role, Lambda ARNs and "
+            "folder uploaded to s3://<bucket>/inputs/<run>/images/. With --from, start at the audit stage from "
+            "existing labels: a Ground Truth output manifest (.manifest/.jsonl), a COCO file (.json) or a folder "
+            "of masks beside their images (docs/importing.md). The bucket, table, role, Lambda ARNs and "
             "workteam come from the stack's outputs (--stack, or $GTAUDIT_STACK), else from the orchestrator's "
             "environment variables (DATA_BUCKET, PIPELINE_TABLE, ...), and flags override both. AWS endpoints "
             "follow boto3's settings (AWS_ENDPOINT_URL...), so the same command drives the local runtime."
         ),
     )
-    p.add_argument("--images", required=True, help="s3://bucket/prefix/ or a local folder of images")
+    p.add_argument("--images", help="s3://bucket/prefix/ or a local folder of images (with --from: where they are)")
+    p.add_argument(
+        "--from", dest="source", metavar="SOURCE",
+        help="audit existing labels: a GT output manifest, a COCO file or a masks folder (local or s3://)",
+    )  # fmt: skip
+    p.add_argument("--attribute", help="with --from a GT manifest: its label attribute (default: found per line)")
     p.add_argument("--labels", help="the classes: a JSON array or comma-separated names (default: LABEL_SET)")
     p.add_argument("--stack", default=os.environ.get("GTAUDIT_STACK"), help="the deployed stack to read outputs from")
     p.add_argument("--run-id", help="a fixed run ID (20261124t101500-3f9c) to make a retried start idempotent")
@@ -98,10 +112,14 @@ def parse_labels(value: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the run and print what was created as JSON; exit 2 on a configuration or input error."""
-    if not args.images.startswith("s3://"):
+    if not args.images and not args.source:
+        raise CommandError("give --images (a labeling run) or --from (an audit of existing labels)")
+    if args.images and not args.images.startswith("s3://"):
         existing_folder(Path(args.images), "--images")
     import boto3
     from gtaudit.pipeline.start import start_run
+
+    from gtaudit_local.imports import start_from_source
 
     try:
         outputs = stack_outputs(args.stack, boto3.client("cloudformation")) if args.stack else {}
@@ -109,17 +127,34 @@ def run(args: argparse.Namespace) -> int:
         if not config.bucket or not config.table:
             print("gtaudit start: no bucket/table: give --stack, or --bucket and --table", file=sys.stderr)
             return 2
-        started = start_run(
-            s3=boto3.client("s3"),
-            sagemaker=boto3.client("sagemaker"),
-            table=boto3.resource("dynamodb").Table(config.table),
-            config=config,
-            images=args.images,
-            labels=parse_labels(args.labels),
-            run_id=args.run_id,
-        )
-    except (GtauditError, ValueError) as exc:
+        common: dict[str, Any] = {
+            "s3": boto3.client("s3"),
+            "sagemaker": boto3.client("sagemaker"),
+            "table": boto3.resource("dynamodb").Table(config.table),
+            "config": config,
+            "labels": parse_labels(args.labels),
+            "run_id": args.run_id,
+        }
+        if args.source:
+            lambda_client = boto3.client("lambda")
+            audit = start_from_source(
+                args.source, images=args.images, attribute=args.attribute, lambda_client=lambda_client, **common
+            )
+            return report_audit_start(audit)
+        started = start_run(images=args.images, **common)
+    except (GtauditError, ValueError) as exc:  # SourceError is a ValueError
         print(f"gtaudit start: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(started.as_dict(), indent=1))
+    return 0
+
+
+def report_audit_start(started: Any) -> int:
+    """Print an audit-only start (JSON on stdout, each refused object on stderr); 0 if any object went on."""
+    print(json.dumps(started.as_dict(), indent=1, ensure_ascii=False))
+    for refusal in started.refused:
+        print(f"gtaudit start: refused {refusal.name}: {refusal.reason}", file=sys.stderr)
+    if started.job_name is None:
+        print("gtaudit start: no object could be imported; no run was started", file=sys.stderr)
+        return 2
     return 0

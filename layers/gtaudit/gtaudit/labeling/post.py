@@ -271,7 +271,7 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
     voted = vote([m for _, m in masks])
     agreement = None if voted.agreement is None else round(voted.agreement, 4)
     mask_uri = layout.consolidated_mask(ctx.output_root, claim_name(ctx, item), ctx.timestamp)
-    put_bytes(ctx.s3, mask_uri, encode_mask(voted.mask, table.colors), "image/png", metadata=_mask_metadata(item))
+    put_bytes(ctx.s3, mask_uri, encode_mask(voted.mask, table.colors), "image/png", metadata=mask_metadata(item))
     height, width = voted.mask.shape
     label = ConsolidatedLabel(
         status="consolidated",
@@ -337,7 +337,7 @@ def claim_name(ctx: BatchContext, item: ConsolidationItem) -> str:
         stem, identity = safe_stem(item.dataset_object_id), item.dataset_object_id
     else:
         stem, identity = stem_of(_file_name(source)), source
-    owner = _mask_metadata(item)
+    owner = mask_metadata(item)
     candidates = name_candidates(stem, identity)
     while True:
         name = next(candidates)
@@ -360,7 +360,7 @@ def _file_name(source: str) -> str:
     return source.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _mask_metadata(item: ConsolidationItem) -> dict[str, str]:
+def mask_metadata(item: ConsolidationItem) -> dict[str, str]:
     """S3 user metadata that leads from the mask back to its original image."""
     meta = {"dataset-object-id": urllib.parse.quote(item.dataset_object_id, safe="")}
     source = _source_of(item)

@@ -88,6 +88,8 @@ def build_summary(
         total["not-audited"] += c.get("not-audited", 0)
         total["needs-attention"] += c.get("needs-attention", 0)
         total["failed"] += c.get("failed", 0)
+    # A run started from existing labels (pipeline.start_audit) counts the objects it refused.
+    total["failed"] += int(run.get("import_refused", 0))
     objects_in = int(run.get("objects_in", 0))
     accepted = total["approved"] + total["not-audited"]
     bucket = ctx.config.bucket
@@ -106,6 +108,8 @@ def build_summary(
         "rounds": [rounds[k] for k in sorted(rounds)],
         "manifests": {o: str(mf.cumulative(bucket, run_id, o)) for o in mf.OUTCOMES},
     }
+    if run.get("import_job"):
+        summary["import"] = {"job": run["import_job"], "source": run.get("source"), "refused": run["import_refused"]}
     if failure:
         summary["failure"] = failure
     return summary

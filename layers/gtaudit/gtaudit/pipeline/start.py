@@ -57,15 +57,24 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
+def content_type(name: str) -> str:
+    """The ``Content-Type`` an image is stored with, from its file name."""
+    return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
 def upload_folder(s3: Any, folder: Path, target: S3Uri) -> int:
     """Upload every image under ``folder`` (recursively, sorted) to ``target``; return the count."""
     n = 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and _is_image(p.name)):
         key = target.join(path.relative_to(folder).as_posix()).key
-        ctype = CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        s3.upload_file(str(path), target.bucket, key, ExtraArgs={"ContentType": ctype})
+        s3.upload_file(str(path), target.bucket, key, ExtraArgs={"ContentType": content_type(path.name)})
         n += 1
     return n
+
+
+def images_prefix(bucket: str, run_id: str) -> S3Uri:
+    """``s3://<bucket>/inputs/<run>/images``: where a run's local images are uploaded."""
+    return S3Uri(bucket, f"inputs/{run_id}/images")
 
 
 def list_images(s3: Any, prefix: S3Uri) -> Iterator[S3Uri]:
@@ -92,6 +101,35 @@ def run_labels(config: PipelineConfig, labels: Sequence[str] | None) -> list[str
             "redeploy with --parameter-overrides LabelSet='[...]' to change it"
         )
     return wanted
+
+
+def checked_run_id(run_id: str | None) -> str:
+    """``run_id`` if it is one of ours (``20261124t101500-3f9c``), a new one if None; else ``ValueError``."""
+    run_id = run_id or new_run_id()
+    if not RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r} must look like 20261124t101500-3f9c")
+    return run_id
+
+
+def write_label_categories(s3: Any, bucket: str, run_id: str, names: Sequence[str]) -> S3Uri:
+    """The run's label category file (``LabelCategoryConfigS3Uri`` of its labeling and rework jobs)."""
+    uri = mf.run_root(bucket, run_id).join("label-categories.json")
+    body = {"document-version": "2018-11-28", "labels": [{"label": n} for n in names]}
+    s3.put_object(
+        Bucket=bucket, Key=uri.key, ContentType="application/json", Body=json.dumps(body, ensure_ascii=False).encode()
+    )
+    return uri
+
+
+def run_templates(config: PipelineConfig, s3: Any) -> PipelineConfig:
+    """``config`` with the worker templates the deployment recorded, else this code's, where unset."""
+    if config.labeling_template and config.audit_template:
+        return config
+    uris = deployed_templates(s3, config.bucket) or ensure_templates(s3, config.bucket)
+    return config.with_(
+        labeling_template=config.labeling_template or uris["labeling"],
+        audit_template=config.audit_template or uris["audit"],
+    )
 
 
 def start_run(
@@ -133,9 +171,7 @@ def start_run(
     ValueError
         No images found, a bad run ID, or the config lacks what CreateLabelingJob needs.
     """
-    run_id = run_id or new_run_id()
-    if not RUN_ID.match(run_id):
-        raise ValueError(f"run id {run_id!r} must look like 20261124t101500-3f9c")
+    run_id = checked_run_id(run_id)
     label_names = run_labels(config, labels)  # before anything is uploaded
     uploaded = 0
     if images.startswith("s3://"):
@@ -144,17 +180,9 @@ def start_run(
         folder = Path(images)
         if not folder.is_dir():
             raise ValueError(f"--images {images!r} is neither an s3:// prefix nor a folder")
-        prefix = S3Uri(config.bucket, f"inputs/{run_id}/images")
+        prefix = images_prefix(config.bucket, run_id)
         uploaded = upload_folder(s3, folder, prefix)
-    categories = mf.run_root(config.bucket, run_id).join("label-categories.json")
-    s3.put_object(
-        Bucket=config.bucket,
-        Key=categories.key,
-        ContentType="application/json",
-        Body=json.dumps(
-            {"document-version": "2018-11-28", "labels": [{"label": n} for n in label_names]}, ensure_ascii=False
-        ).encode(),
-    )
+    categories = write_label_categories(s3, config.bucket, run_id, label_names)
     manifest = mf.job_input(config.bucket, run_id, JobKind.LABELING, 1)
     uris = list(list_images(s3, prefix))  # every name must be known to tell colliding ones apart
     with mf.ManifestWriter(s3, manifest) as out:
@@ -162,12 +190,7 @@ def start_run(
             out.write({"source-ref": str(uri), "object-id": oid})
     if out.count == 0:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {prefix}")
-    if not (config.labeling_template and config.audit_template):
-        uris = deployed_templates(s3, config.bucket) or ensure_templates(s3, config.bucket)
-        config = config.with_(
-            labeling_template=config.labeling_template or uris["labeling"],
-            audit_template=config.audit_template or uris["audit"],
-        )
+    config = run_templates(config, s3)
     state = PipelineState(table)
     state.create_run(
         run_id,
