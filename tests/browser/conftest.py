@@ -6,11 +6,14 @@ cannot work here. Screenshots go to test-artifacts/ (gitignored) for a person to
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser.task_pages import MASK_KEY, OVERLAY_KEY, PHOTO_KEY, indexed_mask, photo, png
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,3 +71,14 @@ def artifacts() -> Path:
     """The screenshot folder."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def images(s3: Any, bucket: str) -> str:
+    """The photo, its overlay and its mask (``browser.task_pages``) in moto's S3; returns the bucket."""
+    s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=png(photo()))
+    jpg = io.BytesIO()
+    Image.blend(photo(), indexed_mask().convert("RGB"), 0.5).save(jpg, format="JPEG")
+    s3.put_object(Bucket=bucket, Key=OVERLAY_KEY, Body=jpg.getvalue())
+    s3.put_object(Bucket=bucket, Key=MASK_KEY, Body=png(indexed_mask()))
+    return bucket

@@ -17,106 +17,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gtaudit.reasons import REASONS, reason_inputs
+from browser.task_pages import (
+    ANIMAL,
+    AUDIT,
+    OVERLAY_KEY,
+    PERSON,
+    PHOTO_KEY,
+    ROOT,
+    SEGMENTATION,
+    audit_input,
+    image_origin,
+    rework_input,
+    segmentation_input,
+)
+from gtaudit.reasons import REASONS
 from gtaudit_local.preview import TaskPageServer, s3_reader
-from PIL import Image, ImageDraw
+from PIL import Image
 
 # One browser per xdist worker: keep the browser tests together.
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-ROOT = Path(__file__).resolve().parents[2]
-SEGMENTATION = (ROOT / "ui" / "segmentation.liquid.html").read_text(encoding="utf-8")
-AUDIT = (ROOT / "ui" / "audit.liquid.html").read_text(encoding="utf-8")
-PERSON, ANIMAL = "#2ca02c", "#1f77b4"
 EVIL = '"\'><img src=x onerror="window.__pwned=1;alert(1)"><script>window.__pwned=2;alert(2)</script>{{ 7 }}'
 ARM_NOTE = "edge of the arm"
-
-
-def png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def photo(w: int = 200, h: int = 150) -> Image.Image:
-    """A synthetic photo: a grey gradient with a dark box (the 'animal') and a bar (the 'person')."""
-    img = Image.new("RGB", (w, h))
-    img.putdata([(90 + x // 4, 110 + y // 4, 130) for y in range(h) for x in range(w)])
-    d = ImageDraw.Draw(img)
-    d.rectangle([20, 20, 99, 79], fill=(60, 40, 30))
-    d.rectangle([130, 95, 180, 105], fill=(230, 200, 160))
-    return img
-
-
-def indexed_mask(w: int = 200, h: int = 150) -> Image.Image:
-    """A P-mode mask in GT's colour-map convention: 0 white, 1 person, 2 animal."""
-    m = Image.new("P", (w, h), 0)
-    m.putpalette([255, 255, 255, 0x2C, 0xA0, 0x2C, 0x1F, 0x77, 0xB4] + [0] * (256 * 3 - 9))
-    d = ImageDraw.Draw(m)
-    d.rectangle([20, 20, 99, 79], fill=2)  # 80 x 60 = 4800 px animal
-    d.rectangle([130, 95, 179, 104], fill=1)  # 50 x 10 = 500 px person
-    return m
-
-
-def segmentation_input(bucket: str, **extra: Any) -> dict[str, Any]:
-    task = {
-        "taskObject": f"s3://{bucket}/images/x.png",
-        "objectId": "x-1a2b3c4d",
-        "round": 1,
-        "labels": ["person", "animal"],
-        "labelColors": [{"label": "person", "color": PERSON}, {"label": "animal", "color": ANIMAL}],
-        "language": "en",
-        "header": "Paint every person and animal",
-        "shortInstructions": "Pick a label, then paint.",
-        "fullInstructions": "1. Pick a label.\n2. Paint.",
-        "initialValue": None,
-        "feedback": None,
-    }
-    task.update(extra)
-    return task
-
-
-def audit_input(bucket: str, **extra: Any) -> dict[str, Any]:
-    task = {
-        "objectId": "x-1a2b3c4d",
-        "round": 1,
-        "original": f"s3://{bucket}/images/x.png",
-        "overlay": f"s3://{bucket}/out/job/overlays/0.jpg",
-        "mask": f"s3://{bucket}/out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png",
-        "legend": [{"index": 1, "label": "person", "color": PERSON}, {"index": 2, "label": "animal", "color": ANIMAL}],
-        "labelers": ["private.us-east-1.aaaa", "private.us-east-1.bbbb"],
-        "agreement": 0.91,
-        "reasons": reason_inputs("en"),
-        "language": "en",
-        "header": "Audit this segmentation",
-        "instructions": "Approve, or reject with reasons.",
-    }
-    task.update(extra)
-    return task
-
-
-@pytest.fixture
-def images(s3: Any, bucket: str) -> str:
-    """The photo, its overlay and its mask in moto's S3."""
-    s3.put_object(Bucket=bucket, Key="images/x.png", Body=png(photo()))
-    jpg = io.BytesIO()
-    Image.blend(photo(), indexed_mask().convert("RGB"), 0.5).save(jpg, format="JPEG")
-    s3.put_object(Bucket=bucket, Key="out/job/overlays/0.jpg", Body=jpg.getvalue())
-    s3.put_object(
-        Bucket=bucket,
-        Key="out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png",
-        Body=png(indexed_mask()),
-    )
-    return bucket
-
-
-def image_origin(page: Any) -> tuple[float, float, float]:
-    """Screen position of image pixel (0, 0) and the zoom of the segmentation viewport."""
-    left, top, zoom = page.evaluate(
-        "() => { const e = document.querySelector('crowd-semantic-segmentation');"
-        " const r = e.vp.getBoundingClientRect(); return [r.left + e.tx, r.top + e.ty, e.zoom]; }"
-    )
-    return left, top, zoom
 
 
 def consolidation_request(s3: Any, bucket: str, key: str, source: str, content: dict[str, Any]) -> str:
@@ -162,6 +84,7 @@ def test_paint_submit_and_consolidate(
         answer = server.wait(timeout=10)
         page.wait_for_selector("#crowd-answer")
         page.screenshot(path=str(artifacts / "segmentation-submitted.png"))
+        assert page.evaluate("document.getElementById('gta-empty').open") is False  # painted: no question
     assert page.watch.errors == []
     assert answer is not None
     assert list(answer) == ["crowd-semantic-segmentation"]
@@ -188,7 +111,7 @@ def test_paint_submit_and_consolidate(
         s3,
         bucket,
         "out/job-a/annotations/consolidated-annotation/consolidation-request/iteration-1/2026-11-24_10:00:00.json",
-        f"s3://{bucket}/images/x.png",
+        f"s3://{bucket}/{PHOTO_KEY}",
         answer,
     )
     event = {
@@ -253,7 +176,7 @@ def test_reject_with_two_pins_and_a_reason_then_audit_post(
     monkeypatch.setenv("TASK_LANGUAGE", "en")
     post = importlib.reload(importlib.import_module("audit_post.app"))
     key = "out/audit-r1/annotations/consolidated-annotation/consolidation-request/iteration-1/2026-11-24_10:00:00.json"
-    uri = consolidation_request(s3, bucket, key, f"s3://{bucket}/out/job/overlays/0.jpg", answer)
+    uri = consolidation_request(s3, bucket, key, f"s3://{bucket}/{OVERLAY_KEY}", answer)
     event = {
         "version": "2018-10-16",
         "labelingJobArn": "arn:aws:sagemaker:us-east-1:111122223333:labeling-job/gtaudit-audit-r1-x",
@@ -337,9 +260,13 @@ def test_malicious_labels_and_comments_stay_inert(page: Any, s3: Any, images: st
         assert page.evaluate("window.__pwned") is None
         assert page.locator(".css-label-name").all_text_contents() == [EVIL, 'it\'s "quoted" & <b>bold</b>']
         assert page.locator(".css-header").inner_text() == EVIL
+        assert page.locator(".gta-peek").inner_text() == EVIL
+        page.click("#gta-feedback summary")
         assert EVIL in page.locator(".gta-comment").inner_text()
+        assert page.locator(".gta-notes li").inner_text() == EVIL + EVIL
         assert page.locator("img[src=x]").count() == 0
         page.click("crowd-button[form-action=submit] button")
+        page.click("#gta-empty-submit")  # the previous mask did not load: nothing is painted
         answer = server.wait(timeout=10)
     assert answer is not None
     assert list(answer["crowd-semantic-segmentation"]["labelMappings"]) == [EVIL, 'it\'s "quoted" & <b>bold</b>']
@@ -420,7 +347,6 @@ def test_rework_starts_from_the_previous_mask_and_shows_the_feedback(
     page: Any, s3: Any, images: str, artifacts: Path
 ) -> None:
     bucket = images
-    previous = f"s3://{bucket}/out/job/annotations/consolidated-annotation/output/0_2026-11-24T100000.png"
     feedback = {
         "verdict": "reject",
         "reasons": ["loose-boundary", "extra-region"],
@@ -428,19 +354,20 @@ def test_rework_starts_from_the_previous_mask_and_shows_the_feedback(
         "notes": [{"n": 1, "x": 0.5, "y": 0.33, "text": ARM_NOTE}, {"n": 2, "x": 0.8, "y": 0.8, "text": "extra"}],
         "auditors": ["private.us-east-1.cccc"],
     }
-    task = segmentation_input(
-        bucket,
-        round=2,
-        initialValue={"labelMappings": {"person": {"color": PERSON}, "animal": {"color": ANIMAL}}, "src": previous},
-        feedback=feedback,
-    )
-    with TaskPageServer.from_template(SEGMENTATION, task, s3_reader(s3)) as server:
+    with TaskPageServer.from_template(SEGMENTATION, rework_input(bucket, feedback), s3_reader(s3)) as server:
         page.goto(server.url)
         page.wait_for_selector("crowd-semantic-segmentation[data-ready]")
         fb = page.locator("#gta-feedback")
+        # Closed, the panel shows the reasons, the comment's first line and what opening it shows.
         assert fb.is_visible()
         assert "Loose boundary" in fb.inner_text()
-        assert "right edge spills over" in fb.inner_text()
+        assert "Extra region" in fb.inner_text()
+        assert page.locator(".gta-peek").is_visible()
+        assert "Show the comment and the pinned notes (2)" in fb.inner_text()
+        assert not page.locator(".gta-notes").is_visible()
+        page.click("#gta-feedback summary")
+        assert page.locator(".gta-comment").inner_text() == feedback["comment"]
+        assert page.locator(".gta-notes").is_visible()
         assert page.locator("#gta-feedback .gta-pin").all_text_contents() == ["1", "2"]
         assert page.locator(".gta-notes li").all_text_contents() == [f"1{ARM_NOTE}", "2extra"]
         # The previous mask is loaded into the editor, class by class.

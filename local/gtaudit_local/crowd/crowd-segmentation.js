@@ -453,6 +453,8 @@
       if (this.hasInitial) out.initialValueModified = !!this.modified;
       return out;
     }
+    /** The answer as page scripts read it: the reference's own example reads `crowd-keypoint`'s as `.value`. */
+    get value() { return this.answer(); }
   }
 
   window.customElements.define("crowd-semantic-segmentation", CrowdSemanticSegmentation);

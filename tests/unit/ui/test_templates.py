@@ -84,6 +84,24 @@ def test_round_one_has_no_initial_value_and_no_feedback() -> None:
     assert 'id="gta-feedback"' not in page
 
 
+@pytest.mark.parametrize(
+    ("name", "title", "expand"),
+    [
+        ("segmentation-input", "Nothing is painted yet", None),
+        ("segmentation-rework-input", "まだ何も塗られていません", "▸ コメントと指摘 (2) を表示"),
+    ],
+)
+def test_segmentation_guards_render_in_the_task_language(name: str, title: str, expand: str | None) -> None:
+    page = render_task(TEMPLATES["segmentation.liquid.html"], example(name), url_for)
+    assert f'<h3 id="gta-empty-title">{title}</h3>' in page
+    assert page.count("<dialog ") == 1
+    if expand is None:
+        assert "gta-fb" not in page.split("</style>", 1)[1]
+    else:
+        assert '<details class="gta-fb" id="gta-feedback"' in page  # closed: no `open` attribute
+        assert f'<span class="gta-expand">{expand}</span>' in page
+
+
 def test_audit_renders_one_checkbox_per_reason_and_the_answer_fields() -> None:
     task = example("audit-input")
     page = render_task(TEMPLATES["audit.liquid.html"], task, url_for)
