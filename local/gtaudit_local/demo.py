@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gtaudit.labels import parse_label_option
 from gtaudit.manifest import OBJECT_ID_KEY, iter_manifest
 
 from gtaudit_local.groundtruth.record import LabelingJobRun
@@ -100,6 +101,22 @@ def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], li
 
     labelers, auditors = default_crew(seed, references=project / "samples" / "reference")
     return list(labelers), list(auditors), 2
+
+
+def warn_without_references(project: Path, images: Path, log: Callable[[str], None]) -> None:
+    """Say which images the scripted workers cannot judge: without a reference mask their
+    "approved" means nothing."""
+    from gtaudit_local.workers.references import without_reference
+
+    pictures = [p for p in images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}]
+    missing = without_reference(project / "samples" / "reference", pictures)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        log(
+            f"warning: {len(missing)} of {len(pictures)} images have no reference mask in samples/reference/ "
+            f"({shown}): the scripted workers paint a central ellipse and approve any non-empty mask there, "
+            "so their approval means nothing; label them yourself with --workers browser"
+        )
 
 
 @contextmanager
@@ -343,11 +360,14 @@ def run_demo(
     wrap_labeler: Callable[[Any], Any] | None = None,
     source: str | None = None,
     attribute: str | None = None,
+    labels: str | None = None,
 ) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
 
     ``source`` starts the run at the audit stage from existing labels (``gtaudit_local.imports``),
     with ``images`` as where their images are; ``attribute`` names a Ground Truth manifest's label.
+    ``labels`` is a ``--labels`` option (``gtaudit.labels.parse_label_option``): the stack's
+    ``LabelSet`` for this runtime, so every stage shows and consolidates the same classes.
 
     ``crashes`` and ``wrap_labeler`` inject faults for drills (``tests/integration/local/test_faults.py``):
     functions whose processes die in their first n invocations, and a wrapper around each labeler.
@@ -367,13 +387,17 @@ def run_demo(
     note = prepare_out(out)
     log(note)
     started = datetime.now(UTC)
+    label_set = parse_label_option(labels)  # before anything starts: a bad option is a clear error
     labelers, auditors, per_object = make_workers(workers, project, seed)
+    if workers == "scripted":
+        warn_without_references(project, images, log)
     if wrap_labeler is not None:  # fault drills: a labeler at whose task something goes wrong
         labelers = [wrap_labeler(w) for w in labelers]
     params = {
         "WorkteamArn": LABELERS_TEAM,
         "AuditWorkteamArn": AUDITORS_TEAM,
         "LabelersPerObject": str(per_object),
+        "LabelSet": label_set.to_json(),
     }
     with (
         LocalRuntime(

@@ -95,6 +95,11 @@ class LabelSet:
             out[str(i)] = entry
         return out
 
+    def to_json(self) -> str:
+        """The set as the ``LabelSet`` parameter's JSON (``[{"label", "color"}, ...]``): what
+        ``parse_label_set`` reads back to an equal set."""
+        return json.dumps([{"label": lb.name, "color": lb.color} for lb in self.labels], ensure_ascii=False)
+
     @classmethod
     def from_names(cls, names: Iterable[str], colors: Mapping[str, str] | None = None) -> LabelSet:
         """Build a set from names, taking colours from ``colors`` where given, else the palette."""
@@ -164,4 +169,33 @@ def parse_label_set(value: str | None) -> LabelSet:
                 colors[item["label"]] = item["color"]
         else:
             raise InvalidLabelSetError(f"label entries must be names or {{'label', 'color'}} objects, got {item!r}")
+    return LabelSet.from_names(names, colors)
+
+
+_NAME_COLOR = re.compile(r"^(?P<name>.+)=(?P<color>#[0-9a-fA-F]{6})$")
+
+
+def parse_label_option(value: str | None) -> LabelSet:
+    """Parse a ``--labels`` option: the ``LabelSet`` JSON, or comma-separated names.
+
+    A name may carry its colour as ``name=#rrggbb`` (``person=#ff0000,vehicle``); the others take
+    palette colours no given colour uses. Empty or ``None`` gives ``DEFAULT_LABELS``.
+
+    Raises
+    ------
+    InvalidLabelSetError
+        As ``parse_label_set``, or an empty name.
+    """
+    if value is None or not value.strip() or value.lstrip().startswith("["):
+        return parse_label_set(value)
+    names: list[str] = []
+    colors: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        m = _NAME_COLOR.match(part)
+        name = m.group("name").strip() if m else part
+        if m:
+            colors[name] = m.group("color")
+        names.append(name)
     return LabelSet.from_names(names, colors)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gtaudit.exceptions import InvalidLabelSetError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -38,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--attribute", default=None, help="with --from a GT manifest: its label attribute")
     p.add_argument("--project", type=Path, default=None, help="folder with template.yaml (default: found from here)")
+    p.add_argument(
+        "--labels",
+        help="the classes: comma-separated names, each optionally name=#rrggbb, or the LabelSet JSON "
+        "(default: the template's LabelSet)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted workers")
     p.add_argument(
         "--timeout", type=float, default=None,
@@ -124,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
                 log=lambda line: live.console.print(line),
                 source=args.source,
                 attribute=args.attribute,
+                labels=args.labels,
             )
-    except (DemoError, FileNotFoundError) as exc:
+    except (DemoError, FileNotFoundError, InvalidLabelSetError) as exc:
         console.print(f"[red]demo: {exc}[/red]")
         return 2
     print_summary(console, result.summary)

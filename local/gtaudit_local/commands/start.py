@@ -100,14 +100,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def parse_labels(value: str | None) -> list[str] | None:
-    """``--labels``: a JSON array (names or {"label"} objects) or comma-separated names."""
+    """``--labels``: the names of a ``gtaudit.labels.parse_label_option`` value (the classes' colours
+    are the stack's, which the labeling page shows)."""
     if not value:
         return None
-    if value.lstrip().startswith("["):
-        from gtaudit.labels import parse_label_set
+    from gtaudit.labels import parse_label_option
 
-        return parse_label_set(value).names
-    return [v.strip() for v in value.split(",") if v.strip()]
+    return parse_label_option(value).names
 
 
 def run(args: argparse.Namespace) -> int:

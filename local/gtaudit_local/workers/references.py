@@ -10,7 +10,7 @@ an indexed PNG with a legend, by its indices), since that is what the worker UI 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,15 @@ class References:
         if (mapped.shape[1], mapped.shape[0]) != size:
             mapped = np.asarray(Image.fromarray(mapped).resize(size, Image.Resampling.NEAREST))
         return mapped
+
+
+def without_reference(folder: Path, images: Iterable[Path]) -> list[str]:
+    """The names of ``images`` that have no reference mask ``<stem>.png`` in ``folder``.
+
+    A scripted worker without a reference has nothing to judge by (a labeler paints a central
+    ellipse, an auditor approves any non-empty mask), so a run that counts on them should say so.
+    """
+    return sorted(p.name for p in images if not (folder / f"{p.stem}.png").is_file())
 
 
 def image_stem(uri: object) -> str:

@@ -122,6 +122,34 @@ def test_the_accepted_manifest_is_ground_truths_built_in_segmentation_form(demo:
 
 
 @pytest.mark.slow
+def test_labels_given_on_the_command_line_are_the_runs_classes_and_colours(tmp_path: Path) -> None:
+    """--labels reaches every stage (the stack's LabelSet), and an image the scripted workers have no
+    reference for is named in a warning, since their approval of it means nothing."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(ROOT / "samples" / "images" / "coffee.jpg", images / "coffee.jpg")
+    shutil.copy(ROOT / "samples" / "images" / "coffee.jpg", images / "mystery.jpg")
+    lines: list[str] = []
+    result = run_demo(tmp_path / "out", images=images, project=ROOT, log=lines.append, labels="object=#00aa00,person")
+    warnings = [x for x in lines if x.startswith("warning:")]
+    assert len(warnings) == 1 and "1 of 2 images" in warnings[0] and "mystery.jpg" in warnings[0]
+    assert "coffee.jpg" not in warnings[0]
+    counts = result.summary["counts"]
+    assert counts["adds-up"] and counts["objects-in"] == 2
+    run = result.summary["run"]
+    categories = json.loads((tmp_path / "out" / "runs" / run / "label-categories.json").read_text())
+    assert [c["label"] for c in categories["labels"]] == ["object", "person"]
+    for name in ("accepted", "needs-attention"):
+        for raw in (tmp_path / "out" / "runs" / run / f"{name}.manifest").read_text().splitlines():
+            cmap = json.loads(raw)["segmentation-ref-metadata"]["internal-color-map"]
+            assert {v["class-name"]: v["hex-color"] for v in cmap.values()} == {
+                "BACKGROUND": "#ffffff",
+                "object": "#00aa00",
+                "person": "#2ca02c",
+            }
+
+
+@pytest.mark.slow
 def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, Any]) -> None:
     out: Path = demo["out"]
     jobs = {j["name"]: j for j in demo["summary"]["jobs"]}
