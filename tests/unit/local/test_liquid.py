@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gtaudit_local.liquid import make_environment, render_task
@@ -105,5 +106,8 @@ def test_escape_once_output_is_not_escaped_again() -> None:
 
 def test_async_rendering_escapes_the_same_way() -> None:
     template = make_environment().from_string('{{ "<i>" }}{{ task.input.v | to_json }}{% echo "&" %}')
-    out = asyncio.run(template.render_async(task={"input": {"v": ["<"]}}))
+    # In a thread of its own: a browser test on the same xdist worker may leave Playwright's event
+    # loop set as this thread's running loop, and asyncio.run refuses to nest.
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(asyncio.run, template.render_async(task={"input": {"v": ["<"]}})).result()
     assert out == '&lt;i&gt;["<"]&amp;'
