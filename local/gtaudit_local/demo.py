@@ -93,10 +93,17 @@ def default_images(project: Path) -> Path:
 def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], list[Any], int]:
     """``(labelers, auditors, labelers_per_object)`` for ``--workers scripted|browser``."""
     if kind == "browser":
+        # Nobody audits their own labels, so one person cannot do every stage of one object. The
+        # person shares each team with one scripted worker who has no references (it paints an
+        # ellipse and approves any non-empty mask): Ground Truth hands object i to worker i mod 2
+        # first, so the person labels every other image, audits the other images' labels, and
+        # reworks what they reject, while the scripted auditor checks the person's own labels.
         from gtaudit_local.browser import BrowserWorker
+        from gtaudit_local.workers.crew import default_crew
 
         person = BrowserWorker()
-        return [person], [person], 1
+        crew_labelers, crew_auditors = default_crew(seed)
+        return [person, crew_labelers[0]], [crew_auditors[0], person], 1
     from gtaudit_local.workers.crew import default_crew
 
     labelers, auditors = default_crew(seed, references=project / "samples" / "reference")
@@ -412,6 +419,10 @@ def run_demo(
         for worker in {id(w): w for w in (*labelers, *auditors)}.values():
             if hasattr(worker, "close"):
                 people.callback(worker.close)
+        # Runs first (last in): a task a person is released from by the shutdown is an interruption
+        # to resume, not an abandonment to offer to someone else.
+        assert rt.gt is not None
+        people.callback(rt.gt.interrupt)
         timings["set-up (runtime start)"] = time.perf_counter() - t0
         assert rt.gt is not None
         with _environ(rt.client_env()):

@@ -19,8 +19,9 @@ Modules, one responsibility each:
 ``server``      the HTTP server and the signed ``grant_read_access`` links
 ``api``         the JSON 1.1 operations and ``CreateLabelingJob``'s validation
 ``record``      ``LabelingJobRun`` and ``ObjectRun``: what the emulator keeps of a job
+``store``       the job records in SQLite (``state/groundtruth.sqlite``), for a restart
 ``runner``      one job from manifest to state change event, consolidation included
-``workforce``   offering tasks to workers, the time limit, worker responses, WorkerActivity
+``workforce``   offering tasks to workers, the self-audit rule, the time limit, WorkerActivity
 ==============  ==========================================================================
 
 The worker interface (``Task``, ``Answer``, ``Worker``) lives in :mod:`gtaudit_local.workers.base`,

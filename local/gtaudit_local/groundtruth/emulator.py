@@ -5,6 +5,23 @@ one lock for them, the signed-link secret, the workforce with its per-worker loc
 parts together: :mod:`~gtaudit_local.groundtruth.server` answers HTTP,
 :mod:`~gtaudit_local.groundtruth.api` answers each operation, and
 :mod:`~gtaudit_local.groundtruth.runner` runs each job in a thread of its own.
+
+Its life on a project folder, across restarts::
+
+    GroundTruthEmulator(..., state_path=<project>/state/groundtruth.sqlite)
+        loads the records: every job answers Describe and List at once, names stay taken
+    .start()                     the API server
+    (attach the Lambda service; start the event dispatcher)
+    .resume()                    jobs InProgress or Stopping run again from their records;
+                                 ended jobs publish their state change event once more
+    ...
+    .interrupt()                 no task is offered any more; running jobs stay as they are
+    (release the workers waiting for a person, e.g. BrowserWorker.close)
+    .stop()                      the API server stops, runner threads are joined, records closed
+
+A job's records are written as they change (:mod:`~gtaudit_local.groundtruth.store`), its answers
+go to the bucket as they come (:mod:`~gtaudit_local.groundtruth.runner`), so a ``kill -9`` at any
+point loses no answer, and ``resume()`` carries on from there.
 """
 
 from __future__ import annotations
@@ -15,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from gtaudit_local.aws import ACCOUNT_ID, REGION
@@ -23,6 +41,7 @@ from gtaudit_local.groundtruth.api import ApiError
 from gtaudit_local.groundtruth.record import LabelingJobRun, kind_and_round
 from gtaudit_local.groundtruth.runner import JobRunner
 from gtaudit_local.groundtruth.server import SignedLinks, start_server
+from gtaudit_local.groundtruth.store import JobStore
 from gtaudit_local.groundtruth.workforce import Workforce
 from gtaudit_local.lambdas import LambdaService
 from gtaudit_local.workers.base import Worker
@@ -46,6 +65,9 @@ class GroundTruthEmulator:
         How many times a returned or abandoned task is offered to another worker.
     concurrency
         Data objects of one job worked at the same time.
+    state_path
+        The SQLite file of the job records (``<project>/state/groundtruth.sqlite``), loaded here;
+        ``None`` keeps them in memory, for this process only.
     """
 
     def __init__(
@@ -58,6 +80,7 @@ class GroundTruthEmulator:
         workteams: Mapping[str, Sequence[Worker]],
         max_reoffers: int = 3,
         concurrency: int = 2,
+        state_path: Path | str | None = None,
     ) -> None:
         self.s3 = s3
         self.events = events
@@ -68,12 +91,18 @@ class GroundTruthEmulator:
         self.jobs: dict[str, LabelingJobRun] = {}  # by lower-case name
         self.listeners: list[Callable[[LabelingJobRun], None]] = []
         self._links = SignedLinks(s3)
-        self.workforce = Workforce(s3, logs, self.workteams, max_reoffers, grants=self._links.grants)
+        self._closing = threading.Event()
+        self.workforce = Workforce(
+            s3, logs, self.workteams, max_reoffers, grants=self._links.grants, closing=self._closing
+        )
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._active = 0
-        self._closing = threading.Event()
+        self.store = JobStore(state_path)
+        # The jobs on record when this process started: resume() runs or announces them once.
+        self._recorded = self.store.jobs()
+        self.jobs.update((job.name.lower(), job) for job in self._recorded)
 
     @property
     def endpoint(self) -> str:
@@ -87,12 +116,43 @@ class GroundTruthEmulator:
         self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
-        """Stop the API server, ask running jobs to stop, and wait briefly for them."""
-        self._closing.set()
+    def resume(self) -> list[str]:
+        """Carry on after a restart on the same records: run the unfinished jobs again, re-announce the ended.
+
+        Call once, after :meth:`start` with the Lambda service attached and the event dispatcher
+        running (a resumed job calls its Lambdas and publishes its event). A job that was
+        ``InProgress`` or ``Stopping`` runs again from its records (see
+        :mod:`~gtaudit_local.groundtruth.runner`); a job that had ended publishes its state change
+        event once more, as EventBridge may deliver an event twice: a step the kill interrupted
+        runs, a step already done is a duplicate its consumer ignores. Later calls do nothing.
+
+        Returns
+        -------
+        list of str
+            The names of the jobs run again.
+        """
         with self._lock:
-            for job in self.jobs.values():
-                job.stop_requested = True
+            recorded, self._recorded = self._recorded, []
+        again = []
+        for job in recorded:
+            if job.ended:
+                self._runner().publish(job)
+            else:
+                self._start(job, resumed=True)
+                again.append(job.name)
+        return again
+
+    def interrupt(self) -> None:
+        """Offer no task any more and leave running jobs as they stand (``InProgress``), to be resumed.
+
+        A worker still working a task may then be released (``BrowserWorker.close``): its task
+        goes back to the queue. :meth:`stop` calls this first.
+        """
+        self._closing.set()
+
+    def stop(self) -> None:
+        """Interrupt the jobs, stop the API server, wait briefly for the runner threads, close the records."""
+        self.interrupt()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -100,6 +160,7 @@ class GroundTruthEmulator:
         deadline = time.monotonic() + 10  # a job blocked on a person at a browser must not hold shutdown
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.store.close()
 
     @property
     def busy(self) -> bool:
@@ -148,9 +209,13 @@ class GroundTruthEmulator:
             if name.lower() in self.jobs:
                 raise ApiError("ResourceInUse", f"Labeling job {name} already exists (names are case-insensitive)")
             self.jobs[name.lower()] = job
-            self._active += 1
+        self.store.save(job)
+        self._start(job, resumed=False)
+        return {"LabelingJobArn": arn}
+
+    def _runner(self) -> JobRunner:
         # Built per job, from the services as they are now: the Lambda service is attached after start().
-        runner = JobRunner(
+        return JobRunner(
             s3=self.s3,
             events=self.events,
             lambdas=self.lambdas,
@@ -159,15 +224,23 @@ class GroundTruthEmulator:
             concurrency=self.concurrency,
             lock=self._lock,
             listeners=self.listeners,
+            store=self.store,
+            closing=self._closing,
         )
-        t = threading.Thread(target=self._run, args=(runner, job), name=f"gt-job-{name}", daemon=True)
+
+    def _start(self, job: LabelingJobRun, *, resumed: bool) -> None:
+        """Run ``job`` in a thread of its own."""
+        with self._lock:
+            self._active += 1
+        t = threading.Thread(
+            target=self._run, args=(self._runner(), job, resumed), name=f"gt-job-{job.name}", daemon=True
+        )
         self._threads.append(t)
         t.start()
-        return {"LabelingJobArn": arn}
 
-    def _run(self, runner: JobRunner, job: LabelingJobRun) -> None:
+    def _run(self, runner: JobRunner, job: LabelingJobRun, resumed: bool) -> None:
         try:
-            runner.run(job)
+            runner.run(job, resumed=resumed)
         finally:
             with self._lock:
                 self._active -= 1
@@ -195,8 +268,11 @@ class GroundTruthEmulator:
         """``StopLabelingJob``: an in-progress job becomes ``Stopping``, then ``Stopped``."""
         job = self._job(req.get("LabelingJobName"))
         with self._lock:
-            if job.status == "InProgress":
+            stopping = job.status == "InProgress"
+            if stopping:
                 job.status = "Stopping"
                 job.modified = time.time()
                 job.stop_requested = True
+        if stopping:
+            self.store.save(job)
         return {}

@@ -5,6 +5,10 @@ These are the emulator's own records, named apart from the domain's ``gtaudit.pi
 :class:`LabelingJobRun` is what ``DescribeLabelingJob`` reports and what the demo reads back, an
 :class:`ObjectRun` is one data object on its way through the job (its task input, the workers'
 answers, the consolidated label or why it failed).
+
+What of them outlives the process is kept by :mod:`~gtaudit_local.groundtruth.store` (the job, and
+each finished object's outcome) and in the bucket (each object's answers, in its worker-response
+file), so that a job can run again from there after a restart.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtaudit.names import parse_job_name
+
+FINAL_STATUSES = frozenset({"Completed", "Stopped", "Failed"})
 
 
 @dataclass
@@ -29,6 +35,9 @@ class ObjectRun:
     retries: int = 0
     label: dict[str, Any] | None = None  # the consolidated content (``{attr: ...}``)
     done: bool = False
+    # The stamp of the object's one worker-response file, taken at its first answer: the file is
+    # rewritten under the same key after each answer, and found again after a restart.
+    response_stamp: str | None = None
 
 
 @dataclass
@@ -50,6 +59,14 @@ class LabelingJobRun:
     output_manifest: str | None = None
     kind: str = "labeling"
     round: int = 1
+    # The consolidation request's stamp, recorded before the request is written, so that a job run
+    # again after a restart sends the consolidation Lambda the same request key.
+    consolidation_stamp: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job has its final status (``Completed``, ``Stopped`` or ``Failed``)."""
+        return self.status in FINAL_STATUSES
 
     @property
     def name(self) -> str:

@@ -8,6 +8,19 @@ write the worker-response files; write the consolidation request and call the co
 write the consolidation response and ``manifests/output/output.manifest``; publish the job state
 change event to the default bus.
 
+Nothing a person did is lost when the process dies, and no step is done twice in a way anyone can
+tell. Each answer is written as it comes: the object's one worker-response file
+(``iteration-1/<index>/<stamp>.json``, stamped at its first answer) is rewritten with every answer
+so far, so a ``PutObject`` that returned holds it. The job's records
+(:mod:`~gtaudit_local.groundtruth.store`) hold the phase, each finished object's outcome, the
+consolidation request's stamp (recorded before the request is written) and the final status
+(recorded before the event is published). A job run again after a restart (``resumed``) reads the
+manifest again, takes back each object's answers from its file and the recorded outcomes, works
+only the objects whose work had not ended (the pre-annotation Lambda again, then only the missing
+answers, never of a worker who gave one), sends the same consolidation request key again (the
+consolidation Lambdas write the same keys for the same request), rewrites the output manifest and
+publishes the event. When the emulator shuts down the job is left as it stands (``Interrupted``).
+
 Choices where GT's behaviour is not documented:
 
 - An object whose pre-annotation Lambda returns ``isHumanAnnotationRequired: false`` is not sent to
@@ -46,7 +59,8 @@ from gtaudit.s3uri import S3Uri, parse_s3_uri
 
 from gtaudit_local.groundtruth.api import dig
 from gtaudit_local.groundtruth.record import LabelingJobRun, ObjectRun
-from gtaudit_local.groundtruth.workforce import Workforce
+from gtaudit_local.groundtruth.store import JobStore
+from gtaudit_local.groundtruth.workforce import Interrupted, Workforce
 from gtaudit_local.lambdas import LambdaInvokeError, LambdaService, UnknownFunctionError
 from gtaudit_local.liquid import render_task
 
@@ -81,6 +95,10 @@ class JobRunner:
         Guards the job records, which the API threads read while a job runs.
     listeners
         Called with each job once it has finished (after its state change event).
+    store
+        The job records (:mod:`~gtaudit_local.groundtruth.store`).
+    closing
+        Set when the emulator shuts down: the job is left as it stands, to be resumed.
     """
 
     def __init__(
@@ -94,6 +112,8 @@ class JobRunner:
         concurrency: int,
         lock: threading.Lock,
         listeners: Sequence[Callable[[LabelingJobRun], None]],
+        store: JobStore,
+        closing: threading.Event,
     ) -> None:
         self.s3 = s3
         self.events = events
@@ -103,22 +123,35 @@ class JobRunner:
         self.concurrency = concurrency
         self._lock = lock
         self.listeners = listeners
+        self.store = store
+        self.closing = closing
 
-    def run(self, job: LabelingJobRun) -> None:
-        """Run ``job`` to ``Completed``, ``Stopped`` or ``Failed``; never raises."""
+    def run(self, job: LabelingJobRun, *, resumed: bool = False) -> None:
+        """Run ``job`` to ``Completed``, ``Stopped`` or ``Failed``; never raises.
+
+        ``resumed``: the job ran before a restart; its objects' answers are read back from their
+        worker-response files and the objects whose work had ended keep their recorded outcome.
+        If the emulator shuts down meanwhile, the job is left as it stands (``InProgress`` in its
+        records), to be resumed after a restart.
+        """
         try:
-            self._run(job)
+            self._run(job, resumed)
+        except Interrupted:
+            log.info("gt-emulator: job %s interrupted while %s; it resumes after a restart", job.name, job.phase)
         except Exception as exc:  # a job-level failure: the job fails with a reason, as in GT
+            if self.closing.is_set():  # a service closing under the job is no failure of the job
+                log.info("gt-emulator: job %s interrupted while %s (%s)", job.name, job.phase, exc)
+                return
             log.warning("gt-emulator: job %s failed: %s", job.name, exc)
             log.debug("%s", traceback.format_exc())
             self._finish(job, "Failed", f"{type(exc).__name__}: {exc}")
 
-    def _run(self, job: LabelingJobRun) -> None:
+    def _run(self, job: LabelingJobRun, resumed: bool) -> None:
         req = job.request
         htc = req["HumanTaskConfig"]
         attr = req["LabelAttributeName"]
         root = layout.job_root(req["OutputConfig"]["S3OutputPath"], job.name)
-        job.phase = "reading manifest"
+        self._phase(job, "reading manifest")
         manifest_uri = parse_s3_uri(req["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"])
         lines: list[dict[str, Any]] = []
         for item in iter_manifest(iter_lines(self.s3, manifest_uri)):
@@ -136,27 +169,50 @@ class JobRunner:
             categories = [c.get("label") for c in config.get("labels", []) if isinstance(c, dict)]
         job.total = len(lines)
         objects = [ObjectRun(i, line) for i, line in enumerate(lines)]
-        job.phase = "annotating"
+        if resumed:
+            self._restore(job, objects, root)
+        self._phase(job, "annotating")
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"gt-{job.name[:20]}") as pool:
             list(pool.map(lambda obj: self._work_object(job, obj, template, root), objects))
+        if self.closing.is_set() and not all(obj.done for obj in objects):
+            raise Interrupted(f"{job.name}: the emulator is shutting down")
         if job.stop_requested:
             for obj in objects:
-                if not obj.done:
+                if not obj.done and not obj.answers:  # answers given before a restart are consolidated
                     obj.failure = "ClientError: the labeling job was stopped before this object was annotated"
-        job.phase = "consolidating"
+        self._phase(job, "consolidating")
         batch = [obj for obj in objects if obj.answers and obj.failure is None]
         if batch:
             self._consolidate(job, batch, root, categories)
-        job.phase = "writing output"
+        self._phase(job, "writing output")
         out_uri = layout.output_manifest(root)
         now = datetime.now(UTC)
         body = "".join(dumps_line(_output_line(job, obj, attr, now)) for obj in objects)
         put_bytes(self.s3, out_uri, body.encode("utf-8"), "application/jsonlines")
-        job.output_manifest = str(out_uri)
-        job.labeled = sum(1 for obj in objects if obj.label is not None)
-        job.failed = len(objects) - job.labeled
-        job.finished = len(objects)
+        with self._lock:
+            job.output_manifest = str(out_uri)
+            job.labeled = sum(1 for obj in objects if obj.label is not None)
+            job.failed = len(objects) - job.labeled
+            job.finished = len(objects)
         self._finish(job, "Stopped" if job.stop_requested else "Completed")
+
+    def _phase(self, job: LabelingJobRun, phase: str) -> None:
+        with self._lock:
+            job.phase = phase
+        self.store.save(job)
+
+    def _restore(self, job: LabelingJobRun, objects: list[ObjectRun], root: S3Uri) -> None:
+        """Take back what a job had before a restart: each object's answers, and the outcomes on record."""
+        responses = read_responses(self.s3, root, _ITERATION)
+        done = self.store.done_objects(job)
+        for obj in objects:
+            if obj.index in responses:
+                obj.response_stamp, obj.answers = responses[obj.index]
+            if obj.index in done:
+                obj.failure, obj.retries = done[obj.index]
+                obj.done = True
+        with self._lock:
+            job.finished = sum(1 for obj in objects if obj.done)
 
     def _invoke(self, arn: str, event: dict[str, Any]) -> Any:
         """Call a task Lambda synchronously, trying a failed call again (``LAMBDA_ATTEMPTS`` in all)."""
@@ -164,7 +220,7 @@ class JobRunner:
             try:
                 return self.lambdas.invoke(arn, event)
             except LambdaInvokeError as exc:
-                if attempt == LAMBDA_ATTEMPTS:
+                if attempt == LAMBDA_ATTEMPTS or self.closing.is_set():
                     raise
                 log.warning("gt-emulator: %s failed (attempt %d of %d): %s", arn, attempt, LAMBDA_ATTEMPTS, exc)
                 time.sleep(_RETRY_DELAY * attempt)
@@ -177,6 +233,8 @@ class JobRunner:
         try:
             resp = self._invoke(pre, event)
         except (LambdaInvokeError, UnknownFunctionError) as exc:
+            if self.closing.is_set():  # the Lambda service closing under the call
+                raise Interrupted(f"{job.name} object {obj.index}: the emulator is shutting down") from exc
             obj.failure = f"ClientError: the pre-annotation Lambda failed: {exc}"[:1024]
             return False
         if not isinstance(resp, dict) or not isinstance(resp.get("taskInput"), dict):
@@ -195,25 +253,33 @@ class JobRunner:
         return True
 
     def _work_object(self, job: LabelingJobRun, obj: ObjectRun, template: str, root: S3Uri) -> None:
-        if job.stop_requested:
+        if obj.done or job.stop_requested or self.closing.is_set():
             return
+        want = int(job.request["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"])
         try:
-            if not self._pre(job, obj):
-                return
-            assert obj.task_input is not None
-            html = render_task(template, obj.task_input, self.url_for)
-            self.workforce.ask(job, obj, html)
-            if obj.answers:
-                stamp = _file_stamp(datetime.now(UTC))
-                put_json(self.s3, layout.worker_response(root, _ITERATION, obj.index, stamp), {"answers": obj.answers})
+            if len(obj.answers) < want and self._pre(job, obj):
+                assert obj.task_input is not None
+                html = render_task(template, obj.task_input, self.url_for)
+                self.workforce.ask(job, obj, html, on_answer=lambda: self._save_answers(obj, root))
+        except Interrupted:
+            return  # the open task goes back to the queue: the object is worked again on resume
         except Exception as exc:  # one object's failure never sinks the job
+            if self.closing.is_set():
+                return
             log.warning("gt-emulator: %s object %d failed: %s", job.name, obj.index, exc)
             obj.failure = f"ClientError: {type(exc).__name__}: {exc}"[:1024]
-        finally:
-            obj.done = True
-            with self._lock:
-                job.finished += 1
-                job.modified = time.time()
+        obj.done = True
+        with self._lock:
+            job.finished += 1
+            job.modified = time.time()
+        self.store.object_done(job, obj)
+
+    def _save_answers(self, obj: ObjectRun, root: S3Uri) -> None:
+        """Write the object's worker-response file with every answer so far, under one key per object."""
+        if obj.response_stamp is None:
+            obj.response_stamp = _file_stamp(datetime.now(UTC))
+        uri = layout.worker_response(root, _ITERATION, obj.index, obj.response_stamp)
+        put_json(self.s3, uri, {"answers": obj.answers})
 
     def _consolidate(
         self, job: LabelingJobRun, batch: list[ObjectRun], root: S3Uri, categories: list[Any] | None
@@ -221,7 +287,11 @@ class JobRunner:
         req = job.request
         attr = req["LabelAttributeName"]
         htc = req["HumanTaskConfig"]
-        stamp = _file_stamp(datetime.now(UTC))
+        if job.consolidation_stamp is None:  # on record before the request exists: one request key per job
+            with self._lock:
+                job.consolidation_stamp = _file_stamp(datetime.now(UTC))
+            self.store.save(job)
+        stamp = job.consolidation_stamp
         request_uri = layout.consolidation_request(root, _ITERATION, stamp)
         payload = []
         for obj in batch:
@@ -252,6 +322,8 @@ class JobRunner:
         try:
             resp = self._invoke(post, event)
         except (LambdaInvokeError, UnknownFunctionError) as exc:
+            if self.closing.is_set():  # the Lambda service closing under the call
+                raise Interrupted(f"{job.name}: the emulator is shutting down") from exc
             for obj in batch:
                 obj.failure = f"ClientError: the annotation consolidation Lambda failed: {exc}"[:1024]
             return
@@ -270,20 +342,27 @@ class JobRunner:
             obj.label = content
 
     def _finish(self, job: LabelingJobRun, status: str, reason: str | None = None) -> None:
-        """Set the final status and publish the state change event, then tell the listeners."""
+        """Record the final status, publish the state change event, then tell the listeners."""
         with self._lock:
             job.status = status
             job.failure_reason = reason
             job.modified = time.time()
             job.phase = status.lower()
-        detail = {"LabelingJobStatus": status}
+        self.store.save(job)  # before the event: a restart in between publishes it (again) from the records
+        self.publish(job)
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(job)
+
+    def publish(self, job: LabelingJobRun) -> None:
+        """Publish the job's state change event (its status now) to the default bus."""
         try:
             resp = self.events.put_events(
                 Entries=[
                     {
                         "Source": "aws.sagemaker",
                         "DetailType": STATE_CHANGE,
-                        "Detail": json.dumps(detail),
+                        "Detail": json.dumps({"LabelingJobStatus": job.status}),
                         "Resources": [job.arn],
                         "EventBusName": "default",
                         "Time": datetime.now(UTC),
@@ -294,9 +373,30 @@ class JobRunner:
                 log.warning("gt-emulator: state change event of %s was not accepted: %s", job.name, resp)
         except Exception as exc:  # ClientError, or moto already gone during shutdown
             log.warning("gt-emulator: could not publish the state change of %s: %s", job.name, exc)
-        for listener in list(self.listeners):
-            with contextlib.suppress(Exception):
-                listener(job)
+
+
+def read_responses(s3: Any, root: S3Uri, iteration: int) -> dict[int, tuple[str, list[dict[str, Any]]]]:
+    """``{index: (stamp, answers)}`` from a job's worker-response files, one listing for the job.
+
+    Each object has one file (its stamp is kept, so the file is rewritten, not multiplied); should
+    there be several, their answers are merged in key order, one per worker.
+    """
+    prefix = root.join("annotations", "worker-response", f"iteration-{iteration}").key + "/"
+    out: dict[int, tuple[str, list[dict[str, Any]]]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=root.bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            index, _, name = item["Key"][len(prefix) :].partition("/")
+            if not index.isdigit() or "/" in name or not name.endswith(".json"):
+                continue
+            doc = get_json(s3, S3Uri(root.bucket, item["Key"]))
+            answers = doc.get("answers") if isinstance(doc, dict) else None
+            _, kept = out.setdefault(int(index), (name[: -len(".json")], []))
+            seen = {a.get("workerId") for a in kept}
+            for answer in answers if isinstance(answers, list) else []:
+                if isinstance(answer, dict) and "answerContent" in answer and answer.get("workerId") not in seen:
+                    kept.append(answer)
+                    seen.add(answer.get("workerId"))
+    return out
 
 
 def _output_line(job: LabelingJobRun, obj: ObjectRun, attr: str, now: datetime) -> dict[str, Any]:

@@ -31,13 +31,20 @@ class Task:
 
 @dataclass(frozen=True)
 class Answer:
-    """A worker's outcome: ``content`` is the answerContent when ``status`` is ``submitted``."""
+    """A worker's outcome: ``content`` is the answerContent when ``status`` is ``submitted``.
+
+    ``worker_id`` and ``sub`` name the person who actually did the task when that is not the
+    :class:`Worker` itself (a seat several people share); ``None`` means the Worker's own. They go
+    into the worker-response entry and the WorkerActivity log entry.
+    """
 
     status: str  # "submitted" | "returned" | "abandoned"
     content: dict[str, Any] | None
     accepted_at: datetime
     submitted_at: datetime | None
     active_seconds: float
+    worker_id: str | None = None
+    sub: str | None = None
 
 
 class Worker(Protocol):
