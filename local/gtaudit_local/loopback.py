@@ -18,6 +18,11 @@ and any other user of the machine can connect. Binding to loopback is therefore 
 The emulator's JSON API keeps ``post_needs_origin`` off: its client is botocore, which sends
 ``Host`` and ``Content-Type: application/x-amz-json-1.1`` but no ``Origin``.
 
+The team server (:mod:`gtaudit_local.team.server`) may also listen on a LAN address for a team,
+and only behind sign-in. Its ``Host`` names are then the address it is bound to and the names the
+team uses to reach it (``host_names``), its origin's scheme ``https`` when it speaks TLS
+(``scheme``); the checks above are otherwise the same.
+
 What these checks do not stop: another user of the same machine who connects directly (no browser,
 any headers) can read a task page and post an answer. Objects are still served only through the
 signed links a page carries. On a machine shared with people you do not trust, run the local
@@ -34,11 +39,26 @@ from typing import ClassVar
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 
 
-def own_hosts(bound: str, port: int) -> set[str]:
-    """The ``Host`` values that name a server bound to ``bound:port`` (lower case)."""
-    names = {*LOOPBACK_NAMES, bound.lower()}
-    hosts = {f"{name}:{port}" for name in names}
-    return hosts | names if port == 80 else hosts  # browsers omit the default port
+WILDCARD_ADDRESSES = ("0.0.0.0", "")
+
+
+def own_hosts(bound: str, port: int, names: Iterable[str] = (), *, default_port: int = 80) -> set[str]:
+    """The ``Host`` values that name a server bound to ``bound:port`` (lower case).
+
+    Parameters
+    ----------
+    bound, port
+        The server's address (a wildcard address names nothing by itself).
+    names
+        More names the server answers to (the host name a team uses to reach it).
+    default_port
+        The port browsers leave out of ``Host`` (443 for HTTPS).
+    """
+    hosts = {*LOOPBACK_NAMES, *(n.lower() for n in names)}
+    if bound not in WILDCARD_ADDRESSES:
+        hosts.add(bound.lower())
+    with_port = {f"{name}:{port}" for name in hosts}
+    return with_port | hosts if port == default_port else with_port
 
 
 def refusal(
@@ -48,6 +68,7 @@ def refusal(
     *,
     post_types: frozenset[str],
     post_needs_origin: bool,
+    scheme: str = "http",
 ) -> str | None:
     """Why a request must be refused, or ``None`` when it may be answered.
 
@@ -63,6 +84,8 @@ def refusal(
         Media types a ``POST`` body may have (lower case, without parameters).
     post_needs_origin
         Refuse a ``POST`` that carries no ``Origin``.
+    scheme
+        The scheme of the server's own origin (``https`` when it speaks TLS).
     """
     seen: dict[str, list[str]] = {}
     for name, value in headers:
@@ -71,7 +94,7 @@ def refusal(
     if len(host) != 1 or host[0].lower() not in hosts:
         return "unknown Host"
     origins = seen.get("origin", [])
-    if len(origins) > 1 or (origins and origins[0].lower() not in {f"http://{h}" for h in hosts}):
+    if len(origins) > 1 or (origins and origins[0].lower() not in {f"{scheme}://{h}" for h in hosts}):
         return "cross-origin request"
     if method != "POST":
         return None
@@ -87,11 +110,14 @@ def refusal(
 class LoopbackHandler(BaseHTTPRequestHandler):
     """A request handler that applies :func:`refusal` to every request, whatever its method.
 
-    Subclasses set ``post_types`` and ``post_needs_origin`` and answer with :meth:`send_body`.
+    Subclasses set ``post_types`` and ``post_needs_origin`` (and, for a server a team reaches by
+    name or over TLS, ``host_names`` and ``scheme``) and answer with :meth:`send_body`.
     """
 
     post_types: ClassVar[frozenset[str]] = frozenset({"application/json"})
     post_needs_origin: ClassVar[bool] = True
+    host_names: ClassVar[frozenset[str]] = frozenset()
+    scheme: ClassVar[str] = "http"
 
     def parse_request(self) -> bool:
         """Parse as usual, then refuse a request :func:`refusal` names (the ``do_*`` method never runs)."""
@@ -102,9 +128,12 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         reason = refusal(
             self.command,
             self.headers.items(),
-            own_hosts(str(address[0]), int(address[1])),
+            own_hosts(
+                str(address[0]), int(address[1]), self.host_names, default_port=443 if self.scheme == "https" else 80
+            ),
             post_types=self.post_types,
             post_needs_origin=self.post_needs_origin,
+            scheme=self.scheme,
         )
         if reason is None:
             return True

@@ -372,7 +372,7 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             except (KeyError, ValueError, IndexError):
                 self._text(HTTPStatus.BAD_REQUEST, "missing ?v=<page version>")
                 return
-            active = _float_or_none(self.headers.get("X-Gtaudit-Active-Seconds"))
+            active = float_or_none(self.headers.get("X-Gtaudit-Active-Seconds"))
             answer: dict[str, Any] | None = None
             if parts.path == "/submit":
                 length = _int_or_zero(self.headers.get("Content-Length"))
@@ -395,7 +395,7 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _float_or_none(text: str | None) -> float | None:
+def float_or_none(text: str | None) -> float | None:
     try:
         return None if text is None else max(0.0, float(text))
     except ValueError:
