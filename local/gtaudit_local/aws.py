@@ -1,14 +1,25 @@
-"""moto in server mode on 127.0.0.1, on a free port, as the embedded AWS."""
+"""moto in server mode on 127.0.0.1, on a free port, as the embedded AWS.
+
+``MotoServer(store=AwsStore(project))`` keeps S3 objects and DynamoDB items in the project folder
+as they are written (:mod:`gtaudit_local.persist`): moto's WSGI app is served behind the
+:class:`~gtaudit_local.persist.journal.Journal` middleware, by werkzeug's threaded server as
+moto's own ``ThreadedMotoServer`` serves it.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from gtaudit_local.persist.journal import Journal
+from gtaudit_local.persist.store import AwsStore
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -16,19 +27,36 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 
 class MotoServer:
-    """A ``ThreadedMotoServer`` bound to ``127.0.0.1:0`` that really releases its port on ``stop``."""
+    """moto's server on ``127.0.0.1:<free port>``, journaling into ``store`` if given.
 
-    def __init__(self) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    Parameters
+    ----------
+    store
+        Keep S3 objects and DynamoDB items there before each write is answered. Restoring them
+        is the caller's step, once the template's buckets and tables exist:
+        ``store.restore(server)``.
+    """
+
+    account_id = ACCOUNT_ID
+    region = REGION
+
+    def __init__(self, store: AwsStore | None = None) -> None:
+        self.store = store
         self.endpoint = ""
         self.port = 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> MotoServer:
         """Start serving; ``endpoint`` is then ``http://127.0.0.1:<port>``."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server.start()
-        host, self.port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{self.port}"
+        dispatcher = DomainDispatcherApplication(create_backend_app)
+        app = dispatcher if self.store is None else Journal(dispatcher, self.store, self.account_id, self.region)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=_serve, args=(self._server,), name="moto", daemon=True)
+        self._thread.start()
+        self.port = self._server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
         # moto's state lives in this process, not in the server: start from nothing, so a second
         # runtime in one process (tests, a second demo) never sees the first one's buckets and tables.
         # One runtime at a time per process, then.
@@ -38,19 +66,37 @@ class MotoServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket (moto's own ``stop`` leaves it open)."""
-        inner = self._server._server
-        if inner is None:
+        """Stop serving and close the listening socket (safe to call twice, never hangs).
+
+        ``shutdown`` waits for the serving loop to acknowledge; a loop that already ended (its
+        thread died) never would, so it is asked from a helper thread and waited for 10 s at most.
+        """
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._server.stop()
-        inner.server_close()
-        self._server._server = None
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            stopper = threading.Thread(target=server.shutdown, name="moto-shutdown", daemon=True)
+            stopper.start()
+            stopper.join(timeout=10)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
 
     def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve(server: BaseWSGIServer) -> None:
+    """The serving loop; if it ever ends by an error, say so (the runtime then cannot answer)."""
+    try:
+        server.serve_forever()
+    except BaseException:
+        logging.getLogger(__name__).exception("moto's serving loop ended by an error")
+        raise
 
 
 def client(service: str, endpoint: str, **kwargs: Any) -> Any:
