@@ -9,6 +9,15 @@ with LocalRuntime(project_root, work_dir=..., workteams=...) as rt:
 Leaving the ``with`` block, by return, exception or Ctrl-C, stops the dispatcher, the emulator,
 every Lambda worker process and moto, and closes their ports. Worker processes also die with the
 runtime process if it is killed outright (they watch their parent), and leave on stdin EOF.
+
+With ``project_dir`` the runtime keeps its data in that folder and picks up where it was on the
+next start on the same folder, even after ``kill -9``: moto's S3 objects and DynamoDB items are
+journaled as they are written (:mod:`gtaudit_local.persist`) and restored once the template's
+buckets and tables exist; the Ground Truth emulator keeps its jobs in
+``state/groundtruth.sqlite``. On such a restart the processing leases a killed orchestrator held
+are released (every process that held one died with the runtime), then the emulator resumes its
+unfinished jobs and announces its ended ones again, so a step a kill interrupted runs to its end
+and a finished one is found ``processed`` and not repeated.
 """
 
 from __future__ import annotations
@@ -25,10 +34,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtaudit_local.aws import CREDENTIALS, REGION, MotoServer, client, resource
+from gtaudit_local.aws import ACCOUNT_ID, CREDENTIALS, REGION, MotoServer, client, resource
 from gtaudit_local.dispatch import Dispatcher
 from gtaudit_local.groundtruth.emulator import GroundTruthEmulator
 from gtaudit_local.lambdas import LambdaApi, LambdaService
+from gtaudit_local.persist.records import RestoreReport
+from gtaudit_local.persist.store import AwsStore
 from gtaudit_local.template import Stack, load_template
 
 log = logging.getLogger(__name__)
@@ -59,6 +70,11 @@ class LocalRuntime:
         Template parameter overrides.
     stack_name
         Prefix of local physical names.
+    project_dir
+        Keep the embedded services' data in this folder and resume from it (see the module's
+        docstring); ``None``: everything in memory, gone when the runtime stops.
+    task_concurrency
+        Data objects of one job offered at a time (a team needs as many as it has seats).
     """
 
     def __init__(
@@ -71,15 +87,23 @@ class LocalRuntime:
         stack_name: str = "gtaudit",
         lambda_concurrency: int = 2,
         crashes: Mapping[str, int] | None = None,
+        project_dir: Path | None = None,
+        task_concurrency: int = 2,
     ) -> None:
         self.project_root = Path(project_root)
+        self.project_dir = None if project_dir is None else Path(project_dir)
+        self.task_concurrency = task_concurrency
         self.work_dir = Path(work_dir)
         self.stack: Stack = load_template(self.project_root / "template.yaml", stack_name=stack_name,
                                           parameters=parameters)  # fmt: skip
         self.workteams = dict(workteams or {})
         self.lambda_concurrency = lambda_concurrency
         self.crashes = dict(crashes or {})  # {function logical ID: invocations that die}: fault drills
+        self.store: AwsStore | None = None
         self.moto = MotoServer()
+        self.restored: RestoreReport | None = None  # what a start on a project folder found there
+        self.resumed_jobs: list[str] = []  # the emulator's jobs that such a start runs again
+        self.redriven = 0  # S3 events such a start announced again (gtaudit_local.redrive)
         self.gt: GroundTruthEmulator | None = None
         self.lambdas: LambdaService | None = None
         self.dispatcher: Dispatcher | None = None
@@ -105,17 +129,25 @@ class LocalRuntime:
         if threading.current_thread() is threading.main_thread():
             # `kill <pid>` must clean up like Ctrl-C does: turn SIGTERM into KeyboardInterrupt.
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
+        if self.project_dir is not None:
+            self.store = AwsStore(self.project_dir)
+            self._stack.callback(self.store.close)  # last: after moto stopped journaling into it
+            self.moto = MotoServer(store=self.store)
         self.moto.start()
         self._stack.callback(self.moto.stop)
         for name in ("s3", "events", "sqs", "logs", "dynamodb", "sns"):
             self.clients[name] = client(name, self.moto.endpoint)
         self.deploy()
+        if self.store is not None:
+            self.restored = self.store.restore(self.moto)
         self.gt = GroundTruthEmulator(
             s3=self.clients["s3"],
             events=self.clients["events"],
             logs=self.clients["logs"],
             lambdas=None,  # type: ignore[arg-type]  # set below: the functions need GT's URL first
             workteams=self.workteams,
+            concurrency=self.task_concurrency,
+            state_path=None if self.project_dir is None else self.project_dir / "state" / "groundtruth.sqlite",
         )
         self.gt.start()
         self._stack.callback(self.gt.stop)  # idempotent; also stopped before the Lambda service below
@@ -142,6 +174,10 @@ class LocalRuntime:
         self.dispatcher.setup()
         self.dispatcher.start()
         self._stack.callback(self.dispatcher.stop)
+        if self.project_dir is not None:
+            self.release_leases()
+            self.resumed_jobs = self.gt.resume()
+            self.redriven = self.redrive()
 
     def close(self) -> None:
         """Stop everything in reverse order of start; safe to call twice."""
@@ -170,7 +206,7 @@ class LocalRuntime:
                         Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
                     )
             elif type_ == "AWS::DynamoDB::Table":
-                self._create_table(ddb, name, props)
+                self.create_table(ddb, name, props)
             elif type_ == "AWS::SQS::Queue":
                 sqs.create_queue(QueueName=name)
             elif type_ == "AWS::SNS::Topic":
@@ -182,7 +218,8 @@ class LocalRuntime:
                         logs.create_log_group(logGroupName=group)
 
     @staticmethod
-    def _create_table(ddb: Any, name: str, props: Mapping[str, Any]) -> None:
+    def create_table(ddb: Any, name: str, props: Mapping[str, Any]) -> None:
+        """Create a table as the template's ``AWS::DynamoDB::Table`` ``props`` define it."""
         args: dict[str, Any] = {
             "TableName": name,
             "KeySchema": props["KeySchema"],
@@ -203,6 +240,37 @@ class LocalRuntime:
                 ddb.update_time_to_live(
                     TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
                 )
+
+    def release_leases(self) -> int:
+        """Release the processing leases of the pipeline table's unfinished jobs; return how many.
+
+        Called only as the runtime starts: every orchestrator that could hold a lease ran in the
+        previous runtime's processes, which are gone, and a lease left behind would make the
+        re-announced job event find the step ``busy`` for 16 minutes.
+        """
+        tables = [self.stack.physical[lid] for lid, r in self.stack.resources.items()
+                  if r.get("Type") == "AWS::DynamoDB::Table" and lid == "PipelineTable"]  # fmt: skip
+        ddb, released = self.clients["dynamodb"], 0
+        for table in tables:
+            pages = ddb.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="attribute_exists(lease_owner)",
+                ProjectionExpression="pk, sk",
+            )
+            for page in pages:
+                for key in page.get("Items", []):
+                    ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE lease_owner, lease_until")
+                    released += 1
+        return released
+
+    def redrive(self) -> int:
+        """Announce again the worker-response files the trace table has no record of; return how many."""
+        from gtaudit_local.redrive import announce, s3_created_entries, unrecorded_responses
+
+        if self.store is None or "TraceTable" not in self.stack.physical:
+            return 0
+        missing = unrecorded_responses(self.store, self.bucket, self.stack.physical["TraceTable"])
+        return announce(self.clients["events"], s3_created_entries(missing, ACCOUNT_ID))
 
     # ------------------------------------------------------------------ helpers
     def client_env(self) -> dict[str, str]:

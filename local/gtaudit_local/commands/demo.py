@@ -22,12 +22,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the whole workflow on sample images, on the embedded runtime (127.0.0.1 only)",
         description=(
             "Start moto and the Ground Truth emulator on 127.0.0.1, wire the template's functions and rules, start a "
-            "run on the images, let the template's events drive every stage, then mirror the data bucket into --out "
-            "with summary.json. A previous demo in --out is removed first (the run starts clean)."
+            "run on the images and let the template's events drive every stage. --out is a project folder: the "
+            "bucket's objects are kept there as files as they are written (bucket/<bucket>/), with the services' "
+            "state; a run that was interrupted (Ctrl-C, kill -9, a reboot) resumes where it was on the next start on "
+            "the same folder, and says so. A finished run's folder starts clean; --fresh starts over in any case."
         ),
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default: demo-output/)")
-    p.add_argument("--workers", choices=["scripted", "browser"], default="scripted", help="who does the tasks")
+    p.add_argument(
+        "--workers",
+        choices=["scripted", "browser", "team"],
+        default="scripted",
+        help="who does the tasks: scripted workers, you in a browser, or a team (--people) signing in",
+    )
+    p.add_argument("--people", help="for --workers team: name:role,... with roles labeler, auditor, lead")
+    p.add_argument("--host", default="127.0.0.1", help="for --workers team: the address to serve on (LAN: tokens)")
+    p.add_argument("--port", type=int, default=0, help="for --workers team: the port (default: a free one)")
+    p.add_argument("--fresh", action="store_true", help="start over even if --out holds an interrupted run")
     p.add_argument("--images", type=Path, default=None, help="image folder (default: samples/images)")
     p.add_argument(
         "--from",
@@ -125,19 +136,26 @@ def run(args: argparse.Namespace) -> int:
                 images=args.images,
                 project=args.project,
                 seed=args.seed,
-                timeout=args.timeout or (86_400.0 if args.workers == "browser" else 600.0),
+                timeout=args.timeout or (86_400.0 if args.workers in ("browser", "team") else 600.0),
                 on_progress=lambda jobs, _state: live.update(_progress_table(jobs)),
-                log=lambda line: live.console.print(line),
+                log=lambda line: live.console.print(line, soft_wrap=True, markup=False, highlight=False),
                 source=args.source,
                 attribute=args.attribute,
                 labels=args.labels,
+                fresh=args.fresh,
+                people=args.people,
+                host=args.host,
+                port=args.port,
             )
     except (DemoError, FileNotFoundError, InvalidLabelSetError) as exc:
         console.print(f"[red]demo: {exc}[/red]")
         return 2
     print_summary(console, result.summary)
     console.print(result.started_clean)
-    console.print(f"output: {result.out}/ (summary.json, the bucket's objects, report/, _runtime/logs)")
+    console.print(
+        f"output: {result.out}/ (summary.json, the bucket as files in {result.summary.get('bucket-folder')}/, "
+        "report/, _runtime/logs; the same command resumes an interrupted run)"
+    )
     summary = result.summary
     ok = result.finished and summary["counts"]["adds-up"] and all(j["status"] == "Completed" for j in summary["jobs"])
     return 0 if ok else 1

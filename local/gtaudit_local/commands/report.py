@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gtaudit.exceptions import TraceTableNotFoundError
 
@@ -16,6 +19,27 @@ def add_table_arguments(p: argparse.ArgumentParser) -> None:
         help="the trace table's name (default: $GTAUDIT_TRACE_TABLE, else the stack's TraceTableName output)",
     )
     p.add_argument("--stack", help="the stack whose TraceTableName output to use (default: $GTAUDIT_STACK or gtaudit)")
+    p.add_argument(
+        "--project",
+        type=Path,
+        help="read a local project folder (gtaudit demo --out), running or stopped, instead of a live table",
+    )
+
+
+@contextmanager
+def trace_table(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
+    """``(dynamodb client, table name)`` the trace commands read: a project folder's kept table, or
+    the live table the flags, the environment or the stack name (AWS or a running local runtime)."""
+    if args.project is not None:
+        from gtaudit_local.project import stored_trace_table
+
+        with stored_trace_table(args.project) as found:
+            yield found
+        return
+    import boto3
+    from gtaudit.trace.store import resolve_table
+
+    yield boto3.client("dynamodb"), resolve_table(args.table, stack=args.stack)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,17 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Query, aggregate, render; return the exit code."""
-    import boto3
     from gtaudit.trace import make_report
     from gtaudit.trace.render import render
-    from gtaudit.trace.store import resolve_table
+
+    from gtaudit_local.project import ProjectError
 
     try:
-        table = resolve_table(args.table, stack=args.stack)
-        report = make_report(
-            boto3.client("dynamodb"), table, since=args.since, until=args.until, worker=args.worker, job=args.job
-        )
-    except (TraceTableNotFoundError, ValueError) as exc:
+        with trace_table(args) as (ddb, table):
+            report = make_report(ddb, table, since=args.since, until=args.until, worker=args.worker, job=args.job)
+    except (TraceTableNotFoundError, ProjectError, ValueError) as exc:
         print(f"gtaudit report: {exc}", file=sys.stderr)
         return 2
     text = render(report, args.format)

@@ -9,7 +9,7 @@ from typing import Any
 
 from gtaudit.exceptions import TraceTableNotFoundError
 
-from gtaudit_local.commands.report import add_table_arguments
+from gtaudit_local.commands.report import add_table_arguments, trace_table
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,16 +63,16 @@ def format_lineage(object_id: str, items: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Query the object's partition and print it; exit code 1 if the object has no records."""
-    import boto3
     from gtaudit.trace import lineage
-    from gtaudit.trace.store import resolve_table
+
+    from gtaudit_local.project import ProjectError
 
     try:
-        table = resolve_table(args.table, stack=args.stack)
-    except TraceTableNotFoundError as exc:
+        with trace_table(args) as (ddb, table):
+            items = lineage(ddb, table, args.object_id)
+    except (TraceTableNotFoundError, ProjectError) as exc:
         print(f"gtaudit trace: {exc}", file=sys.stderr)
         return 2
-    items = lineage(boto3.client("dynamodb"), table, args.object_id)
     if args.format == "json":
         keep = [{k: v for k, v in it.items() if not k.endswith(("_pk", "_sk"))} for it in items]
         json.dump({"object_id": args.object_id, "records": keep}, sys.stdout, ensure_ascii=False, indent=2)

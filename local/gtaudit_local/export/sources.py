@@ -7,7 +7,7 @@ dataset loader has a single code path for both kinds of SOURCE:
 =================================== ===================================================================
 SOURCE                              read from
 =================================== ===================================================================
-a folder ``gtaudit demo`` wrote     :class:`MirrorSource`: its newest ``runs/<run>/accepted.manifest``
+a folder ``gtaudit demo`` wrote     :class:`MirrorSource`: its newest ``[bucket/<bucket>/]runs/<run>/accepted.manifest``
 ``<folder>/runs/<run>``             :class:`MirrorSource`: that run's ``accepted.manifest``
 a manifest file                     :class:`MirrorSource`: that file
 ``s3://<bucket>/runs/<run>/``       :class:`S3Source`: ``s3://<bucket>/runs/<run>/accepted.manifest``
@@ -226,10 +226,14 @@ def find_manifest(source: Path) -> Path:
         raise ExportError(f"SOURCE not found: {source}")
     if (source / ACCEPTED_MANIFEST).is_file():
         return source / ACCEPTED_MANIFEST
-    # Run names start with their UTC start time, so the last in name order is the newest.
-    runs = sorted(source.glob(f"runs/*/{ACCEPTED_MANIFEST}"))
+    # Run names start with their UTC start time, so the last in name order is the newest. A project
+    # folder (gtaudit demo --out) keeps each bucket under bucket/<bucket>/; a plain copy of a bucket
+    # (aws s3 sync) has runs/ at its top.
+    runs = sorted(source.glob(f"runs/*/{ACCEPTED_MANIFEST}")) or sorted(
+        source.glob(f"bucket/*/runs/*/{ACCEPTED_MANIFEST}"), key=lambda p: p.parent.name
+    )
     if not runs:
-        raise ExportError(f"no runs/*/{ACCEPTED_MANIFEST} in {source}")
+        raise ExportError(f"no runs/*/{ACCEPTED_MANIFEST} in {source} (nor in a project's bucket/*/)")
     return runs[-1]
 
 

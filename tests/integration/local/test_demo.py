@@ -16,12 +16,21 @@ from typing import Any
 
 import psutil
 import pytest
-from gtaudit_local.demo import MARKER, DemoError, run_demo
+from gtaudit_local.demo import DemoError, run_demo
+from gtaudit_local.project import PROJECT_FILE
 
 # The module shares one runtime (or one demo run): keep its tests on one xdist worker.
 pytestmark = pytest.mark.xdist_group("local-runtime-demo")
 
 ROOT = Path(__file__).resolve().parents[3]
+BUCKET = "gtaudit-databucket"  # the template's DataBucket, as the local runtime names it
+
+
+def data(out: Path) -> Path:
+    """Where a project folder keeps the data bucket's objects as files."""
+    return out / "bucket" / BUCKET
+
+
 IMAGES = ("coffee.jpg", "horse.png", "chelsea-exif6.jpg")
 
 STAMP = r"\d{4}-\d{2}-\d{2}_\d{2}:\d{2}:\d{2}"
@@ -106,7 +115,7 @@ def test_the_accepted_manifest_is_ground_truths_built_in_segmentation_form(demo:
     "segmentation-ref"]) and the usual Ground Truth converters read, with gtaudit's trail beside it."""
     out: Path = demo["out"]
     run = demo["summary"]["run"]
-    lines = [json.loads(x) for x in (out / "runs" / run / "accepted.manifest").read_text().splitlines() if x]
+    lines = [json.loads(x) for x in (data(out) / "runs" / run / "accepted.manifest").read_text().splitlines() if x]
     assert len(lines) == demo["summary"]["counts"]["approved"] > 0
     for line in lines:
         assert list(line)[:3] == ["source-ref", "segmentation-ref", "segmentation-ref-metadata"]
@@ -118,7 +127,7 @@ def test_the_accepted_manifest_is_ground_truths_built_in_segmentation_form(demo:
             r"^\d{4}-\d\d-\d\dT", meta["creation-date"]
         )
         assert meta["internal-color-map"]["0"]["class-name"] == "BACKGROUND"
-        assert (out / mask.split("/", 3)[3]).is_file()  # the mask the line names is in the bucket
+        assert (data(out) / mask.split("/", 3)[3]).is_file()  # the mask the line names is in the bucket
 
 
 @pytest.mark.slow
@@ -137,10 +146,10 @@ def test_labels_given_on_the_command_line_are_the_runs_classes_and_colours(tmp_p
     counts = result.summary["counts"]
     assert counts["adds-up"] and counts["objects-in"] == 2
     run = result.summary["run"]
-    categories = json.loads((tmp_path / "out" / "runs" / run / "label-categories.json").read_text())
+    categories = json.loads((data(tmp_path / "out") / "runs" / run / "label-categories.json").read_text())
     assert [c["label"] for c in categories["labels"]] == ["object", "person"]
     for name in ("accepted", "needs-attention"):
-        for raw in (tmp_path / "out" / "runs" / run / f"{name}.manifest").read_text().splitlines():
+        for raw in (data(tmp_path / "out") / "runs" / run / f"{name}.manifest").read_text().splitlines():
             cmap = json.loads(raw)["segmentation-ref-metadata"]["internal-color-map"]
             assert {v["class-name"]: v["hex-color"] for v in cmap.values()} == {
                 "BACKGROUND": "#ffffff",
@@ -153,7 +162,7 @@ def test_labels_given_on_the_command_line_are_the_runs_classes_and_colours(tmp_p
 def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, Any]) -> None:
     out: Path = demo["out"]
     jobs = {j["name"]: j for j in demo["summary"]["jobs"]}
-    job_dirs = sorted(p for p in (out / "jobs").iterdir() if p.is_dir())
+    job_dirs = sorted(p for p in (data(out) / "jobs").iterdir() if p.is_dir())
     assert [p.name for p in job_dirs] == sorted(jobs)
     for job_dir in job_dirs:
         job = jobs[job_dir.name]
@@ -204,18 +213,19 @@ def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, An
 
 @pytest.mark.slow
 def test_a_second_run_in_the_same_folder_starts_clean_and_says_so(demo: dict[str, Any], tmp_path: Path) -> None:
-    assert "starting clean" in demo["note"]
-    marker = json.loads((demo["out"] / MARKER).read_text())
-    assert marker["run"] == demo["summary"]["run"]
+    """A finished project's folder starts a new project (an interrupted one resumes: test_resume.py)."""
+    assert "starting a new project" in demo["note"]
+    project = json.loads((demo["out"] / PROJECT_FILE).read_text())
+    assert project["run"] == demo["summary"]["run"] and project["finished"] is True
     out = tmp_path / "again"
     shutil.copytree(demo["out"], out)
-    (out / "jobs" / "stale-file.txt").write_text("from before")
+    (data(out) / "jobs" / "stale-file.txt").write_text("from before")
     result = run_demo(out, images=demo["images"], project=ROOT, log=lambda _line: None)
-    assert f"held the demo run {demo['summary']['run']}" in result.started_clean
+    assert f"held the finished run {demo['summary']['run']}" in result.started_clean
     assert "starting clean" in result.started_clean
-    assert not (out / "jobs" / "stale-file.txt").exists()
+    assert not (data(out) / "jobs" / "stale-file.txt").exists()
     assert result.summary["run"] != demo["summary"]["run"]
-    assert {p.name for p in (out / "runs").iterdir()} == {result.summary["run"]}
+    assert {p.name for p in (data(out) / "runs").iterdir()} == {result.summary["run"]}
 
 
 def test_a_foreign_non_empty_folder_is_left_alone(tmp_path: Path) -> None:

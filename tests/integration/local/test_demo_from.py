@@ -69,10 +69,12 @@ def test_an_audit_only_run_completes_with_every_object_accounted_for(tmp_path: P
     assert pipeline["balanced"] is True and pipeline["import"]["refused"] == 4
 
     # The sent-back object is reworked from the delivered mask: the rework's initial-value.
-    run = out / "runs" / s["run"]
+    run = out / "bucket" / s["bucket"] / "runs" / s["run"]
     (audit1,) = [x for x in lines(run / "manifests" / "r1" / "audit.manifest") if x["object-id"] == sent_back]
     delivered = audit1["gtaudit"]["mask"]
-    assert "/jobs/gtaudit-import-" in delivered and (out / delivered.split("/", 3)[3]).is_file()
+    assert (
+        "/jobs/gtaudit-import-" in delivered and (out / "bucket" / s["bucket"] / delivered.split("/", 3)[3]).is_file()
+    )
     (rework,) = [x for x in lines(run / "manifests" / "r2" / "rework.manifest") if x["object-id"] == sent_back]
     assert rework["gtaudit"]["previous-mask"] == delivered
     assert rework["gtaudit"]["feedback"]["verdict"] == "reject"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gtaudit_local.demo import MARKER, DemoError, local_path, object_states, prepare_out
 from gtaudit_local.groundtruth.record import LabelingJobRun
+from gtaudit_local.project import OLD_MARKER, PROJECT_FILE, ProjectError, open_project, read_settings, settings_for
+from gtaudit_local.summary import object_states
 
 
 def job(name: str, attr: str, kind: str, rnd: int, created: float) -> LabelingJobRun:
@@ -69,28 +71,52 @@ def test_a_rejection_in_the_last_audit_needs_attention() -> None:
     assert states["x"]["state"] == "needs-attention" and "rejected in audit round 1" in states["x"]["reason"]
 
 
-def test_prepare_out_starts_clean_only_in_a_demo_folder(tmp_path: Path) -> None:
-    assert "new or empty" in prepare_out(tmp_path / "new")
+def _wanted(labels: str = '["cat"]') -> Any:
+    return settings_for(labels=labels, workers="scripted", seed=0, images="/imgs")
+
+
+def test_a_new_folder_starts_a_project_with_its_run_id_kept_before_anything_runs(tmp_path: Path) -> None:
+    opened = open_project(tmp_path / "new", _wanted())
+    assert not opened.resuming and "new or empty" in opened.note
+    kept = read_settings(tmp_path / "new")
+    assert kept == opened.settings and kept is not None and kept.run and not kept.finished
+
+
+def test_an_interrupted_project_resumes_with_its_own_settings(tmp_path: Path) -> None:
+    first = open_project(tmp_path, _wanted())
+    again = open_project(tmp_path, settings_for(labels='["cat"]', workers="browser", seed=7, images="/other"))
+    assert again.resuming and f"interrupted run {first.settings.run}" in again.note and "resuming" in again.note
+    assert again.settings == first.settings  # what the project was started with, not this command line
+
+
+def test_a_resume_with_another_label_set_is_refused_and_the_project_kept(tmp_path: Path) -> None:
+    first = open_project(tmp_path, _wanted())
+    with pytest.raises(ProjectError, match="label set is fixed"):
+        open_project(tmp_path, _wanted('["dog"]'), labels_given=True)
+    assert read_settings(tmp_path) == first.settings
+
+
+def test_a_finished_project_or_fresh_starts_clean_and_says_so(tmp_path: Path) -> None:
+    first = open_project(tmp_path, _wanted())
+    (tmp_path / "bucket").mkdir()
+    (tmp_path / "bucket" / "x").write_text("old")
+    fresh = open_project(tmp_path, _wanted(), fresh=True)
+    assert f"interrupted run {first.settings.run}" in fresh.note and "(--fresh)" in fresh.note
+    assert not (tmp_path / "bucket").exists() and fresh.settings.run != first.settings.run
+    fresh.save(replace(fresh.settings, finished=True))
+    nxt = open_project(tmp_path, _wanted())
+    assert not nxt.resuming and f"finished run {fresh.settings.run}" in nxt.note and "starting clean" in nxt.note
+
+
+def test_an_earlier_demo_folder_starts_clean_and_a_foreign_one_is_left_alone(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     (demo / "jobs").mkdir(parents=True)
-    (demo / "jobs" / "x.json").write_text("{}")
-    (demo / MARKER).write_text(json.dumps({"run": "r1", "started": "2026-11-24T00:00:00"}))
-    note = prepare_out(demo)
-    assert "held the demo run r1" in note and "starting clean" in note
-    assert list(demo.iterdir()) == []
+    (demo / OLD_MARKER).write_text(json.dumps({"run": "r1"}))
+    note = open_project(demo, _wanted()).note
+    assert "an earlier demo" in note and sorted(p.name for p in demo.iterdir()) == [PROJECT_FILE]
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
-    with pytest.raises(DemoError):
-        prepare_out(foreign)
-    assert (foreign / "keep.txt").read_text() == "mine"
-
-
-@pytest.mark.parametrize("key", ["../evil", "a/../../e", "a//b", "C:/x", "a\\..\\b", "x\x01y", "/abs", "./a"])
-def test_the_bucket_mirror_never_writes_outside_its_folder(tmp_path: Path, key: str) -> None:
-    assert local_path(tmp_path.resolve(), key) is None
-
-
-def test_the_bucket_mirror_keeps_the_buckets_layout(tmp_path: Path) -> None:
-    root = tmp_path.resolve()
-    assert local_path(root, "jobs/j/overlays/猫.jpg") == root / "jobs" / "j" / "overlays" / "猫.jpg"
+    with pytest.raises(ProjectError, match="holds no gtaudit project"):
+        open_project(foreign, _wanted())
+    assert sorted(p.name for p in foreign.iterdir()) == ["keep.txt"]
