@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,11 +31,19 @@ from typing import Any
 from gtaudit.labels import parse_label_option
 
 from gtaudit_local.groundtruth.record import LabelingJobRun
-from gtaudit_local.project import RUNTIME_DIR, OpenedProject, ProjectError, open_project, settings_for
+from gtaudit_local.project import (
+    RUNTIME_DIR,
+    OpenedProject,
+    ProjectError,
+    open_project,
+    project_lock,
+    settings_for,
+)
 from gtaudit_local.runtime import LocalRuntime, find_project_root
 from gtaudit_local.summary import build_summary
 from gtaudit_local.team.people import RosterError
 from gtaudit_local.team.project import SEATS, TeamProject, describe
+from gtaudit_local.team.server import BindRefused, check_bind
 
 LABELERS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-labelers"
 AUDITORS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-auditors"
@@ -116,26 +124,7 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_demo(
-    out: Path,
-    *,
-    workers: str = "scripted",
-    images: Path | None = None,
-    project: Path | None = None,
-    seed: int = 0,
-    timeout: float = 600.0,
-    on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
-    log: Callable[[str], None] = print,
-    crashes: Mapping[str, int] | None = None,
-    wrap_labeler: Callable[[Any], Any] | None = None,
-    source: str | None = None,
-    attribute: str | None = None,
-    labels: str | None = None,
-    fresh: bool = False,
-    people: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-) -> DemoResult:
+def run_demo(out: Path, **options: Any) -> DemoResult:
     """Run the demo; return its summary (also written to ``out/summary.json``).
 
     ``source`` starts the run at the audit stage from existing labels (``gtaudit_local.imports``),
@@ -153,12 +142,46 @@ def run_demo(
     ``crashes`` and ``wrap_labeler`` inject faults for drills (``tests/integration/local/test_faults.py``):
     functions whose processes die in their first n invocations, and a wrapper around each labeler.
 
+    Options are ``_run_demo``'s: ``workers``, ``images``, ``project``, ``seed``, ``timeout`` (default:
+    10 minutes with scripted workers, a day with people), ``on_progress``, ``log``, ``crashes``,
+    ``wrap_labeler``, ``source``, ``attribute``, ``labels``, ``fresh``, ``people``, ``host``,
+    ``port``, ``names``. The folder is held for the run (:func:`gtaudit_local.project.project_lock`).
+
     Raises
     ------
     DemoError
         ``out`` belongs to someone else, a resume with another label set, there are no images, or
         the run could not start (a source that cannot be read, or one whose every object is refused).
     """
+    try:
+        with project_lock(out):
+            return _run_demo(out, **options)
+    except ProjectError as exc:
+        raise DemoError(str(exc)) from exc
+
+
+def _run_demo(
+    out: Path,
+    *,
+    workers: str = "scripted",
+    images: Path | None = None,
+    project: Path | None = None,
+    seed: int = 0,
+    timeout: float | None = None,
+    on_progress: Callable[[list[LabelingJobRun], str], None] | None = None,
+    log: Callable[[str], None] = print,
+    crashes: Mapping[str, int] | None = None,
+    wrap_labeler: Callable[[Any], Any] | None = None,
+    source: str | None = None,
+    attribute: str | None = None,
+    labels: str | None = None,
+    fresh: bool = False,
+    people: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    names: Sequence[str] = (),
+) -> DemoResult:
+    """The demo in a folder this process holds; see :func:`run_demo`."""
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     project = find_project_root(project)
@@ -183,6 +206,13 @@ def run_demo(
         settings.workers, settings.seed, Path(settings.images), settings.source, settings.attribute
     )  # fmt: skip
     label_set = settings.label_set
+    if timeout is None:  # a resumed project waits as its own workers need, whatever this command line says
+        timeout = 86_400.0 if workers in ("browser", "team") else 600.0
+    if workers == "team":
+        try:
+            check_bind(host, names, sign_in_required=True)  # before anything starts, not after
+        except BindRefused as exc:
+            raise DemoError(str(exc)) from exc
     if not images.is_dir() or not any(p.suffix.lower() in {".jpg", ".jpeg", ".png"} for p in images.iterdir()):
         raise DemoError(f"no .jpg/.jpeg/.png images in {images}")
     started = datetime.now(UTC)
@@ -231,13 +261,16 @@ def run_demo(
             if team is not None:
                 server = team.serve(
                     s3=rt.client("s3"), bucket=rt.bucket, run_id=str(run["run"]), jobs=lambda: list(gt.jobs.values()),
-                    report=lambda: _live_report(rt), host=host, port=port,
+                    report=lambda: _live_report(rt), host=host, port=port, names=names,
                 )  # fmt: skip
                 log(f"team server at {server.url}; sign-in links (give each only to its person):\n{describe(team)}")
 
-            def tick() -> None:
+            def show() -> None:
                 if on_progress is not None:
                     on_progress(sorted(gt.jobs.values(), key=lambda j: j.created), "running")
+
+            def tick() -> None:
+                show()
                 if team is not None and team.stop_requested.is_set():
                     raise _StopRequested
 
@@ -246,7 +279,7 @@ def run_demo(
                     log(f"the workflow did not settle within {timeout:.0f} s; writing what exists")
             except _StopRequested:
                 log("stopped from the lead's page: the project resumes where it is on the next start")
-            tick()
+            show()
             timings["workflow (all jobs and events)"] = time.perf_counter() - t
             for job in sorted(gt.jobs.values(), key=lambda j: j.created):
                 timings[f"  {job.kind} r{job.round} ({job.name})"] = job.modified - job.created
@@ -295,8 +328,11 @@ def _resumed_run(rt: LocalRuntime, opened: OpenedProject, log: Callable[[str], N
     from gtaudit.pipeline.state import PipelineState
 
     item = PipelineState(_start_clients(rt)["table"]).get_run(opened.settings.run)
-    if item is None:
-        return None  # the start itself was interrupted: start_run with the same ID finishes it
+    assert rt.gt is not None
+    if item is None or not any(opened.settings.run in name for name in rt.gt.jobs):
+        # The start itself was interrupted (before or after the run item, before Ground Truth had
+        # the first job): starting again with the same run ID is idempotent and finishes it.
+        return None
     restored = rt.restored
     kept = f"{restored.objects} objects and {restored.items} items in {restored.seconds:.2f} s" if restored else "-"
     log(

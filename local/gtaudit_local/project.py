@@ -11,9 +11,10 @@
 ```
 
 :func:`open_project` decides what a start on a folder means: a new or empty folder starts a new
-project; a folder holding an interrupted run resumes it (and says so); a finished run, a folder
-from an older gtaudit demo, or ``fresh=True`` starts clean (and says so); any other non-empty
-folder is refused, never emptied. The label set is fixed per project: a resume with other labels
+project; a folder holding an interrupted run resumes it (and says so); a run of scripted workers
+that finished, a folder from an older gtaudit demo, or ``fresh=True`` starts clean (and says so);
+a finished run that people worked is kept unless ``fresh=True``; any other non-empty folder is
+refused, never emptied. The label set is fixed per project: a resume with other labels
 is refused with how to start over.
 
 The run ID is drawn when the project is made and kept in ``project.json`` before anything starts,
@@ -23,6 +24,7 @@ fixed ID) instead of starting a second run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -92,6 +94,8 @@ def read_settings(folder: Path) -> ProjectSettings | None:
     """The project's settings, or ``None`` when ``folder`` holds no project (or an unreadable file)."""
     try:
         data = json.loads((folder / PROJECT_FILE).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            return None
         known = {f.name for f in fields(ProjectSettings)}
         return ProjectSettings(**{k: v for k, v in data.items() if k in known})
     except (OSError, json.JSONDecodeError, TypeError):
@@ -136,6 +140,12 @@ def open_project(
             )
         note = f"{folder}/ holds the interrupted run {previous.run} of {previous.created}: resuming it"
         return OpenedProject(folder, previous, True, note)
+    if previous is not None and previous.finished and previous.workers != "scripted" and not fresh:
+        # People's work is not thrown away by a command meant to resume it.
+        raise ProjectError(
+            f"{folder} holds the finished run {previous.run}, worked by people ({previous.workers}): "
+            "export or keep it, and start a new project with --fresh or another --out"
+        )
     if folder.exists() and any(folder.iterdir()):
         if previous is None and not (folder / OLD_MARKER).is_file():
             raise ProjectError(f"{folder} is not empty and holds no gtaudit project; choose another --out")
@@ -152,6 +162,34 @@ def open_project(
     settings = replace(wanted, run=new_run_id(), created=datetime.now(UTC).isoformat(timespec="seconds"))
     write_settings(folder, settings)
     return OpenedProject(folder, settings, False, note)
+
+
+@contextmanager
+def project_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for this process: a project is run by one process at a time.
+
+    Two runtimes on one folder would journal into one database, run the same jobs twice, and free
+    each other's processing leases; ``--fresh`` could empty a folder another run is using. The lock
+    is ``flock`` on the folder itself (made if absent), so emptying it cannot drop the lock, and the
+    system releases it when the process ends, however it ends.
+
+    Raises
+    ------
+    ProjectError
+        Another process holds the folder.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ProjectError(
+                f"{folder} is in use by another gtaudit process; a project runs in one at a time"
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
 
 
 def _empty(folder: Path) -> None:

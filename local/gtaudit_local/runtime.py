@@ -248,8 +248,7 @@ class LocalRuntime:
         previous runtime's processes, which are gone, and a lease left behind would make the
         re-announced job event find the step ``busy`` for 16 minutes.
         """
-        tables = [self.stack.physical[lid] for lid, r in self.stack.resources.items()
-                  if r.get("Type") == "AWS::DynamoDB::Table" and lid == "PipelineTable"]  # fmt: skip
+        tables = [self.stack.physical["PipelineTable"]] if "PipelineTable" in self.stack.physical else []
         ddb, released = self.clients["dynamodb"], 0
         for table in tables:
             pages = ddb.get_paginator("scan").paginate(

@@ -130,13 +130,14 @@ def _audit(page: Any, *, reject: bool) -> None:
 
 
 @pytest.mark.slow
-def test_three_people_and_two_kills_lose_nothing_and_do_nothing_twice(chromium: Any, tmp_path: Path) -> None:
+def test_three_people_and_three_kills_lose_nothing_and_do_nothing_twice(chromium: Any, tmp_path: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
     for name in IMAGES:
         shutil.copy(ROOT / "samples" / "images" / name, images / name)
     out = tmp_path / "project"
     done: Counter[str] = Counter()
+    answered_by: Counter[str] = Counter()  # submits each person saw accepted
     # (what was submitted, how many) before each SIGKILL: mid-labeling, mid-audit, mid-rework
     kill_after = [("labeling", 2), ("audit", 1), ("rework", 1)]
     session = Session(chromium, out, images)
@@ -165,6 +166,7 @@ def test_three_people_and_two_kills_lose_nothing_and_do_nothing_twice(chromium: 
                     _paint(page)
                     done[stage] += 1
                 _settled(page, session.proc)
+                answered_by[name] += 1
                 if kill_after and done[kill_after[0][0]] >= kill_after[0][1]:
                     kill_after.pop(0)
                     session.proc.kill()  # SIGKILL: no clean-up of any kind
@@ -197,6 +199,8 @@ def test_three_people_and_two_kills_lose_nothing_and_do_nothing_twice(chromium: 
     bucket = out / "bucket" / BUCKET
     team = json.loads((out / "team.json").read_text())
     assert {p["name"] for p in team["people"]} == {"ana", "ben", "cho"}
+    person_of = {p["worker_id"]: p["name"] for p in team["people"]}
+    in_files: Counter[str] = Counter()
     for job in summary["jobs"]:
         root = bucket / "jobs" / job["name"]
         labelers = {}
@@ -208,5 +212,8 @@ def test_three_people_and_two_kills_lose_nothing_and_do_nothing_twice(chromium: 
         assert len({f.parent.name for f in files}) == len(files) == job["objects"], job["name"]
         for f in files:
             (answer,) = json.loads(f.read_text())["answers"]  # one worker per object, answered once
+            in_files[person_of[answer["workerId"]]] += 1
             if job["kind"] == "audit":
                 assert answer["workerId"] not in labelers[f.parent.name], "someone audited their own labels"
+    # Every answer a person saw accepted is on disk in their name, kills or not, and no other.
+    assert in_files == answered_by, (in_files, answered_by)

@@ -38,6 +38,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--people", help="for --workers team: name:role,... with roles labeler, auditor, lead")
     p.add_argument("--host", default="127.0.0.1", help="for --workers team: the address to serve on (LAN: tokens)")
     p.add_argument("--port", type=int, default=0, help="for --workers team: the port (default: a free one)")
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        dest="names",
+        help="for --host: a host name or address people type to reach this machine (repeatable; "
+        "needed with a wildcard --host such as 0.0.0.0)",
+    )
     p.add_argument("--fresh", action="store_true", help="start over even if --out holds an interrupted run")
     p.add_argument("--images", type=Path, default=None, help="image folder (default: samples/images)")
     p.add_argument(
@@ -136,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 images=args.images,
                 project=args.project,
                 seed=args.seed,
-                timeout=args.timeout or (86_400.0 if args.workers in ("browser", "team") else 600.0),
+                timeout=args.timeout,
                 on_progress=lambda jobs, _state: live.update(_progress_table(jobs)),
                 log=lambda line: live.console.print(line, soft_wrap=True, markup=False, highlight=False),
                 source=args.source,
@@ -146,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 people=args.people,
                 host=args.host,
                 port=args.port,
+                names=args.names,
             )
     except (DemoError, FileNotFoundError, InvalidLabelSetError) as exc:
         console.print(f"[red]demo: {exc}[/red]")

@@ -152,6 +152,9 @@ class Workforce:
                 obj.answers.append(_response_entry(worker, answer))
                 if on_answer is not None:
                     on_answer()
+                kept = getattr(worker, "answer_kept", None)  # a team seat tells its person now
+                if callable(kept):
+                    kept(task)
             else:
                 not_done[answer.status] = not_done.get(answer.status, 0) + 1
         if self.closing.is_set() and len(obj.answers) < want:

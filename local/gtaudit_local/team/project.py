@@ -10,7 +10,7 @@ Stopping closes the seats, so every task a person held goes back to the queue fo
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class TeamProject:
             raise RosterError("a team needs people: --people 'ana:labeler,ben:labeler,cho:auditor,lee:lead'")
         self.ledger = Ledger(project_dir / LEDGER_FILE)
         self._jobs: Callable[[], Iterable[LabelingJobRun]] = list
-        self.queue = TeamQueue(self.roster, lambda: running_jobs(self._jobs()), ledger=self.ledger)
+        self.queue = TeamQueue(self.roster, lambda: running_jobs(self._jobs()), ledger=self.ledger, await_kept=True)
         self.seats: list[Seat] = make_seats(self.queue, SEATS)
         self.stop_requested = threading.Event()
         self.server: TeamServer | None = None
@@ -74,6 +74,7 @@ class TeamProject:
         report: Callable[[], str | None],
         host: str = "127.0.0.1",
         port: int = 0,
+        names: Sequence[str] = (),
     ) -> TeamServer:
         """Start the server on the running runtime; its Stop button sets :attr:`stop_requested`."""
         self._jobs = jobs
@@ -93,6 +94,7 @@ class TeamProject:
             stop=self.stop_requested.set,
             host=host,
             port=port,
+            names=names,
         ).start()
         return self.server
 
@@ -113,16 +115,3 @@ def describe(team: TeamProject) -> str:
     """The roster and links as lines to print (links carry tokens: for the people they name only)."""
     roles = {p.name: p.role for p in team.roster.people}
     return "\n".join(f"  {name} ({roles[name]}): {link}" for name, link in team.links().items())
-
-
-def report_html(out: Path) -> Callable[[], str | None]:
-    """The last traceability report's HTML in the project folder, if one was written."""
-
-    def read() -> str | None:
-        path = out / "report" / "report.html"
-        try:
-            return path.read_text(encoding="utf-8")
-        except OSError:
-            return None
-
-    return read

@@ -69,6 +69,9 @@ ROLE_KINDS: dict[str, frozenset[str]] = {
 }
 
 
+KEPT_TIMEOUT = 30.0  # seconds a submit waits for its answer to be written
+
+
 class ClaimGone(Exception):
     """The claim is no longer open: submitted, returned, timed out, or its seat closed."""
 
@@ -172,6 +175,8 @@ class Offer:
     posted: datetime
     claim: Claim | None = None
     answer: Answer | None = None
+    # Set once the emulator kept the answer in its worker-response file (Seat.answer_kept).
+    kept: threading.Event = field(default_factory=threading.Event)
 
     @property
     def image(self) -> str:
@@ -213,10 +218,17 @@ class Seat:
         self.worker_id = f"private.{REGION}.{number:016x}"
         self.sub = str(uuid.UUID(int=number))
         self.closed = False
+        self.last: Offer | None = None  # the offer of the task this seat handed back last
 
     def work(self, task: Task, s3: Any) -> Answer:
         """Put ``task`` in the queue and wait until a person answers or returns it, or the seat closes."""
         return self.queue.serve(self, task)
+
+    def answer_kept(self, task: Task) -> None:
+        """The emulator wrote this seat's last answer to its worker-response file: the person may hear so."""
+        offer = self.last
+        if offer is not None and offer.task is task:
+            offer.kept.set()
 
     def close(self) -> None:
         """Abandon this seat's waiting task and refuse later ones; safe from any thread, twice."""
@@ -249,6 +261,9 @@ class TeamQueue:
         Where who-answered-what is kept across restarts (``None``: in memory only).
     clock
         Monotonic seconds for heartbeats (tests pass their own).
+    await_kept
+        Answer a submit only once the emulator kept the answer (``Seat.answer_kept``; the runtime's
+        workforce calls it), at most ``KEPT_TIMEOUT`` seconds.
     """
 
     def __init__(
@@ -259,8 +274,10 @@ class TeamQueue:
         heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
         ledger: Ledger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        await_kept: bool = False,
     ) -> None:
         self.roster = roster
+        self.await_kept = await_kept
         self.jobs = jobs
         self.heartbeat_timeout = heartbeat_timeout
         self.ledger = ledger
@@ -292,6 +309,7 @@ class TeamQueue:
             self._offers[offer.id] = offer
             self._cond.wait_for(lambda: offer.answer is not None)
             del self._offers[offer.id]
+            seat.last = offer
             assert offer.answer is not None
             return offer.answer
 
@@ -365,17 +383,22 @@ class TeamQueue:
     ) -> Answer:
         with self._cond:
             claim = self._own(person, claim_id)
-            task = claim.offer.task
-            if self.ledger is not None:  # before the answer leaves: a restart must know who gave it
-                self.ledger.add(task.job_name, task.dataset_object_id, person.worker_id, status)
+            offer, task = claim.offer, claim.offer.task
             history = self._object(task.job_name, task.dataset_object_id)
             (history.answered if status == "submitted" else history.returned).add(person.worker_id)
             now = _now()
             wall = (now - claim.since).total_seconds()
             seconds = wall if active is None else min(max(0.0, active), wall)
             answer = Answer(status, content, claim.since, now, seconds, worker_id=person.worker_id, sub=person.sub)
-            self._settle(claim.offer, answer)
-            return answer
+            self._settle(offer, answer)
+        # The person hears "submitted" only once the answer is in its worker-response file: a kill
+        # in between would otherwise lose an answer the ledger says was given, and the object
+        # would never be offered to that person again.
+        if status == "submitted" and self.await_kept:
+            offer.kept.wait(timeout=KEPT_TIMEOUT)
+        if self.ledger is not None:  # before the answer's reply leaves: a restart must know who gave it
+            self.ledger.add(task.job_name, task.dataset_object_id, person.worker_id, status)
+        return answer
 
     def _settle(self, offer: Offer, answer: Answer) -> None:
         """Give the offer its outcome and wake its seat (the lock is held)."""

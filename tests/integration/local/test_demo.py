@@ -298,3 +298,31 @@ def test_a_killed_runtime_leaves_no_lambda_workers(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
     assert _gone(children, 10)
+
+
+@pytest.mark.slow
+def test_the_leads_stop_ends_a_team_session_cleanly_and_the_project_stays_resumable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gtaudit_local.demo as demo_module
+
+    class StopsAtOnce(demo_module.TeamProject):
+        """The lead presses Stop as soon as the server is up (before anyone took a task)."""
+
+        def serve(self, **kwargs: Any) -> Any:
+            server = super().serve(**kwargs)
+            self.stop_requested.set()
+            return server
+
+    monkeypatch.setattr(demo_module, "TeamProject", StopsAtOnce)
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(ROOT / "samples" / "images" / "coffee.jpg", images / "coffee.jpg")
+    out, lines = tmp_path / "out", []
+    result = run_demo(
+        out, workers="team", people="ana:labeler,cho:auditor", images=images, project=ROOT, log=lines.append
+    )
+    assert any(line.startswith("stopped from the lead's page") for line in lines)
+    assert not result.finished and json.loads((out / "summary.json").read_text())["finished"] is False
+    assert json.loads((out / PROJECT_FILE).read_text())["finished"] is False  # the next start resumes it
+    assert any("ana (labeler): http://127.0.0.1:" in line for line in lines)

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 from gtaudit_local.groundtruth.record import LabelingJobRun
-from gtaudit_local.project import OLD_MARKER, PROJECT_FILE, ProjectError, open_project, read_settings, settings_for
+from gtaudit_local.project import (
+    OLD_MARKER,
+    PROJECT_FILE,
+    ProjectError,
+    open_project,
+    project_lock,
+    read_settings,
+    settings_for,
+)
 from gtaudit_local.summary import object_states
 
 
@@ -120,3 +128,25 @@ def test_an_earlier_demo_folder_starts_clean_and_a_foreign_one_is_left_alone(tmp
     with pytest.raises(ProjectError, match="holds no gtaudit project"):
         open_project(foreign, _wanted())
     assert sorted(p.name for p in foreign.iterdir()) == ["keep.txt"]
+
+
+def test_a_finished_project_people_worked_is_kept_unless_fresh(tmp_path: Path) -> None:
+    team = settings_for(labels='["cat"]', workers="team", seed=0, images="/imgs")
+    first = open_project(tmp_path, team)
+    first.save(replace(first.settings, finished=True))
+    with pytest.raises(ProjectError, match="worked by people"):
+        open_project(tmp_path, team)
+    assert read_settings(tmp_path) == replace(first.settings, finished=True)
+    assert "starting clean" in open_project(tmp_path, team, fresh=True).note
+
+
+def test_one_process_holds_a_project_folder_at_a_time(tmp_path: Path) -> None:
+    holder = project_lock(tmp_path / "p")
+    holder.__enter__()
+    try:
+        with pytest.raises(ProjectError, match="in use by another gtaudit process"), project_lock(tmp_path / "p"):
+            pass
+    finally:
+        holder.__exit__(None, None, None)
+    with project_lock(tmp_path / "p"):  # released when the holder let go
+        pass
