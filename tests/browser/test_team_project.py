@@ -76,15 +76,30 @@ class Session:
             context.close()
 
 
-def _take(page: Any) -> bool:
-    """Press Start on the home page; True if a task opened, False if there is nothing for this person."""
-    page.goto(page.url.split("/task")[0].rstrip("/") + "/")
+def _take(page: Any, proc: subprocess.Popen[str]) -> bool:
+    """Press Start on the home page; True if a task opened, False if there is nothing for this
+    person (or the run ended: its server closes before the process exits)."""
+    home = page.url.split("/task")[0].rstrip("/") + "/"
+    for attempt in range(10):
+        try:
+            page.goto(home)
+            break
+        except PlaywrightError as exc:  # the page was navigating by itself (its heartbeat, a reload)
+            if "ERR_ABORTED" not in str(exc) or attempt == 9:
+                raise
+            page.wait_for_timeout(300)
     page.click("#start")
-    page.wait_for_function(
-        "location.pathname === '/task' || (document.getElementById('status')?.textContent || '').startsWith('Nothing')",
-        timeout=30_000,
-    )
-    return page.url.endswith("/task")
+    deadline = time.monotonic() + 60
+    while proc.poll() is None:
+        with contextlib.suppress(PlaywrightError):  # navigating to the task
+            if page.url.endswith("/task"):
+                return True
+            status = page.evaluate("() => (document.getElementById('status') || {}).textContent || ''")
+            if str(status).startswith("Nothing"):
+                return False
+        assert time.monotonic() < deadline, "Start neither opened a task nor said there is nothing"
+        time.sleep(0.2)
+    return False
 
 
 def _paint(page: Any) -> None:
@@ -116,7 +131,10 @@ def _settled(page: Any, proc: subprocess.Popen[str]) -> None:
 
 
 def _audit(page: Any, *, reject: bool) -> None:
-    page.wait_for_function("document.querySelector('.gta-class .pc').textContent !== ''", timeout=30_000)
+    page.wait_for_function(
+        "(() => { const e = document.querySelector('.gta-class .pc'); return !!e && e.textContent !== ''; })()",
+        timeout=30_000,
+    )
     if reject:
         page.keyboard.press("r")
         box = page.locator("#gta-original").bounding_box()
@@ -149,8 +167,10 @@ def test_three_people_and_three_kills_lose_nothing_and_do_nothing_twice(chromium
             worked = False
             for name, page in session.pages.items():
                 try:
-                    took = session.proc.poll() is None and _take(page)
-                except PlaywrightError:
+                    took = session.proc.poll() is None and _take(page, session.proc)
+                except PlaywrightError as exc:
+                    if "ERR_CONNECTION_REFUSED" not in str(exc):
+                        raise
                     # The run ended: its server closes first, then the process writes its summary.
                     session.proc.wait(timeout=120)
                     break
