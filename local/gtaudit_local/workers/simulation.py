@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from gtaudit.names import parse_job_name
 
 from gtaudit_local.workers.base import Task
 
@@ -34,7 +35,11 @@ def worker_identity(seed: int, name: str) -> tuple[str, str]:
 def task_rng(seed: int, worker_id: str, task: Task) -> np.random.Generator:
     """The generator for one worker on one task: the same inputs always draw the same numbers."""
     object_id = task.task_input.get("objectId") or task.data_object.get("object-id") or ""
-    key = _digest(seed, worker_id, task.job_name, task.kind, task.dataset_object_id, object_id, task.iteration)
+    # The job's stage and round, not its name: a name carries the run's random ID, and the seed must
+    # fix every answer of every run (the fault drills and the skill ordering rely on it).
+    parts = parse_job_name(task.job_name)
+    job = f"{parts.kind}-r{parts.round}" if parts is not None else task.job_name
+    key = _digest(seed, worker_id, job, task.kind, task.dataset_object_id, object_id, task.iteration)
     return np.random.default_rng([int(v) for v in np.frombuffer(key, dtype=np.uint32)])
 
 
