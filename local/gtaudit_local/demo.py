@@ -317,8 +317,17 @@ def _live_report(rt: LocalRuntime) -> str | None:
     from gtaudit.trace import make_report
     from gtaudit.trace.render import render
 
-    table = rt.stack.function("WorktimeFunction").environment.get("TRACE_TABLE")
+    table = _trace_table(rt)
     return render(make_report(rt.client("dynamodb"), table), "html") if table else None
+
+
+def _trace_table(rt: LocalRuntime) -> str | None:
+    """The trace table the worktime function fills, as the template wires it."""
+    try:
+        table = rt.stack.function("WorktimeFunction").environment.get("TRACE_TABLE")
+    except KeyError:  # a template without the worktime function
+        return None
+    return str(table) if table else None
 
 
 def _resumed_run(rt: LocalRuntime, opened: OpenedProject, log: Callable[[str], None]) -> dict[str, Any] | None:
@@ -353,10 +362,10 @@ def _start(rt: LocalRuntime, opened: OpenedProject, log: Callable[[str], None]) 
 
 def _trace_report(rt: LocalRuntime, out: Path) -> dict[str, Path]:
     """The traceability report (worker time, lineage) from the trace table the worktime function fills."""
-    try:
-        table = rt.stack.function("WorktimeFunction").environment["TRACE_TABLE"]
-        from gtaudit.trace import write_report
-    except (KeyError, ImportError):
+    from gtaudit.trace import write_report
+
+    table = _trace_table(rt)
+    if table is None:
         return {}
     paths: dict[str, Path] = write_report(table, out, ddb=rt.client("dynamodb"))
     return paths

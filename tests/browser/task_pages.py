@@ -102,3 +102,30 @@ def image_origin(page: Any) -> tuple[float, float, float]:
         " const r = e.vp.getBoundingClientRect(); return [r.left + e.tx, r.top + e.ty, e.zoom]; }"
     )
     return left, top, zoom
+
+
+def paint_middle_and_submit(page: Any) -> None:
+    """Paint a polygon of the first label over the middle of the photo, then submit."""
+    left, top, zoom = image_origin(page)
+    w, h = page.evaluate(
+        "() => { const e = document.querySelector('crowd-semantic-segmentation'); return [e.W, e.H]; }"
+    )
+    page.keyboard.press("1")
+    page.keyboard.press("p")
+    for fx, fy in [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]:
+        page.mouse.click(left + fx * w * zoom, top + fy * h * zoom)
+    page.click("crowd-button[form-action=submit] button")
+
+
+def give_verdict(page: Any, *, reject: bool) -> None:
+    """Approve, or reject with a pin in the middle, a note and "loose boundary"; then submit."""
+    if reject:
+        page.keyboard.press("r")
+        box = page.locator("#gta-original").bounding_box()
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+        page.keyboard.type("paint the whole object")
+        page.keyboard.press("Enter")
+        page.keyboard.press("3")  # loose boundary
+    else:
+        page.keyboard.press("a")
+    page.keyboard.press("Control+Enter")

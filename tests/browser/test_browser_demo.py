@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser.task_pages import give_verdict, paint_middle_and_submit
 from support import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-demo")]
@@ -61,33 +62,6 @@ def _next_task(page: Any, proc: subprocess.Popen[str], seen: int) -> str | None:
     raise AssertionError("no task came within 120 s")
 
 
-def _paint(page: Any) -> None:
-    """Paint a polygon of the first label over the middle of the photo, then submit."""
-    left, top, zoom, w, h = page.evaluate(
-        "() => { const e = document.querySelector('crowd-semantic-segmentation');"
-        " const r = e.vp.getBoundingClientRect(); return [r.left + e.tx, r.top + e.ty, e.zoom, e.W, e.H]; }"
-    )
-    page.keyboard.press("1")
-    page.keyboard.press("p")
-    corners = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]
-    for fx, fy in corners:
-        page.mouse.click(left + fx * w * zoom, top + fy * h * zoom)
-    page.click("crowd-button[form-action=submit] button")
-
-
-def _audit(page: Any, *, reject: bool) -> None:
-    if reject:
-        page.keyboard.press("r")
-        box = page.locator("#gta-original").bounding_box()
-        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
-        page.keyboard.type("paint the whole object")
-        page.keyboard.press("Enter")
-        page.keyboard.press("3")  # loose boundary
-    else:
-        page.keyboard.press("a")
-    page.keyboard.press("Control+Enter")
-
-
 def test_a_person_works_the_whole_loop_in_the_browser(page: Any, tmp_path: Path, artifacts: Path) -> None:
     images = tmp_path / "images"
     images.mkdir()
@@ -122,10 +96,10 @@ def test_a_person_works_the_whole_loop_in_the_browser(page: Any, tmp_path: Path,
         while (kind := _next_task(page, proc, version)) is not None:
             version = _version(page)
             if kind == "segmentation":
-                _paint(page)
+                paint_middle_and_submit(page)
             else:
                 # The person's first audit rejects; a later one (there is none) would approve.
-                _audit(page, reject="audit" not in done)
+                give_verdict(page, reject="audit" not in done)
                 if "audit" not in done:
                     page.screenshot(path=str(artifacts / "browser-demo-reject.png"))
             done.append(kind)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.task_pages import image_origin
+from browser.task_pages import give_verdict, paint_middle_and_submit
 from playwright.sync_api import Error as PlaywrightError
 from support import ROOT
 
@@ -104,15 +104,7 @@ def _take(page: Any, proc: subprocess.Popen[str]) -> bool:
 
 def _paint(page: Any) -> None:
     page.wait_for_selector("crowd-semantic-segmentation[data-ready]", timeout=30_000)
-    left, top, zoom = image_origin(page)
-    w, h = page.evaluate(
-        "() => { const e = document.querySelector('crowd-semantic-segmentation'); return [e.W, e.H]; }"
-    )
-    page.keyboard.press("1")
-    page.keyboard.press("p")
-    for fx, fy in [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]:
-        page.mouse.click(left + fx * w * zoom, top + fy * h * zoom)
-    page.click("crowd-button[form-action=submit] button")
+    paint_middle_and_submit(page)
 
 
 def _settled(page: Any, proc: subprocess.Popen[str]) -> None:
@@ -135,16 +127,7 @@ def _audit(page: Any, *, reject: bool) -> None:
         "(() => { const e = document.querySelector('.gta-class .pc'); return !!e && e.textContent !== ''; })()",
         timeout=30_000,
     )
-    if reject:
-        page.keyboard.press("r")
-        box = page.locator("#gta-original").bounding_box()
-        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
-        page.keyboard.type("paint the whole object")
-        page.keyboard.press("Enter")
-        page.keyboard.press("3")
-    else:
-        page.keyboard.press("a")
-    page.keyboard.press("Control+Enter")
+    give_verdict(page, reject=reject)
 
 
 @pytest.mark.slow
