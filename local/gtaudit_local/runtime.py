@@ -242,14 +242,25 @@ class LocalRuntime:
                 )
 
     def release_leases(self) -> int:
-        """Release the pipeline table's processing leases (``PipelineState.release_leases``): only
-        as the runtime starts on a project folder, whose previous processes are all gone."""
-        from gtaudit.pipeline.state import PipelineState
+        """Release the processing leases of the pipeline table's unfinished jobs; return how many.
 
-        if "PipelineTable" not in self.stack.physical:
-            return 0
-        table = resource("dynamodb", self.moto.endpoint).Table(self.stack.physical["PipelineTable"])
-        return PipelineState(table).release_leases()
+        Called only as the runtime starts: every orchestrator that could hold a lease ran in the
+        previous runtime's processes, which are gone, and a lease left behind would make the
+        re-announced job event find the step ``busy`` for 16 minutes.
+        """
+        tables = [self.stack.physical["PipelineTable"]] if "PipelineTable" in self.stack.physical else []
+        ddb, released = self.clients["dynamodb"], 0
+        for table in tables:
+            pages = ddb.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="attribute_exists(lease_owner)",
+                ProjectionExpression="pk, sk",
+            )
+            for page in pages:
+                for key in page.get("Items", []):
+                    ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE lease_owner, lease_until")
+                    released += 1
+        return released
 
     def redrive(self) -> int:
         """Announce again the worker-response files the trace table has no record of; return how many."""

@@ -596,15 +596,3 @@ def test_a_labeler_rejected_in_round_1_is_audited_on_everything_in_round_2(s3: A
     assert (r2["audit"], r2["not-audited"], r2["low-agreement"]) == (2, 0, 0)
     audits = sorted((j for j in h.ctx().state.jobs("20261124t100000-ab12") if j.kind == "audit"), key=lambda j: j.round)
     assert [j.labeler_counts for j in audits] == [{"bad": {"audited": 2, "rejected": 2}}, {}]  # r2 not audited yet
-
-
-def test_releasing_leases_frees_a_step_a_dead_holder_left(h: Harness) -> None:
-    """What a local runtime does as it restarts on a project folder: the killed holder is gone, so
-    the re-announced event must find the step free at once, not busy until the lease expires."""
-    label1 = h.start(1).job_name
-    h.complete_labeling(label1, ok)
-    state = h.ctx().state
-    assert state.acquire("20261124t100000-ab12", label1, "req-dead")
-    assert not state.acquire("20261124t100000-ab12", label1, "req-new")
-    assert state.release_leases() == 1
-    assert state.acquire("20261124t100000-ab12", label1, "req-new")

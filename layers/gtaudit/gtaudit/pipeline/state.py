@@ -197,25 +197,6 @@ class PipelineState:
             },
         )
 
-    def release_leases(self) -> int:
-        """Drop every job's processing lease; return how many were held.
-
-        Only for a restart of the local runtime on a project folder: every invocation that could
-        hold a lease ran in the previous runtime's processes, which are gone, and a lease left
-        behind would make the re-announced job event find its step ``busy`` until it expires. Never
-        on AWS, where a lease's holder may be a live Lambda.
-        """
-        released = 0
-        kwargs: dict[str, Any] = {"FilterExpression": "attribute_exists(lease_owner)", "ProjectionExpression": "pk, sk"}
-        while True:
-            page = self.table.scan(**kwargs)
-            for key in page.get("Items", []):
-                self.table.update_item(Key=key, UpdateExpression="REMOVE lease_owner, lease_until")
-                released += 1
-            if "LastEvaluatedKey" not in page:
-                return released
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     def record_counts(
         self, run_id: str, name: str, counts: dict[str, int], labeler_counts: dict[str, dict[str, int]] | None = None
     ) -> None:
