@@ -156,6 +156,41 @@ class ImageSize(Contract):
     height: int
 
 
+class ClassScore(Contract):
+    """One class of one worker's mask against the reference: pixels both gave it, pixels either did."""
+
+    inter: int
+    union: int
+    iou: float | None = None
+
+
+class ConfusionCell(Contract):
+    """Pixels the reference gives class ``reference`` and the worker painted as ``painted``."""
+
+    reference: str
+    painted: str
+    pixels: int
+
+
+class WorkerScore(Contract):
+    """One worker's mask against a reference: overall IoU, per class, and the largest confusions."""
+
+    iou: float | None
+    classes: dict[str, ClassScore] = Field(default_factory=dict)
+    confusion: list[ConfusionCell] = Field(default_factory=list)
+
+
+class GoldResult(Contract):
+    """A gold object's label: each worker against the known-correct mask, and what the audit was shown.
+
+    ``seeded`` names the defect of the mask sent to the audit in place of the vote (``none``: the
+    known-correct mask itself), or is ``None`` when the gold object is not audited.
+    """
+
+    scores: dict[str, WorkerScore] = Field(default_factory=dict)
+    seeded: str | None = None
+
+
 class ConsolidatedLabel(Contract):
     """The labeling job's label attribute: the voted mask, or why there is none.
 
@@ -170,6 +205,8 @@ class ConsolidatedLabel(Contract):
     workers: list[str] = Field(default_factory=list)
     agreement: float | None = None
     excluded: list[Exclusion] = Field(default_factory=list)
+    scores: dict[str, WorkerScore] | None = None  # each worker against the vote (two workers or more)
+    gold: GoldResult | None = None  # gold objects only
 
 
 class Votes(Contract):
