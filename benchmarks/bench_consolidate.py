@@ -2,10 +2,12 @@
 
 Floor: decoding the three worker PNGs plus encoding one P-mode mask, the work no consolidation can
 avoid, measured in the same run. Measured: ``consolidate_masks`` on the same answers (JSON and
-base64 parsing, colour mapping with snapping, the vote, agreement, the PNG), writing to an
-in-memory S3 stub. Both take the best CPU time (the machine may be shared) of several interleaved
-runs, in a child process that does nothing else, so its peak RSS is the consolidation's own.
-Target: ratio <= 2.0, peak RSS < 1 GiB.
+base64 parsing, colour mapping with snapping, the vote, agreement, each worker's scores against the
+vote and their scores file, the PNG), writing to an in-memory S3 stub; and the same without the
+scores (``score_workers`` replaced by one that scores nobody), as consolidation was before them.
+All take the best CPU time (the machine may be shared) of several interleaved runs, in a child
+process that does nothing else, so its peak RSS is the consolidation's own.
+Targets: ratio to the floor <= 2.0, the scores add <= 10 %, peak RSS < 1 GiB.
 
     .venv/bin/python benchmarks/bench_consolidate.py
 """
@@ -22,8 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
+from gtaudit.labeling import post
 from gtaudit.labeling.masks import encode_mask
 from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
@@ -35,6 +39,7 @@ WIDTH, HEIGHT = 3968, 2976
 WORKERS = 3
 REPEATS = 5
 TARGET_RATIO = 2.0
+TARGET_SCORES = 1.10  # with scores / without
 RSS_LIMIT_MIB = 1024
 LABELS = {name: PALETTE[i] for i, name in enumerate(DEFAULT_LABELS)}
 
@@ -128,9 +133,9 @@ def measure(folder: Path) -> dict[str, Any]:
         output_root=S3Uri("bench", "out/job/annotations"),
         timestamp="2026-11-24T100000",
     )
-    floors, totals = [], []
+    floors, totals, bare = [], [], []
     result = consolidate_masks(item, ctx)
-    assert result.consolidated, result.content
+    assert result.consolidated and len(result.content["scores"]) == WORKERS, result.content
     mask = np.asarray(
         Image.open(
             io.BytesIO(
@@ -141,12 +146,16 @@ def measure(folder: Path) -> dict[str, Any]:
     colors = [v["hex-color"] for v in result.content["internal-color-map"].values()]
     for _ in range(REPEATS):
         totals.append(timed(lambda: consolidate_masks(item, ctx)))
+        with mock.patch.object(post, "score_workers", lambda *_: {}):
+            bare.append(timed(lambda: consolidate_masks(item, ctx)))
         floors.append(timed(lambda: floor_once(pngs, mask, colors)))
     return {
         "floor": min(c for c, _ in floors),
         "total": min(c for c, _ in totals),
+        "bare": min(c for c, _ in bare),
         "floor_wall": min(w for _, w in floors),
         "total_wall": min(w for _, w in totals),
+        "bare_wall": min(w for _, w in bare),
         "agreement": result.content["agreement"],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "mask_bytes": [len(p) for p in pngs],
@@ -164,15 +173,17 @@ def main() -> int:
             [sys.executable, __file__, "--measure", tmp], check=True, capture_output=True, text=True
         ).stdout
     r = json.loads(out.strip().splitlines()[-1])
-    ratio = r["total"] / r["floor"]
+    ratio, scores = r["total"] / r["floor"], r["total"] / r["bare"]
     print(f"consolidate {WORKERS} workers, {WIDTH}x{HEIGHT}, {len(LABELS)} labels, best of {REPEATS}")
     print(f"  worker PNGs        {', '.join(f'{b / 1024:.0f} KiB' for b in r['mask_bytes'])}")
     print(f"  floor (decode 3 + encode 1)  {r['floor'] * 1000:8.1f} ms CPU  ({r['floor_wall'] * 1000:.1f} ms wall)")
+    print(f"  without scores               {r['bare'] * 1000:8.1f} ms CPU  ({r['bare_wall'] * 1000:.1f} ms wall)")
     print(f"  consolidate_masks           {r['total'] * 1000:8.1f} ms CPU  ({r['total_wall'] * 1000:.1f} ms wall)")
     print(f"  ratio to floor               {ratio:8.2f}   (target <= {TARGET_RATIO})")
+    print(f"  with / without scores        {scores:8.3f}   (target <= {TARGET_SCORES})")
     print(f"  peak RSS                     {r['peak_rss_mib']:8.1f} MiB (limit {RSS_LIMIT_MIB} MiB)")
     print(f"  agreement                    {r['agreement']}")
-    ok = ratio <= TARGET_RATIO and r["peak_rss_mib"] < RSS_LIMIT_MIB
+    ok = ratio <= TARGET_RATIO and scores <= TARGET_SCORES and r["peak_rss_mib"] < RSS_LIMIT_MIB
     print("  OK" if ok else "  OVER TARGET")
     return 0 if ok else 1
 

@@ -1,7 +1,8 @@
-"""Worktime: record each worker-response file (and returned tasks) in the traceability table.
+"""Worktime: record each worker-response file, scores file (and returned tasks) in the traceability table.
 
 Triggers: EventBridge ``aws.s3`` / ``Object Created`` on the jobs' ``annotations/worker-response/``
-files, and optionally the workforce's WorkerActivity log (CloudWatch Logs subscription).
+and ``annotations/consolidated-annotation/scores/`` files (``record_file`` tells them apart by
+key), and optionally the workforce's WorkerActivity log (CloudWatch Logs subscription).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtaudit.models import parse_event
 from gtaudit.models.worktime import WorktimeEvent
 from gtaudit.trace.activity import record_activity
-from gtaudit.trace.ingest import ManifestIndex, cognito_directory, record_worker_response
+from gtaudit.trace.ingest import ManifestIndex, cognito_directory, record_file
 
 logger = Logger()
 tracer = Tracer()
@@ -45,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric(name="ReturnedTasksRecorded", unit=MetricUnit.Count, value=res.written)
             return {"activity": len(messages), "written": res.written, "unchanged": res.unchanged}
         case S3EventNotificationEventBridgeModel(detail=detail):
-            result = record_worker_response(
+            result = record_file(
                 s3=s3,
                 ddb=ddb,
                 table=TABLE,
@@ -57,9 +58,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 directory=directory,
             )
             summary = result.as_dict()
-            logger.info("worker response recorded", extra=summary)
-            metrics.add_metric(name="TaskRecordsWritten", unit=MetricUnit.Count, value=result.written)
+            logger.info("file recorded", extra=summary)
+            metrics.add_metric(name="TraceItemsWritten", unit=MetricUnit.Count, value=result.written)
             metrics.add_metric(name="DuplicateRecordsIgnored", unit=MetricUnit.Count, value=result.unchanged)
+            if result.scores:
+                metrics.add_metric(name="ScoreRecords", unit=MetricUnit.Count, value=result.scores)
             if result.missing:
-                metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=result.records)
+                missing = result.records + result.scores
+                metrics.add_metric(name="RecordsWithMissingFields", unit=MetricUnit.Count, value=missing)
             return summary

@@ -21,12 +21,18 @@ def test_ground_truths_ids_and_readable_names_pass_unchanged(oid: str) -> None:
 
 @pytest.mark.parametrize("oid", ["../../../../evil", "%2e%2e", "a/b", "a\\b", ".hidden", "x\x00y", "\n", ""])
 def test_unsafe_names_never_become_a_path(oid: str) -> None:
-    for uri in (layout.consolidated_mask(ROOT, oid, TS), layout.overlay(JOB, oid), layout.name_claim(ROOT, oid)):
+    for uri in (
+        layout.consolidated_mask(ROOT, oid, TS),
+        layout.overlay(JOB, oid),
+        layout.name_claim(ROOT, oid),
+        layout.scores_file(ROOT, oid),
+    ):
         parent, _, name = uri.key.rpartition("/")
         assert parent in {
             f"{ROOT.key}/consolidated-annotation/output",
             f"{JOB.key}/overlays",
             f"{ROOT.key}/consolidated-annotation/output/names",
+            f"{ROOT.key}/consolidated-annotation/scores",
         }
         assert name and not name.startswith(".")
         assert "%" not in name and "\\" not in name and all(ord(c) >= 32 for c in name)
@@ -108,3 +114,9 @@ def test_the_annotations_root_is_derived_or_known_to_be_unknown(
     config = parse_s3_uri(output_config) if output_config else None
     root = layout.annotations_root(S3Uri("b-bucket", request_key), config)
     assert (root.key if root else None) == expected
+
+
+def test_the_scores_file_sits_beside_the_masks_outside_the_mask_folder() -> None:
+    # The overlay's rule matches consolidated-annotation/output/*.png: a scores file must never match it.
+    uri = layout.scores_file(ROOT, "猫 の 写真 (1)")
+    assert uri.key == "jobs/j/annotations/consolidated-annotation/scores/猫 の 写真 (1).json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gtaudit.labeling.masks import vote
-from gtaudit.quality import class_counts, confusion_matrix, score, score_masks
+from gtaudit.quality import class_counts, confusion_matrix, score, score_masks, score_workers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -93,3 +93,13 @@ def test_only_the_largest_cells_are_kept() -> None:
 def test_bad_inputs_name_the_parameter(reference: np.ndarray, painted: np.ndarray, k: int, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         confusion_matrix(reference, painted, k)
+
+
+def test_score_workers_scores_each_worker_as_score_masks_does() -> None:
+    rng = np.random.default_rng(7)
+    ref = rng.integers(0, 4, size=(30, 40), dtype=np.uint8)
+    masks = [(f"w{i}", np.where(rng.random((30, 40)) < 0.2, rng.integers(0, 4, (30, 40)), ref).astype(np.uint8))
+             for i in (2, 1)]  # fmt: skip
+    got = score_workers(ref, masks, NAMES)
+    assert list(got) == ["w2", "w1"]
+    assert all(got[w] == score_masks(ref, m, NAMES) for w, m in masks)

@@ -108,6 +108,15 @@ def name_claim(annotations_root: S3Uri, name: str) -> S3Uri:
     return annotations_root.join("consolidated-annotation", "output", "names", f"{safe_stem(name).casefold()}.json")
 
 
+def scores_file(annotations_root: S3Uri, name: str) -> S3Uri:
+    """``<annotations>/consolidated-annotation/scores/<name>.json``: each worker's scores on one object.
+
+    ``name`` is the object's claimed name (``name_claim``), as its mask's; written by labeling_post,
+    read by the worktime function. Outside ``output/``, so no mask rule (the overlay's) matches it.
+    """
+    return annotations_root.join("consolidated-annotation", "scores", f"{safe_stem(name)}.json")
+
+
 def worker_response(root: S3Uri, iteration: int, object_index: int | str, timestamp: str) -> S3Uri:
     """``<job>/annotations/worker-response/iteration-N/<index>/<timestamp>.json``."""
     iteration_dir = f"iteration-{iteration}"

@@ -127,3 +127,27 @@ def score(matrix: np.ndarray, names: Sequence[str], *, cells: int = MAX_CONFUSIO
 def score_masks(reference: np.ndarray, painted: np.ndarray, names: Sequence[str]) -> WorkerScore:
     """``score(confusion_matrix(reference, painted, len(names)), names)``."""
     return score(confusion_matrix(reference, painted, len(names)), names)
+
+
+def score_workers(
+    reference: np.ndarray, masks: Sequence[tuple[str, np.ndarray]], names: Sequence[str]
+) -> dict[str, WorkerScore]:
+    """Each worker's mask against one reference, the reference's class counts taken once.
+
+    Parameters
+    ----------
+    reference
+        The vote or the truth, a ``uint8`` class array.
+    masks
+        ``(worker, class array)`` pairs, each the reference's shape.
+    names
+        The class names of both, index 0 the background.
+
+    Returns
+    -------
+    dict
+        ``{worker: WorkerScore}`` in the order of ``masks``.
+    """
+    counts = class_counts(reference)
+    n = len(names)
+    return {w: score(confusion_matrix(reference, m, n, reference_counts=counts), names) for w, m in masks}

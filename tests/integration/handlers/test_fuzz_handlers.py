@@ -340,7 +340,7 @@ SPECS = {
     ),
     "worktime": Spec(
         "worktime.app",
-        ["worktime-labeling", "worktime-audit", "worktime-activity"],
+        ["worktime-labeling", "worktime-audit", "worktime-scores", "worktime-activity"],
         no_writes,
         env={"TRACE_TABLE": "gtaudit-fuzz-trace"},
         tables={"TraceTable": "gtaudit-fuzz-trace"},

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from gtaudit.trace import lineage, make_report, write_report
 from gtaudit.trace.activity import import_activity_log
-from gtaudit.trace.ingest import ManifestIndex, backfill_worker_responses, record_worker_response
+from gtaudit.trace.ingest import ManifestIndex, backfill_worker_responses, record_file
 from gtaudit.trace.store import query_job
 from gtaudit_local.cli import main
 from support import REGION, load_event
@@ -106,7 +106,7 @@ def env(s3: Any, bucket: str, trace_table: str) -> dict[str, Any]:
 
 
 def ingest(env: dict[str, Any], key: str, **kw: Any):
-    return record_worker_response(
+    return record_file(
         s3=env["s3"],
         ddb=env["ddb"],
         table=env["table"],
@@ -252,7 +252,7 @@ def test_audit_verdicts_link_to_the_labelers_they_judged(env: dict[str, Any]) ->
     jobs = {j["job"]: j for j in report["jobs"]}
     assert jobs[AUDIT_JOB]["objects_rejected"] == 1 and jobs[AUDIT_JOB]["rejection_rate"] == 0.5
     assert jobs[LABEL_JOB]["objects_rejected"] == 1 and jobs[LABEL_JOB]["tasks"] == 4
-    assert report["totals"]["tasks"] == 6 and report["schema"] == "gtaudit.report/1"
+    assert report["totals"]["tasks"] == 6 and report["schema"] == "gtaudit.report/2"
 
     # One worker through ByWorker: the verdicts on their labels come with them.
     only_b = make_report(env["ddb"], env["table"], worker=B)
@@ -347,7 +347,7 @@ def test_cli_report_and_trace(env: dict[str, Any], tmp_path, capsys, monkeypatch
     monkeypatch.setenv("GTAUDIT_TRACE_TABLE", env["table"])
     assert main(["report", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema"] == "gtaudit.report/1" and doc["totals"]["tasks"] == 6
+    assert doc["schema"] == "gtaudit.report/2" and doc["totals"]["tasks"] == 6
     assert main(["report", "--table", env["table"], "--format", "csv", "-o", str(tmp_path / "r.csv")]) == 0
     csv_text = (tmp_path / "r.csv").read_text()
     assert csv_text.startswith("section,worker_id,") and csv_text.count("\nworker,") == 3

@@ -55,3 +55,23 @@ def test_a_worker_response_reaches_the_trace_table(
         paths = write_report(rt.stack.outputs["TraceTableName"], tmp_path / "out")
         report = json.loads(paths["json"].read_text())
         assert report["totals"]["tasks"] == 1 and report["workers"][0]["worker_id"] == WORKER
+
+
+def test_a_scores_file_reaches_the_trace_table_through_the_templates_rule(tmp_path: Path) -> None:
+    score = {"iou": 0.8, "classes": {"cat": {"inter": 4, "union": 5, "iou": 0.8}}, "confusion": []}
+    doc = {"version": 1, "job": JOB, "dataset-object-id": "0", "source-ref": "s3://b/images/cat.jpg", "gold": True,
+           "consensus": {WORKER: score}, "truth": {WORKER: score}, "seeded": None}  # fmt: skip
+    with LocalRuntime(find_project_root(), work_dir=tmp_path) as rt:
+        s3: Any = rt.client("s3")
+        root = f"jobs/{JOB}"
+        line = {"source-ref": f"s3://{rt.bucket}/images/cat.jpg", "object-id": "cat-0123abcd"}
+        s3.put_object(Bucket=rt.bucket, Key=f"{root}/manifests/output/output.manifest", Body=json.dumps(line) + "\n")
+        s3.put_object(Bucket=rt.bucket, Key=f"{root}/annotations/consolidated-annotation/scores/cat.json",
+                      Body=json.dumps(doc))  # fmt: skip
+        table, ddb = rt.stack.outputs["TraceTableName"], rt.client("dynamodb")
+        deadline = time.monotonic() + 120
+        while not lineage(ddb, table, "cat-0123abcd") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [item] = lineage(ddb, table, "cat-0123abcd")
+    assert (item["kind"], item["worker_id"], item["iou"], item["gold_iou"]) == ("score", WORKER, 0.8, 0.8)
+    assert item["class_iou"] == {"cat": [4, 5]} and item["gold"] is True

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from gtaudit.trace import lineage
-from gtaudit.trace.ingest import ManifestIndex, record_worker_response
+from gtaudit.trace.ingest import ManifestIndex, record_file
 from support import REGION
 
 JOB = "gtaudit-labeling-r1-grow"
@@ -43,9 +43,9 @@ def test_each_answer_of_a_growing_file_is_one_record_whatever_order_its_versions
     manifests = ManifestIndex(s3, None)
 
     for n in order:
-        result = record_worker_response(s3=s3, ddb=ddb, table=trace_table, manifests=manifests, bucket=bucket,
-                                        key=KEY, version_id=versions[n], sequencer=f"0{n}",
-                                        now=datetime(2026, 11, 24, 12, tzinfo=UTC))  # fmt: skip
+        result = record_file(s3=s3, ddb=ddb, table=trace_table, manifests=manifests, bucket=bucket,
+                             key=KEY, version_id=versions[n], sequencer=f"0{n}",
+                             now=datetime(2026, 11, 24, 12, tzinfo=UTC))  # fmt: skip
         assert result.records == n + 1
     records = [r for r in lineage(ddb, trace_table, "a-1") if r["kind"] == "task"]
     assert sorted((r["worker_id"], r["active_seconds"]) for r in records) == [("w1", 5.0), ("w2", 9.0)]

@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from gtaudit.exceptions import InvalidAnnotationError, InvalidMaskError, SizeMismatchError, UnknownColorsError
-from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, vote
+from gtaudit.labeling.masks import build_class_table, decode_indexed, decode_mask, encode_mask, vote
 from gtaudit.labeling.post import read_segmentation
 from gtaudit.labels import BACKGROUND_COLOR, LabelSet
 from hypothesis import given, settings
@@ -273,3 +273,47 @@ def test_a_category_no_worker_painted_keeps_its_configured_colour() -> None:
     # A configured colour a worker already gave another label is not reused.
     clash = build_class_table(["person", "animal"], [{"person": "#ff0000"}], {"animal": "#ff0000"})
     assert clash.colors[2] not in ("#ff0000", "#ffffff")
+
+
+def indexed_png(classes: list[list[int]], colors: list[str], mode: str = "P") -> bytes:
+    """An indexed PNG as a run's gold mask is: value i is class i of ``colors``' table."""
+    img = Image.fromarray(np.array(classes, dtype=np.uint8))
+    if mode == "P":
+        img.putpalette([v for c in colors for v in bytes.fromhex(c[1:])])
+    elif mode != "L":
+        img = img.convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+GOLD_NAMES = ("BACKGROUND", "person", "animal")
+GOLD_COLORS = [BACKGROUND_COLOR, PERSON, ANIMAL]
+GOLD = [[0, 1, 2], [2, 2, 0]]
+
+
+def test_an_indexed_mask_in_the_same_class_order_keeps_its_values_and_gives_its_colours() -> None:
+    classes, colors = decode_indexed(indexed_png(GOLD, GOLD_COLORS), GOLD_NAMES, (*GOLD_NAMES, "sky"), size=(3, 2))
+    assert classes.tolist() == GOLD and colors == tuple(GOLD_COLORS)
+
+
+def test_an_indexed_mask_is_read_into_another_class_order_by_name() -> None:
+    table = ("BACKGROUND", "sky", "animal", "person")
+    classes, _ = decode_indexed(indexed_png(GOLD, GOLD_COLORS), GOLD_NAMES, table)
+    assert classes.tolist() == [[0, 3, 2], [2, 2, 0]]
+    # A grey-scale PNG holds the same values, without colours.
+    classes, colors = decode_indexed(indexed_png(GOLD, GOLD_COLORS, mode="L"), GOLD_NAMES, table)
+    assert classes.tolist() == [[0, 3, 2], [2, 2, 0]] and colors == ()
+
+
+def test_an_indexed_mask_is_refused_when_it_cannot_be_read_as_its_classes() -> None:
+    with pytest.raises(InvalidMaskError, match="index 3"):
+        decode_indexed(indexed_png([[0, 3]], [*GOLD_COLORS, "#ff0000"]), GOLD_NAMES, GOLD_NAMES)
+    with pytest.raises(InvalidMaskError, match="mode RGB"):
+        decode_indexed(indexed_png(GOLD, GOLD_COLORS, mode="RGB"), GOLD_NAMES, GOLD_NAMES)
+    with pytest.raises(SizeMismatchError):
+        decode_indexed(indexed_png(GOLD, GOLD_COLORS), GOLD_NAMES, GOLD_NAMES, size=(2, 3))
+    with pytest.raises(InvalidMaskError, match="not a readable PNG"):
+        decode_indexed(b"\x89PNG not really", GOLD_NAMES, GOLD_NAMES)
+    with pytest.raises(ValueError, match="animal"):
+        decode_indexed(indexed_png(GOLD, GOLD_COLORS), GOLD_NAMES, ("BACKGROUND", "person"))

@@ -6,12 +6,15 @@ import base64
 import io
 import json
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from gtaudit.labeling.post import BatchContext, consolidate_masks
+from gtaudit.gold import GoldIndex
+from gtaudit.labeling.masks import encode_mask
+from gtaudit.labeling.post import BatchContext, batch_gold, consolidate_masks, job_name_of
 from gtaudit.models import parse_event
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
 from gtaudit.names import unique_stems
@@ -207,3 +210,157 @@ def test_the_same_image_listed_twice_in_a_job_still_gets_two_names() -> None:
     src = "s3://b-bucket/images/x.jpg"
     refs = [consolidate_masks(image_item(str(i), src), ctx(s3)).content["mask-ref"] for i in range(3)]
     assert len(set(refs)) == 3 and refs[0] == f"{OUTPUT}/x_2026-11-24T100000.png"
+
+
+# Scores against the vote and a gold object's truth. The vote of W1..W3 below is TRUTH_ROWS: W1
+# paints it exactly, W2 misses the animal, W3 paints the person as an animal.
+P_, A_ = PERSON, ANIMAL
+W1 = [[P_, P_, A_, T], [P_, T, A_, T]]
+W2 = [[P_, P_, T, T], [P_, T, T, T]]
+W3 = [[P_, A_, A_, T], [P_, T, A_, T]]
+TRUTH_ROWS = [[1, 1, 2, 0], [1, 0, 2, 0]]
+GOLD_SRC = "s3://b-bucket/images/gold-7.jpg"
+TRUTH = "s3://b-bucket/runs/r1/gold/truth/gold-7.png"
+SHOWN = "s3://b-bucket/runs/r1/gold/shown/gold-7.png"
+SCORES = "s3://b-bucket/out/j/annotations/consolidated-annotation/scores"
+
+
+def gold_png(rows: list[list[int]], labels: tuple[str, ...] = ("person", "animal")) -> bytes:
+    """A gold mask as the run's start writes it: value i is label i of ``labels``, in its colour."""
+    colors = {"person": "#2ca02c", "animal": "#1f77b4", "sky": "#ff7f0e"}
+    img = Image.fromarray(np.array(rows, dtype=np.uint8), "L").convert("P")
+    img.putpalette([v for c in ("#ffffff", *(colors[n] for n in labels)) for v in bytes.fromhex(c[1:])])
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)  # not encode_mask's bytes: a copy is told from a re-encoding
+    return buf.getvalue()
+
+
+def gold_ctx(s3: StubS3, *entries: dict[str, Any], labels: tuple[str, ...] = ("person", "animal")) -> BatchContext:
+    index = GoldIndex.model_validate({"labels": list(labels), "entries": list(entries)})
+    return replace(ctx(s3), job="gtaudit-labeling-r1-r1", gold=index, gold_entries=index.by_source())
+
+
+def three_workers(source: str = GOLD_SRC, oid: str = "7") -> ConsolidationItem:
+    annotations = [ann("w3", W3), ann("w1", W1), ann("w2", W2)]
+    return ConsolidationItem.model_validate(
+        {"datasetObjectId": oid, "dataObject": {"s3Uri": source}, "annotations": annotations}
+    )
+
+
+def label_only(**kw: Any) -> dict[str, Any]:
+    return {"source-ref": GOLD_SRC, "object-id": "gold-7", "truth-ref": TRUTH, **kw}
+
+
+def test_each_worker_is_scored_against_the_vote_and_the_scores_file_holds_the_same() -> None:
+    s3 = StubS3()
+    r = consolidate_masks(three_workers("s3://b-bucket/images/plain.jpg", "3"), replace(ctx(s3), job="job-a"))
+    scores = r.content["scores"]
+    assert list(scores) == ["w1", "w2", "w3"] and scores["w1"]["iou"] == 1.0
+    assert scores["w2"]["classes"]["animal"] == {"inter": 0, "union": 2, "iou": 0.0}
+    assert scores["w3"]["confusion"] == [{"reference": "person", "painted": "animal", "pixels": 1}]
+    assert "gold" not in r.content
+    doc = json.loads(s3.puts[f"{SCORES}/plain.json"]["body"])
+    assert list(doc) == ["version", "job", "dataset-object-id", "source-ref", "gold", "consensus", "truth", "seeded"]
+    assert doc["consensus"] == scores and (doc["job"], doc["gold"], doc["truth"], doc["seeded"]) == (
+        "job-a",
+        False,
+        None,
+        None,
+    )
+    # A retried batch writes the same bytes.
+    before = s3.puts[f"{SCORES}/plain.json"]["body"]
+    consolidate_masks(three_workers("s3://b-bucket/images/plain.jpg", "3"), replace(ctx(s3), job="job-a"))
+    assert s3.puts[f"{SCORES}/plain.json"]["body"] == before
+
+
+def test_one_worker_on_an_ordinary_object_has_no_scores_and_no_scores_file() -> None:
+    s3 = StubS3()
+    r = consolidate_masks(image_item("0", "s3://b-bucket/images/solo.jpg"), ctx(s3))
+    assert "scores" not in r.content and "gold" not in r.content
+    assert not any("/scores/" in uri for uri in s3.puts)
+
+
+def test_a_gold_object_scores_each_worker_against_its_truth_matched_by_label_name() -> None:
+    # The run's labels in another order than the job's categories: the truth is read by name.
+    rows = [[{0: 0, 1: 2, 2: 1}[v] for v in row] for row in TRUTH_ROWS]
+    s3 = StubS3({TRUTH: gold_png(rows, ("animal", "person"))})
+    r = consolidate_masks(three_workers(), gold_ctx(s3, label_only(), labels=("animal", "person")))
+    gold = r.content["gold"]
+    assert gold["seeded"] is None and "failure-reason" not in gold
+    assert gold["scores"]["w1"]["iou"] == 1.0 and gold["scores"]["w2"]["iou"] == 0.6
+    assert r.content["mask-ref"].endswith("/gold-7_2026-11-24T100000.png")
+    doc = json.loads(s3.puts[f"{SCORES}/gold-7.json"]["body"])
+    assert doc["gold"] is True and doc["truth"] == gold["scores"] and doc["consensus"] == r.content["scores"]
+
+
+def test_a_seeded_object_gets_its_shown_mask_as_it_is_when_its_table_is_the_objects() -> None:
+    shown = gold_png([[1, 1, 0, 0], [1, 0, 0, 0]])  # the animal removed: missing-object
+    s3 = StubS3({TRUTH: gold_png(TRUTH_ROWS), SHOWN: shown})
+    seeded = label_only(role="seeded", defect="missing-object", **{"shown-ref": SHOWN})
+    r = consolidate_masks(three_workers(), gold_ctx(s3, seeded))
+    assert encode_mask(np.array([[1, 1, 0, 0], [1, 0, 0, 0]], np.uint8), ["#ffffff", "#2ca02c", "#1f77b4"]) != shown
+    assert s3.puts[r.content["mask-ref"]]["body"] == shown
+    assert r.content["gold"]["seeded"] == "missing-object" and r.content["workers"] == ["w1", "w2", "w3"]
+    assert json.loads(s3.puts[f"{SCORES}/gold-7.json"]["body"])["seeded"] == "missing-object"
+
+
+def test_a_seeded_mask_in_another_class_order_is_re_encoded_in_the_objects_table() -> None:
+    shown = gold_png([[2, 2, 1, 0], [2, 0, 0, 0]], ("animal", "person"))  # person=2, animal=1 here
+    s3 = StubS3({TRUTH: gold_png([[2, 2, 1, 0], [2, 0, 1, 0]], ("animal", "person")), SHOWN: shown})
+    seeded = label_only(role="seeded", defect="none", **{"shown-ref": SHOWN})
+    r = consolidate_masks(three_workers(), gold_ctx(s3, seeded, labels=("animal", "person")))
+    written = s3.puts[r.content["mask-ref"]]["body"]
+    assert written != shown
+    img = Image.open(io.BytesIO(written))
+    assert np.asarray(img).tolist() == [[1, 1, 2, 0], [1, 0, 0, 0]]  # the object's table: person 1, animal 2
+    names = [v["class-name"] for v in r.content["internal-color-map"].values()]
+    assert names == ["BACKGROUND", "person", "animal"] and r.content["gold"]["seeded"] == "none"
+    palette = img.getpalette() or []
+    assert bytes(palette[3:9]).hex() == "2ca02c1f77b4"
+
+
+def test_an_unreadable_truth_costs_only_the_gold_scores() -> None:
+    s3 = StubS3({SHOWN: b"not a png"})  # no truth at all; the shown mask is corrupt
+    seeded = label_only(role="seeded", defect="wrong-class", **{"shown-ref": SHOWN})
+    r = consolidate_masks(three_workers(), gold_ctx(s3, seeded))
+    gold = r.content["gold"]
+    assert gold["scores"] == {} and gold["seeded"] is None
+    assert gold["failure-reason"].startswith("truth unusable: ") and "shown mask unusable: " in gold["failure-reason"]
+    assert r.content["status"] == "consolidated" and len(r.content["scores"]) == 3
+    voted = np.asarray(Image.open(io.BytesIO(s3.puts[r.content["mask-ref"]]["body"])))
+    assert voted.tolist() == TRUTH_ROWS  # the vote, not the shown mask
+    doc = json.loads(s3.puts[f"{SCORES}/gold-7.json"]["body"])
+    assert doc["gold"] is True and doc["truth"] is None and doc["consensus"] == r.content["scores"]
+
+
+def test_a_truth_of_another_size_is_unusable() -> None:
+    s3 = StubS3({TRUTH: gold_png([[1, 1, 2], [1, 0, 2]])})
+    r = consolidate_masks(three_workers(), gold_ctx(s3, label_only()))
+    assert r.content["gold"]["scores"] == {} and "3x2" in r.content["gold"]["failure-reason"]
+
+
+class CountingS3(StubS3):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets: list[str] = []
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self.gets.append(Key)
+        return super().get_object(Bucket=Bucket, Key=Key)
+
+
+def test_the_gold_index_costs_one_get_for_a_run_and_none_for_a_job_of_no_run() -> None:
+    s3 = CountingS3()
+    assert batch_gold(s3, "gtaudit-labeling-r1-20261124t101500-3f9c", "b-bucket") is None
+    assert s3.gets == ["runs/20261124t101500-3f9c/gold/index.json"]
+    assert batch_gold(s3, "my-own-job", "b-bucket") is None and len(s3.gets) == 1
+
+
+def test_the_job_name_comes_from_the_arn_else_from_the_jobs_folder() -> None:
+    base = {"labelAttributeName": "label-r1", "payload": {"s3Uri": "s3://b/jobs/j/annotations/x.json"}}
+    root = S3Uri("b", "jobs/job-from-folder/annotations")
+    arn = "arn:aws:sagemaker:us-east-1:1:labeling-job/gtaudit-labeling-r1-x"
+    assert (
+        job_name_of(parse_event(PostAnnotationEvent, {**base, "labelingJobArn": arn}), root) == "gtaudit-labeling-r1-x"
+    )
+    assert job_name_of(parse_event(PostAnnotationEvent, base), root) == "job-from-folder"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
-from gtaudit.trace.ingest import ManifestIndex
+from gtaudit.trace.ingest import ManifestIndex, job_context
 from gtaudit.trace.records import parse_response_key
 
 KEY = parse_response_key("out/job-a/annotations/worker-response/iteration-1/0/2026-11-24T100000.json")
@@ -48,3 +48,13 @@ def test_a_transient_manifest_failure_is_not_cached_for_the_container() -> None:
     index = ManifestIndex(_S3(), _FlakySageMaker())
     assert index.line("bkt", KEY) is None
     assert index.line("bkt", KEY) == {"object-id": "x-1a2b3c4d"}
+
+
+def test_a_seeded_audit_line_judges_no_labeler_and_names_its_defect() -> None:
+    hand_over = {"stage": "audit", "round": 1, "labelers": ["a", "b"], "labeling-job": "lab", "seeded": "none"}
+    ctx = job_context("gtaudit-audit-r1-x", {"object-id": "g-1", "gtaudit": hand_over})
+    assert (ctx.seeded, ctx.judged, ctx.labeling_job, ctx.object_id) == ("none", (), "lab", "g-1")
+    plain = job_context("gtaudit-audit-r1-x", {"object-id": "o-1", "gtaudit": {**hand_over, "seeded": "bogus"}})
+    assert (plain.seeded, plain.judged) == (None, ("a", "b"))
+    labeling = job_context("gtaudit-labeling-r1-x", {"object-id": "o-1", "gtaudit": hand_over})
+    assert labeling.seeded is None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtaudit.trace.items import CALENDAR_PK, calendar_item, from_wire, task_item, to_wire
-from gtaudit.trace.records import JobContext, Source, parse_answers, parse_response_key
+from gtaudit.models.stages import ClassScore, ConfusionCell, WorkerScore
+from gtaudit.trace.items import CALENDAR_PK, calendar_item, from_wire, item_from_wire, score_item, task_item, to_wire
+from gtaudit.trace.records import JobContext, ScoreRecord, Source, parse_answers, parse_response_key
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,3 +52,27 @@ def test_calendar_item_lists_the_day_partition_of_an_item() -> None:
 )  # fmt: skip
 def test_wire_round_trip(value: object) -> None:
     assert from_wire(to_wire(value)) == value
+
+
+def test_score_item_keys_and_attributes() -> None:
+    both = WorkerScore(
+        iou=0.75,
+        classes={"cat": ClassScore(inter=3, union=4, iou=0.75)},
+        confusion=[ConfusionCell(reference="cat", painted="dog", pixels=1)],
+    )
+    rec = ScoreRecord("gtaudit-labeling-r1-x", "labeling", 1, "cat-1", "4", "w", True, both, None, "none")
+    item = item_from_wire(score_item(rec, SRC, time="2026-11-24T10:05:00.000Z", recorded_at="now"))
+    assert (item["pk"], item["sk"]) == ("OBJ#cat-1", "SCORE#gtaudit-labeling-r1-x#w")
+    assert (item["worker_pk"], item["worker_sk"]) == ("W#w", "2026-11-24T10:05:00.000Z#S#gtaudit-labeling-r1-x#cat-1")
+    assert (item["job_pk"], item["job_sk"]) == ("J#gtaudit-labeling-r1-x", "S#cat-1#w")
+    assert (item["day_pk"], item["day_sk"]) == (
+        "D#2026-11-24",
+        "2026-11-24T10:05:00.000Z#S#gtaudit-labeling-r1-x#cat-1#w",
+    )
+    assert (item["kind"], item["gold"], item["seeded"], item["iou"]) == ("score", True, "none", 0.75)
+    assert item["class_iou"] == {"cat": [3, 4]} and item["confusion"] == [["cat", "dog", 1]]
+    assert not any(k.startswith("gold_") for k in item)  # no truth scores: nothing to say
+    gold_only = ScoreRecord("j", "labeling", 1, None, "4", "w", True, None, both, None)
+    item = item_from_wire(score_item(gold_only, SRC, time="2026-11-24T10:05:00.000Z", recorded_at="now"))
+    assert item["pk"] == "OBJ#?j/4" and item["gold_iou"] == 0.75 and item["gold_class_iou"] == {"cat": [3, 4]}
+    assert "iou" not in item and item["src_seq"] == SRC.seq

@@ -1,15 +1,20 @@
-"""trace.records: worker-response keys, stages, answers (malformed ones too) and audit verdicts."""
+"""trace.records: response and scores keys, stages, answers (malformed ones too), verdicts, seeded audits."""
 
 from __future__ import annotations
 
 import pytest
 from gtaudit.exceptions import InvalidEventError
+from gtaudit.models.stages import ScoresFile
 from gtaudit.names import job_name, parse_job_name
 from gtaudit.trace.records import (
     JobContext,
     audit_verdict,
     parse_answers,
     parse_response_key,
+    parse_scores,
+    parse_scores_key,
+    parse_trace_key,
+    seeded_outcome,
     stage_of,
     verdicts_of,
 )
@@ -153,3 +158,65 @@ def test_audit_record_judges_each_labeler_once() -> None:
         ("a", "aud", "reject", "gtaudit-labeling-r1-x"),
         ("b", "aud", "reject", "gtaudit-labeling-r1-x"),
     ]
+
+
+def test_scores_keys_and_worker_response_keys_are_told_apart() -> None:
+    scores = "jobs/gtaudit-labeling-r1-x/annotations/consolidated-annotation/scores/猫 の 写真 (1).json"
+    k = parse_scores_key(scores)
+    assert k is not None and (k.job_root, k.job, k.name) == (
+        "jobs/gtaudit-labeling-r1-x",
+        "gtaudit-labeling-r1-x",
+        "猫 の 写真 (1)",
+    )
+    assert parse_trace_key(scores) == k and parse_trace_key(KEY) == parse_response_key(KEY)
+    for other in (
+        "jobs/j/annotations/consolidated-annotation/output/0_x.png",
+        "jobs/j/annotations/consolidated-annotation/output/names/x.json",
+        "jobs/j/annotations/consolidated-annotation/scores/sub/x.json",
+        "jobs/j/annotations/consolidated-annotation/scores/x.png",
+    ):
+        assert parse_trace_key(other) is None
+
+
+@pytest.mark.parametrize(
+    ("defect", "verdict", "reasons", "outcome"),
+    [
+        ("missing-object", "reject", ("missing-object", "other"), "caught"),
+        ("missing-object", "reject", ("wrong-class",), "caught-other-reason"),
+        ("loose-boundary", "approve", (), "missed"),
+        ("none", "approve", (), "passed"),
+        ("none", "reject", ("extra-region",), "false-reject"),
+        ("wrong-class", None, ("wrong-class",), None),
+        (None, "reject", ("wrong-class",), None),
+    ],
+)
+def test_seeded_outcome(defect: str | None, verdict: str | None, reasons: tuple[str, ...], outcome: str | None) -> None:
+    assert seeded_outcome(defect, verdict, reasons) == outcome
+
+
+def test_a_seeded_audit_records_the_auditors_outcome_and_judges_no_labeler() -> None:
+    ctx = JobContext(
+        "gtaudit-audit-r1-x", "audit", 1, "g-1", labeling_job="gtaudit-labeling-r1-x", seeded="wrong-class"
+    )
+    content = {"approve": {"on": False}, "reject": {"on": True}, "reason-wrong-class": {"on": True}}
+    doc = {"answers": [{"workerId": "aud", "submissionTime": "2026-11-24T10:00:00Z", "answerContent": content}]}
+    [r] = parse_answers(doc, ctx, parse_response_key(KEY))  # type: ignore[arg-type]
+    assert (r.seeded, r.seeded_outcome, r.judged) == ("wrong-class", "caught", ())
+    assert verdicts_of(r) == []
+
+
+def test_a_scores_file_gives_one_record_per_worker_scored_against_either_reference() -> None:
+    s = {"iou": 0.5, "classes": {"cat": {"inter": 1, "union": 2, "iou": 0.5}}, "confusion": []}
+    doc = ScoresFile.model_validate(
+        {"version": 1, "job": "j", "dataset-object-id": "4", "source-ref": None, "gold": True,
+         "consensus": {"w2": s, "w1": s}, "truth": {"w3": s, "w1": s}, "seeded": "none"}
+    )  # fmt: skip
+    recs = parse_scores(doc, LABELING_CTX)
+    assert [(r.worker_id, r.consensus is not None, r.truth is not None) for r in recs] == [
+        ("w1", True, True),
+        ("w2", True, False),
+        ("w3", False, True),
+    ]
+    assert {(r.object_id, r.dataset_object_id, r.gold, r.seeded, r.stage) for r in recs} == {
+        ("x-1a2b3c4d", "4", True, "none", "labeling")
+    }

@@ -16,6 +16,10 @@ is always BACKGROUND ``#ffffff``, as in Ground Truth's built-in segmentation out
 Vote: per-pixel plurality; **a tie goes to the lowest class index**, so BACKGROUND wins any tie it
 is part of. The result does not depend on the order of the workers.
 
+Gold masks (``decode_indexed``) are 8-bit indexed PNGs whose value ``i`` is a known class name
+(``gtaudit.gold``); they are read into an object's class table by name, so a truth compares with
+the vote and the workers' masks pixel for pixel (``gtaudit.quality``).
+
 Agreement: the mean over worker pairs of the IoU of labeled pixels, where the intersection is the
 pixels both workers gave the same non-background class and the union the pixels either labeled
 (1.0 when neither labeled anything); ``None`` with one worker.
@@ -27,6 +31,7 @@ import io
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,21 +170,8 @@ def decode_mask(
     UnknownColorsError
         Too many pixels match no label colour.
     """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(png), formats=["PNG"])
-            if img.width * img.height > max_pixels:
-                raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
-            if size is not None and img.size != size:
-                raise SizeMismatchError(
-                    f"mask is {img.width}x{img.height} but the image workers saw is {size[0]}x{size[1]}"
-                )
-            rgba = _decode_rgba(img)
-    except InvalidMaskError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
-        raise InvalidMaskError(f"pngImageData is not a readable PNG ({type(exc).__name__})") from None
+    with _open_png(png, size, max_pixels, what="pngImageData") as img:
+        rgba = _decode_rgba(img)
     height, width = rgba.shape[:2]
     pixels = np.ascontiguousarray(rgba).view("<u4").reshape(-1)
     del rgba, img
@@ -207,6 +199,88 @@ def decode_mask(
                 f"{unknown} of {painted} painted pixels match no label colour (limit {max_unknown_fraction:.0%})"
             )
     return classes.reshape(height, width)
+
+
+@contextmanager
+def _open_png(png: bytes, size: tuple[int, int] | None, max_pixels: int, *, what: str) -> Iterator[Image.Image]:
+    """The opened PNG, its size checked; a decoding error inside the block is an ``InvalidMaskError``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(io.BytesIO(png), formats=["PNG"])
+            if img.width * img.height > max_pixels:
+                raise InvalidMaskError(f"mask is {img.width}x{img.height}, more than {max_pixels} pixels")
+            if size is not None and img.size != size:
+                raise SizeMismatchError(
+                    f"mask is {img.width}x{img.height} but the image workers saw is {size[0]}x{size[1]}"
+                )
+            yield img
+    except InvalidMaskError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
+        raise InvalidMaskError(f"{what} is not a readable PNG ({type(exc).__name__})") from None
+
+
+def decode_indexed(
+    png: bytes,
+    names: Sequence[str],
+    table: Sequence[str],
+    *,
+    size: tuple[int, int] | None = None,
+    max_pixels: int = MAX_MASK_PIXELS,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Decode an 8-bit indexed PNG (a gold mask) into the class indices of another class table.
+
+    Parameters
+    ----------
+    png
+        The PNG file's bytes, mode ``P`` (or ``L``): pixel value ``i`` is class ``names[i]``.
+    names
+        The PNG's class names by index, index 0 the background.
+    table
+        The class names of the result (an object's ``ClassTable.names``); it holds every name of
+        ``names``.
+    size
+        The expected ``(width, height)``, or ``None`` to accept any size.
+    max_pixels
+        Refuse larger masks before decoding them.
+
+    Returns
+    -------
+    classes : numpy.ndarray
+        ``uint8`` of shape ``(height, width)``, in ``table``'s indices.
+    colors : tuple of str
+        The PNG's palette colour (``#rrggbb``) of each index of ``names``; empty for an ``L`` PNG.
+
+    Raises
+    ------
+    InvalidMaskError
+        Not a PNG, not indexed, corrupt, too large, or a pixel value beyond ``names``.
+    SizeMismatchError
+        The PNG's size differs from ``size``.
+    ValueError
+        A name of ``names`` is not in ``table``.
+    """
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise ValueError(f"table: lacks the classes {missing}")
+    with _open_png(png, size, max_pixels, what="the indexed mask") as img:
+        if img.mode not in ("P", "L"):
+            raise InvalidMaskError(f"mask is mode {img.mode}, not an 8-bit indexed PNG")
+        rgb = (img.getpalette() if img.mode == "P" else None) or []
+        counts = img.histogram()  # one C pass over the pixel values (np.bincount widens each to 64 bits)
+        indices = np.asarray(img)
+    beyond = [i for i in range(len(names), 256) if counts[i]]
+    if beyond:
+        raise InvalidMaskError(f"mask uses index {beyond[0]}, beyond its {len(names)} classes")
+    colors = tuple(
+        "#{:02x}{:02x}{:02x}".format(*rgb[3 * i : 3 * i + 3]) for i in range(len(names)) if 3 * i + 2 < len(rgb)
+    )
+    if tuple(table[: len(names)]) == tuple(names):
+        return indices, colors
+    lut = np.zeros(256, dtype=np.uint8)
+    lut[: len(names)] = [table.index(n) for n in names]
+    return np.take(lut, indices), colors
 
 
 def _decode_rgba(img: Image.Image) -> np.ndarray:

@@ -17,6 +17,15 @@ and a batch does not know the others, so each name is claimed in S3 before it is
 batch, a redo) it is this object's; taken by another, the next of ``gtaudit.names.name_candidates``
 is tried: ``cat-<4 hex of the source URI>``, the name the run's start gave the object when it saw
 the collision.
+
+Scores (``gtaudit.quality``): with two usable workers or more, each worker's mask is scored
+against the vote, from the arrays the vote used (``ConsolidatedLabel.scores``). A gold object
+(its image URI in the run's ``gtaudit.gold`` index, read once per batch) also has each worker
+scored against its truth (``ConsolidatedLabel.gold``); a seeded one gets its shown mask as the
+consolidated mask in place of the vote, so the audit judges a mask of known defect. An unusable
+truth or shown mask costs only that (``gold.failure-reason``), never the vote or the batch. Both
+kinds of scores also go to ``consolidated-annotation/scores/<name>.json`` (``layout.scores_file``,
+``ScoresFile``), which the worktime function records per worker. Nothing about gold is logged.
 """
 
 from __future__ import annotations
@@ -42,12 +51,22 @@ from gtaudit.exceptions import (
     InvalidS3UriError,
     S3ObjectUnavailableError,
 )
-from gtaudit.labeling.masks import build_class_table, decode_mask, encode_mask, vote
+from gtaudit.gold import GoldEntry, GoldIndex, load_index
+from gtaudit.labeling.masks import ClassTable, build_class_table, decode_indexed, decode_mask, encode_mask, vote
 from gtaudit.labels import BACKGROUND, BACKGROUND_COLOR, normalize_color
 from gtaudit.models.groundtruth import ConsolidationItem, PostAnnotationEvent
-from gtaudit.models.stages import ColorMapEntry, ConsolidatedLabel, Exclusion, ImageSize
-from gtaudit.names import name_candidates, safe_stem, stem_of
+from gtaudit.models.stages import (
+    ColorMapEntry,
+    ConsolidatedLabel,
+    Exclusion,
+    GoldResult,
+    ImageSize,
+    ScoresFile,
+    WorkerScore,
+)
+from gtaudit.names import name_candidates, parse_job_name, safe_stem, stem_of
 from gtaudit.overlay.render import displayed_size
+from gtaudit.quality import score_workers
 from gtaudit.s3io import get_bytes, get_metadata, put_bytes, put_json
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
@@ -133,9 +152,6 @@ def _image_size(answer: Mapping[str, Any]) -> tuple[int, int] | None:
     return int(w), int(h)  # type: ignore[arg-type]
 
 
-# ---------------------------------------------------------------- pixels
-
-
 @dataclass(slots=True)
 class LabeledObject:
     """One data object's consolidated label."""
@@ -173,6 +189,9 @@ class BatchContext:
     output_root: S3Uri
     timestamp: str
     configured: Mapping[str, str] | None = None  # the label set's colours, for labels nobody painted
+    job: str = ""  # the labeling job's name, as the scores files give it
+    gold: GoldIndex | None = None  # the run's gold objects
+    gold_entries: Mapping[str, GoldEntry] = field(default_factory=dict)  # ``gold`` by image URI
 
 
 def consolidate_batch(
@@ -218,6 +237,8 @@ def consolidate_batch(
             result.objects.append(LabeledObject(item.dataset_object_id, label))
             result.response.append(response_entry(item.dataset_object_id, event.label_attribute_name, label))
         return result
+    job = job_name_of(event, root)
+    gold = batch_gold(s3, job, batch.request.bucket)
     ctx = BatchContext(
         s3=s3,
         attribute=event.label_attribute_name,
@@ -225,6 +246,9 @@ def consolidate_batch(
         output_root=root,
         timestamp=layout.request_timestamp(batch.request),
         configured=label_colors,
+        job=job,
+        gold=gold,
+        gold_entries=gold.by_source() if gold else {},
     )
     result = BatchResult(skipped_items=batch.skipped)
     for item in batch.items:
@@ -270,8 +294,15 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         return LabeledObject(item.dataset_object_id, failed)
     voted = vote([m for _, m in masks])
     agreement = None if voted.agreement is None else round(voted.agreement, 4)
-    mask_uri = layout.consolidated_mask(ctx.output_root, claim_name(ctx, item), ctx.timestamp)
-    put_bytes(ctx.s3, mask_uri, encode_mask(voted.mask, table.colors), "image/png", metadata=mask_metadata(item))
+    consensus = score_workers(voted.mask, masks, table.names) if len(masks) > 1 else None
+    entry = ctx.gold_entries.get(_source_of(item) or "")
+    gold, seeded = gold_label(ctx, entry, table, masks) if entry else (None, None)
+    name = claim_name(ctx, item)
+    mask_uri = layout.consolidated_mask(ctx.output_root, name, ctx.timestamp)
+    png = encode_mask(voted.mask, table.colors) if seeded is None else seeded
+    put_bytes(ctx.s3, mask_uri, png, "image/png", metadata=mask_metadata(item))
+    if consensus or (gold and gold.scores):
+        write_scores(ctx, item, name, consensus, gold)
     height, width = voted.mask.shape
     label = ConsolidatedLabel(
         status="consolidated",
@@ -285,7 +316,102 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         agreement=agreement,
         excluded=excluded,
     )
+    if consensus:
+        label.scores = consensus
+    if gold:
+        label.gold = gold
     return LabeledObject(item.dataset_object_id, label)
+
+
+def write_scores(
+    ctx: BatchContext,
+    item: ConsolidationItem,
+    name: str,
+    consensus: dict[str, WorkerScore] | None,
+    gold: GoldResult | None,
+) -> None:
+    """Write the object's ``ScoresFile`` (every key, workers in ID order: a retry writes the same bytes)."""
+    record = ScoresFile(
+        version=1,
+        job=ctx.job,
+        dataset_object_id=item.dataset_object_id,
+        source_ref=_source_of(item),
+        gold=gold is not None,
+        consensus=consensus,
+        truth=gold.scores if gold and gold.scores else None,
+        seeded=gold.seeded if gold else None,
+    )
+    put_json(ctx.s3, layout.scores_file(ctx.output_root, name), record.dump())
+
+
+def job_name_of(event: PostAnnotationEvent, annotations: S3Uri) -> str:
+    """The labeling job's name: the end of its ARN, else the folder that holds ``annotations``."""
+    if event.labeling_job_arn:
+        return event.labeling_job_arn.rsplit("/", 1)[-1]
+    parts = annotations.key.rstrip("/").split("/")
+    return parts[-2] if len(parts) > 1 else ""
+
+
+def batch_gold(s3: Any, job: str, bucket: str) -> GoldIndex | None:
+    """The gold index of the job's run: one GET per batch (a 404 for a run without gold).
+
+    ``None`` without a GET for a job gtaudit did not name: it belongs to no run.
+
+    Raises
+    ------
+    botocore.exceptions.ClientError
+        The index cannot be read now: Ground Truth retries the batch.
+    """
+    parts = parse_job_name(job)
+    return None if parts is None else load_index(s3, bucket, parts.run)
+
+
+def gold_label(
+    ctx: BatchContext, entry: GoldEntry, table: ClassTable, masks: list[tuple[str, np.ndarray]]
+) -> tuple[GoldResult, bytes | None]:
+    """A gold object's workers against its truth and, seeded, the PNG to write in place of the vote.
+
+    The truth's classes are matched to the object's by name (a truth class no worker or category
+    has is scored too). An unusable truth leaves ``scores`` empty; an unusable shown mask leaves the
+    vote as the mask and ``seeded`` unset; ``failure-reason`` says why.
+    """
+    labels = ctx.gold.labels if ctx.gold else []
+    names = (BACKGROUND, *labels)
+    height, width = masks[0][1].shape
+    scoring = (*table.names, *(n for n in names if n not in table.names))
+    problems: list[str] = []
+    scores: dict[str, WorkerScore] = {}
+    try:
+        truth, _ = decode_indexed(_gold_png(ctx.s3, entry.truth_ref), names, scoring, size=(width, height))
+        scores = score_workers(truth, masks, scoring)
+    except (GtauditError, ValueError) as exc:
+        problems.append(f"truth unusable: {exc}")
+    seeded = None
+    if entry.role == "seeded":
+        try:
+            seeded = seeded_png(ctx.s3, entry, names, table, (width, height))
+        except (GtauditError, ValueError) as exc:
+            problems.append(f"shown mask unusable: {exc}")
+    result = GoldResult(scores=scores, seeded=entry.defect if seeded is not None else None)
+    if problems:
+        result.failure_reason = "; ".join(problems)
+    return result, seeded
+
+
+def seeded_png(s3: Any, entry: GoldEntry, names: tuple[str, ...], table: ClassTable, size: tuple[int, int]) -> bytes:
+    """A seeded object's shown mask as its consolidated mask: the same bytes when the shown PNG's
+    indices and colours are already the object's class table, else re-encoded in that table."""
+    if entry.shown_ref is None or entry.defect is None:
+        raise ValueError("a seeded gold object needs a shown mask and a defect")
+    png = _gold_png(s3, entry.shown_ref)
+    classes, colors = decode_indexed(png, names, table.names, size=size)
+    if table.names[: len(names)] == names and colors == table.colors[: len(names)]:
+        return png
+    return encode_mask(classes, table.colors)
+
+
+def _gold_png(s3: Any, ref: str) -> bytes:
+    return get_bytes(s3, parse_s3_uri(ref), max_bytes=MAX_IMAGE_BYTES)
 
 
 def shown_size(s3: Any, item: ConsolidationItem) -> tuple[int, int] | None:

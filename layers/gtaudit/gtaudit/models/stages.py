@@ -4,6 +4,7 @@
 
     labeling_pre  --LabelingTaskInput-->  segmentation template  --answers-->  labeling_post
     labeling_post --ConsolidatedLabel (output manifest, <attr>)-->  orchestrator
+    labeling_post --ScoresFile (consolidated-annotation/scores/)-->  worktime (trace table)
     orchestrator  --audit manifest line-->  audit_pre  --AuditTaskInput-->  audit template
     audit_post    --AuditVerdict (output manifest, <attr>)-->  orchestrator  --feedback-->  rework
     orchestrator  --StepResult-->  its Lambda's logs and metrics
@@ -189,6 +190,8 @@ class GoldResult(Contract):
 
     scores: dict[str, WorkerScore] = Field(default_factory=dict)
     seeded: str | None = None
+    # Why the truth or the shown mask could not be used (the object's gold scoring or seeding only).
+    failure_reason: str | None = Field(default=None, alias="failure-reason")
 
 
 class ConsolidatedLabel(Contract):
@@ -207,6 +210,28 @@ class ConsolidatedLabel(Contract):
     excluded: list[Exclusion] = Field(default_factory=list)
     scores: dict[str, WorkerScore] | None = None  # each worker against the vote (two workers or more)
     gold: GoldResult | None = None  # gold objects only
+
+
+class ScoresFile(Contract):
+    """``<annotations>/consolidated-annotation/scores/<name>.json``: one object's scores, for the trace.
+
+    labeling_post writes it beside the consolidated mask for every object with scores against the
+    vote or the truth; the worktime function records one trace item per worker from it. Every key
+    is always written (``None`` as ``null``), in this order, so a retried batch writes the same bytes.
+    """
+
+    version: int = 1
+    job: str
+    dataset_object_id: str = Field(alias="dataset-object-id")
+    source_ref: str | None = Field(default=None, alias="source-ref")
+    gold: bool = False
+    consensus: dict[str, WorkerScore] | None = None  # ConsolidatedLabel.scores
+    truth: dict[str, WorkerScore] | None = None  # GoldResult.scores
+    seeded: str | None = None  # GoldResult.seeded
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON form, every field included."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class Votes(Contract):

@@ -10,6 +10,9 @@ task       ``OBJ#<object-id>``     ``TASK#<job>#<iteration>#<worker>``       ByW
                                                                              ByDay ``D#<yyyy-mm-dd>`` / ``<time>#T#..``
 verdict    ``OBJ#<object-id>``     ``VERDICT#<audit job>#<it>#<auditor>#<labeler>``  ByWorker ``W#<labeler>``,
                                                                              ByJob ``J#<labeling job>``, ByDay
+score      ``OBJ#<object-id>``     ``SCORE#<job>#<worker>``                  ByWorker ``W#<worker>`` / ``<time>#S#..``
+                                                                             ByJob ``J#<job>`` / ``S#<object>#<worker>``
+                                                                             ByDay ``D#<yyyy-mm-dd>`` / ``<time>#S#..``
 activity   ``ACT#<job>``           ``<worker>#<accepted>#<event>``           ByWorker, ByJob, ByDay
 day        ``CAL``                 ``D#<yyyy-mm-dd>``                        (none): the days that have records
 =========  ======================  ========================================  ==================================
@@ -17,7 +20,15 @@ day        ``CAL``                 ``D#<yyyy-mm-dd>``                        (no
 The base table answers "the lineage of one object" (Query ``pk = OBJ#id``); ByWorker answers
 "one worker between two times"; ByJob "one job"; ByDay with the ``CAL`` items "everyone between
 two times" without a Scan. ``<time>`` is the fixed-width ISO submission time, so a time range is a
-``BETWEEN`` on the sort key. ``store`` writes these items and queries them.
+``BETWEEN`` on the sort key (a score's ``<time>`` is its scores file's last-modified time: a
+labeling answer has no later moment of its own; ByWorker ``<time>#S#<job>#<object>``, ByDay
+``<time>#S#<job>#<object>#<worker>``). ``store`` writes these items and queries them.
+
+A score item holds one worker's scores on one object of a labeling job: ``iou``, ``class_iou``
+(``{class: [inter, union]}``, so a report sums pixels over objects) and ``confusion``
+(``[[reference, painted, pixels], ...]``) against the vote, the same three prefixed ``gold_``
+against a gold object's truth, ``gold`` and ``seeded``. A task item of a seeded audit carries
+``seeded`` and ``seeded_outcome`` (``records.seeded_outcome``).
 
 Items are built in DynamoDB's wire format (``{"S": ...}``, ``{"N": ...}``) straight from the
 records, so the writes need no ``Decimal`` and the reads decode pages without botocore's shape
@@ -28,7 +39,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtaudit.trace.records import Source, TaskRecord, VerdictRecord
+from gtaudit.models.stages import WorkerScore
+from gtaudit.trace.records import ScoreRecord, Source, TaskRecord, VerdictRecord
 
 BY_WORKER, BY_JOB, BY_DAY = "ByWorker", "ByJob", "ByDay"
 # (index name, partition key attribute, sort key attribute); template.yaml declares the same.
@@ -146,13 +158,8 @@ def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_a
         "kind": "task",
         "time": t,
         "time_from": "submissionTime" if rec.submitted_at else "s3-last-modified",
-        "job": rec.job,
-        "stage": rec.stage,
-        "round": rec.round,
-        "object_id": rec.object_id,
-        "dataset_object_id": rec.dataset_object_id,
+        **_object_attrs(rec),
         "iteration": rec.iteration,
-        "worker_id": rec.worker_id,
         "cognito_sub": rec.cognito_sub,
         "cognito_issuer": rec.cognito_issuer,
         "identity_provider": rec.identity_provider,
@@ -165,11 +172,62 @@ def task_item(rec: TaskRecord, source: Source, *, fallback_time: str, recorded_a
         "reasons": list(rec.reasons),
         "judged": list(rec.judged),
         "labeling_job": rec.labeling_job,
+        "seeded": rec.seeded,
+        "seeded_outcome": rec.seeded_outcome,
         "recorded_at": recorded_at,
         **_source_attrs(source),
         **rec.extra,
     }
     return _item(attrs)
+
+
+def score_item(rec: ScoreRecord, source: Source, *, time: str, recorded_at: str) -> dict[str, Any]:
+    """The table item of one worker's scores on one object (wire format); ``time`` is the file's."""
+    obj = rec.object_id or f"?{rec.job}/{rec.dataset_object_id}"
+    attrs: dict[str, Any] = {
+        **_keys(
+            time,
+            obj=obj,
+            sk=f"SCORE#{rec.job}#{rec.worker_id}",
+            worker=rec.worker_id,
+            worker_sk=f"{time}#S#{rec.job}#{obj}",
+            job=rec.job,
+            job_sk=f"S#{obj}#{rec.worker_id}",
+            day_sk=f"{time}#S#{rec.job}#{obj}#{rec.worker_id}",
+        ),
+        "kind": "score",
+        "time": time,
+        **_object_attrs(rec),
+        "gold": rec.gold,
+        **_score_attrs("", rec.consensus),
+        **_score_attrs("gold_", rec.truth),
+        "seeded": rec.seeded,
+        "recorded_at": recorded_at,
+        **_source_attrs(source),
+    }
+    return _item(attrs)
+
+
+def _object_attrs(rec: TaskRecord | ScoreRecord) -> dict[str, Any]:
+    """Which job, stage, round, object and worker a task or score item is about."""
+    return {
+        "job": rec.job,
+        "stage": rec.stage,
+        "round": rec.round,
+        "object_id": rec.object_id,
+        "dataset_object_id": rec.dataset_object_id,
+        "worker_id": rec.worker_id,
+    }
+
+
+def _score_attrs(prefix: str, score: WorkerScore | None) -> dict[str, Any]:
+    if score is None:
+        return {}
+    return {
+        f"{prefix}iou": score.iou,
+        f"{prefix}class_iou": {name: [c.inter, c.union] for name, c in score.classes.items()},
+        f"{prefix}confusion": [[c.reference, c.painted, c.pixels] for c in score.confusion],
+    }
 
 
 def verdict_item(v: VerdictRecord, source: Source, *, fallback_time: str, recorded_at: str) -> dict[str, Any]:

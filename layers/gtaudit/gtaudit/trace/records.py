@@ -1,10 +1,19 @@
-"""Traceability records: what one worker did to one object in one job, parsed from GT's files.
+"""Traceability records: what one worker did to one object in one job, parsed from the jobs' files.
 
 A worker-response file (reference, section 6) lives at
 ``<S3OutputPath>/<job>/annotations/worker-response/iteration-N/<datasetObjectId>/<timestamp>.json``
 and holds ``answers[]``. Each answer becomes one ``TaskRecord``; an audit answer that judged
 labelers also becomes one ``VerdictRecord`` per judged labeler, so a labeler's rejection rate can be
 read from that labeler's own partition.
+
+An audit of a seeded object (its manifest line's ``gtaudit.seeded`` names the defect of the mask
+shown, ``none`` for the unaltered truth) judges the auditor, not the labelers: its task record
+carries ``seeded`` and ``seeded_outcome`` (``seeded_outcome``) and it makes no verdict records.
+
+A scores file (``gtaudit.models.stages.ScoresFile``, written by labeling_post at
+``<job>/annotations/consolidated-annotation/scores/<name>.json``) becomes one ``ScoreRecord`` per
+worker: that worker's scores against the vote and, on a gold object, against the truth.
+``parse_trace_key`` tells the two kinds of file apart by their keys.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from gtaudit.exceptions import InvalidEventError
+from gtaudit.models.stages import ScoresFile, WorkerScore
 from gtaudit.names import parse_job_name
 from gtaudit.reasons import REASON_CODES
 
@@ -24,7 +34,16 @@ _RESPONSE_KEY = re.compile(
     r"^(?P<root>(?:.*/)?(?P<job>[A-Za-z0-9](?:-*[A-Za-z0-9])*))/annotations/worker-response/"
     r"iteration-(?P<iteration>\d+)/(?P<object>[^/]+)/(?P<file>[^/]+\.json)$"
 )
+# <S3OutputPath>/<job>/annotations/consolidated-annotation/scores/<name>.json (layout.scores_file)
+_SCORES_KEY = re.compile(
+    r"^(?P<root>(?:.*/)?(?P<job>[A-Za-z0-9](?:-*[A-Za-z0-9])*))/annotations/consolidated-annotation/scores/"
+    r"(?P<name>[^/]+)\.json$"
+)
 STAGES = ("labeling", "rework", "audit")
+# What an audit line's gtaudit.seeded may say: a defect is the reason code that names it (gtaudit.gold).
+# Not imported from gtaudit.gold, which needs numpy: the worktime function ships without it.
+SEEDED = frozenset({*REASON_CODES, "none"})
+SeededOutcome = Literal["caught", "caught-other-reason", "missed", "passed", "false-reject"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +63,26 @@ def parse_response_key(key: str) -> ResponseKey | None:
     if not m:
         return None
     return ResponseKey(m["root"], m["job"], int(m["iteration"]), m["object"], m["file"])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoresKey:
+    """The parts of a scores file's S3 key."""
+
+    job_root: str
+    job: str
+    name: str  # the object's claimed name in its job
+
+
+def parse_scores_key(key: str) -> ScoresKey | None:
+    """Split a scores file's key into its parts; ``None`` for any other key."""
+    m = _SCORES_KEY.match(key)
+    return ScoresKey(m["root"], m["job"], m["name"]) if m else None
+
+
+def parse_trace_key(key: str) -> ResponseKey | ScoresKey | None:
+    """What a file the worktime function is told about is, by its key; ``None`` for anything else."""
+    return parse_response_key(key) or parse_scores_key(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +107,7 @@ class JobContext:
     # audit only: the labelers and the labeling job the audited mask came from
     judged: tuple[str, ...] = ()
     labeling_job: str | None = None
+    seeded: str | None = None  # audit of a seeded object: the defect shown (``none``: the clean truth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +133,25 @@ class TaskRecord:
     reasons: tuple[str, ...] = ()
     judged: tuple[str, ...] = ()
     labeling_job: str | None = None
+    seeded: str | None = None
+    seeded_outcome: SeededOutcome | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. e-mail from a configured directory
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRecord:
+    """One worker's scores on one object in one labeling job: against the vote, and the truth on gold."""
+
+    job: str
+    stage: str
+    round: int | None
+    object_id: str | None
+    dataset_object_id: str
+    worker_id: str
+    gold: bool
+    consensus: WorkerScore | None
+    truth: WorkerScore | None
+    seeded: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +240,21 @@ def audit_verdict(content: Any) -> tuple[str | None, tuple[str, ...]]:
     return ("reject" if reject else "approve"), reasons
 
 
+def seeded_outcome(defect: str | None, verdict: str | None, reasons: tuple[str, ...]) -> SeededOutcome | None:
+    """What an auditor did with a seeded mask; ``None`` when it is not seeded or no verdict was given.
+
+    A defect: ``caught`` (rejected with the defect's reason), ``caught-other-reason`` (rejected
+    without it) or ``missed`` (approved). The clean truth (``none``): ``passed`` or ``false-reject``.
+    """
+    if defect is None or verdict is None:
+        return None
+    if defect == "none":
+        return "passed" if verdict == "approve" else "false-reject"
+    if verdict == "approve":
+        return "missed"
+    return "caught" if defect in reasons else "caught-other-reason"
+
+
 def parse_answers(doc: Any, ctx: JobContext, key: ResponseKey) -> list[TaskRecord]:
     """The task records of one worker-response document.
 
@@ -247,9 +320,31 @@ def parse_answers(doc: Any, ctx: JobContext, key: ResponseKey) -> list[TaskRecor
                 reasons=reasons,
                 judged=ctx.judged if ctx.stage == "audit" else (),
                 labeling_job=ctx.labeling_job if ctx.stage == "audit" else None,
+                seeded=ctx.seeded if ctx.stage == "audit" else None,
+                seeded_outcome=seeded_outcome(ctx.seeded, verdict, reasons) if ctx.stage == "audit" else None,
             )
         )
     return records
+
+
+def parse_scores(doc: ScoresFile, ctx: JobContext) -> list[ScoreRecord]:
+    """One record per worker scored in a scores file, against the vote, the truth or both."""
+    consensus, truth = doc.consensus or {}, doc.truth or {}
+    return [
+        ScoreRecord(
+            job=ctx.job,
+            stage=ctx.stage,
+            round=ctx.round,
+            object_id=ctx.object_id,
+            dataset_object_id=doc.dataset_object_id,
+            worker_id=worker,
+            gold=doc.gold,
+            consensus=consensus.get(worker),
+            truth=truth.get(worker),
+            seeded=doc.seeded,
+        )
+        for worker in sorted({*consensus, *truth})
+    ]
 
 
 def verdicts_of(record: TaskRecord) -> list[VerdictRecord]:

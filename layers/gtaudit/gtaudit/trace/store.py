@@ -230,7 +230,18 @@ REPORT_ATTRIBUTES = (
     "active_seconds",
     "wall_seconds",
     "verdict",
+    "reasons",
     "event_type",
+    # score items (accuracy against the vote, and the truth on gold objects) and seeded audits
+    "gold",
+    "iou",
+    "class_iou",
+    "confusion",
+    "gold_iou",
+    "gold_class_iou",
+    "gold_confusion",
+    "seeded",
+    "seeded_outcome",
 )
 
 
