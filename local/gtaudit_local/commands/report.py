@@ -1,4 +1,4 @@
-"""``gtaudit report``: worker time, throughput and audit outcomes from the traceability table."""
+"""``gtaudit report``: worker time, throughput, accuracy and audit outcomes from the traceability table."""
 
 from __future__ import annotations
 
@@ -45,14 +45,17 @@ def trace_table(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``report`` subcommand."""
     from gtaudit.trace.render import FORMATS
+    from gtaudit.trace.report import DEFAULT_GOLD_THRESHOLD
 
     p = subparsers.add_parser(
         "report",
-        help="per-worker, per-job and per-day time and audit outcomes",
+        help="per-worker, per-job and per-day time, accuracy and audit outcomes",
         description=(
             "Report tasks, active and wall hours, objects per hour, first-pass acceptance and rejection rates per "
-            "worker, per job and per day, from the traceability table (queries only, no scan). AWS settings "
-            "(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) decide whether AWS or the local runtime is read."
+            "worker, per job and per day; each labeler's IoU against the consensus and gold truths; each "
+            "auditor's catch and false-reject rates on seeded objects and agreement with other auditors; "
+            "per class agreement and confusion. From the traceability table (queries only, no scan). AWS "
+            "settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) decide whether AWS or the local runtime is read."
         ),
     )
     add_table_arguments(p)
@@ -60,15 +63,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--until", help="end date (inclusive) or ISO time; default: the last record")
     p.add_argument("--worker", help="only this worker ID")
     p.add_argument("--job", help="only this labeling, rework or audit job (its tasks and the verdicts on its labels)")
+    p.add_argument(
+        "--gold-threshold",
+        type=_fraction,
+        default=DEFAULT_GOLD_THRESHOLD,
+        metavar="IOU",
+        help=f"flag labelers whose gold IoU is below this (0..1, default {DEFAULT_GOLD_THRESHOLD})",
+    )
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
     p.set_defaults(func=run)
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Query, aggregate, render; return the exit code."""
     from gtaudit.trace import make_report
     from gtaudit.trace.render import render
+    from gtaudit.trace.report import apply_gold_threshold
 
     from gtaudit_local.project import ProjectError
 
@@ -78,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     except (TraceTableNotFoundError, ProjectError, ValueError) as exc:
         print(f"gtaudit report: {exc}", file=sys.stderr)
         return 2
-    text = render(report, args.format)
+    # make_report flags at the default threshold; another one re-flags the same figures.
+    text = render(apply_gold_threshold(report, args.gold_threshold), args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,12 +38,44 @@ def test_report_numbers(sample_report: dict[str, Any]) -> None:
 
 def test_report_json_is_the_documented_schema(sample_report: dict[str, Any]) -> None:
     doc = json.loads(render(sample_report, "json"))
-    assert doc["schema"] == "gtaudit.report/1"
+    assert doc["schema"] == "gtaudit.report/2"
     # No filter was given: the filters echo that, not the last job the aggregation saw.
     assert doc["filters"] == {"since": None, "until": None, "worker": None, "job": None}
-    assert set(doc) == {"schema", "generated_at", "table", "filters", "totals", "workers", "jobs", "days"}
+    assert set(doc) == {"schema", "generated_at", "table", "filters", "gold_threshold", "totals", "workers",
+                        "auditors", "classes", "confusion", "gold_confusion", "jobs", "days"}  # fmt: skip
     assert set(doc["workers"][0]) >= {"worker_id", "tasks", "active_hours", "wall_hours", "objects_per_hour",
                                       "first_pass_acceptance_rate", "rejection_rate"}  # fmt: skip
+
+
+def test_report_2_fields_are_the_documented_ones(quality_report: dict[str, Any]) -> None:
+    """Every field docs/traceability.md lists for gtaudit.report/2, and no undocumented one."""
+    doc = json.loads(render(quality_report, "json"))
+    added_worker = {"labeling_objects_per_hour", "consensus_iou", "gold_iou", "scored_objects", "gold_objects",
+                    "consensus_class_iou", "gold_class_iou", "flagged"}  # fmt: skip
+    assert added_worker <= set(doc["workers"][0])
+    assert set(doc["auditors"][0]) == {
+        "worker_id", "audits", "seeded_shown", "defects_shown", "clean_shown", "caught", "caught_other_reason",
+        "missed", "passed", "false_rejects", "catch_rate", "detection_rate", "false_reject_rate",
+        "agreement_pairs", "agreeing_pairs", "agreement",
+    }  # fmt: skip
+    assert set(doc["classes"][0]) == {"class", "consensus_iou", "consensus_inter", "consensus_union", "gold_iou",
+                                      "gold_inter", "gold_union"}  # fmt: skip
+    assert set(doc["confusion"][0]) == {"reference", "painted", "pixels"}
+    added_totals = {"consensus_iou", "gold_iou", "scored_objects", "gold_objects", "seeded_shown", "seeded_caught",
+                    "catch_rate", "false_reject_rate", "auditor_agreement", "flagged_labelers"}  # fmt: skip
+    assert added_totals <= set(doc["totals"])
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "traceability.md").read_text(encoding="utf-8")
+    added_top = {"gold_threshold", "auditors", "classes", "confusion", "gold_confusion"}
+    assert added_top <= set(doc)
+    fields = added_top | added_worker | added_totals | set(doc["auditors"][0]) | set(doc["classes"][0])
+    assert not [f for f in sorted(fields) if f"`{f}`" not in docs]
+
+
+def test_worker_filter_keeps_that_auditor_only(quality_items: list[dict[str, Any]]) -> None:
+    only = build_report([it for it in quality_items if it.get("worker_id") == "keen"], worker="keen")
+    assert [a["worker_id"] for a in only["auditors"]] == ["keen"]
+    # The other auditors' verdicts were not queried: no pair to agree with.
+    assert only["auditors"][0]["agreement"] is None and only["auditors"][0]["catch_rate"] == 1.0
 
 
 def test_roles(sample_report: dict[str, Any]) -> None:

@@ -1,4 +1,6 @@
-"""Aggregate trace items into the report: per worker, per job, per day (schema ``gtaudit.report/1``).
+"""Aggregate trace items into the report: per worker, per job, per day, per auditor, per class.
+
+The schema is ``gtaudit.report/2``: ``/1`` plus accuracy (``trace.quality``).
 
 Definitions (also in docs/traceability.md, "The report"):
 
@@ -10,6 +12,13 @@ Definitions (also in docs/traceability.md, "The report"):
   any reject wins. rejection rate = rejected / judged; first-pass acceptance rate = approved /
   judged among round-1 labels. Verdicts are placed in time by the audit's submission.
 - returned tasks: returned or declined tasks from the WorkerActivity log, with their wall time.
+- accuracy: each labeler's IoU against the consensus and against gold truths, micro-averaged from
+  the ``score`` items' pixel counts; ``flagged`` when the gold IoU is below the threshold. Per
+  auditor: seeded defects caught and missed, false rejects, agreement with other auditors. Per
+  class: agreement and gold IoU over all labelers, and the confusion between classes.
+- seeded audits (a known-good or known-bad mask shown in place of the vote) count as the
+  auditor's tasks and hours, but not in an audit job's objects approved or rejected: those are
+  about real labels.
 """
 
 from __future__ import annotations
@@ -20,11 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-SCHEMA = "gtaudit.report/1"
+from gtaudit.trace.quality import QualityTally, ratio
 
-
-def _rate(num: int, den: int) -> float | None:
-    return round(num / den, 4) if den else None
+SCHEMA = "gtaudit.report/2"
+DEFAULT_GOLD_THRESHOLD = 0.8  # the template's GoldAccuracyThreshold default
+_LABELING_STAGES = ("labeling", "rework")
 
 
 def _hours(seconds: float) -> float:
@@ -45,6 +54,8 @@ class _Worker:
     active: float = 0.0
     wall: float = 0.0
     timed: int = 0
+    label_active: float = 0.0  # labeling and rework tasks only: the labeler's own throughput
+    label_timed: int = 0
     missing_time: int = 0
     objects: set[str] = field(default_factory=set)
     returned: int = 0
@@ -83,23 +94,33 @@ def build_report(
     job: str | None = None,
     table: str | None = None,
     generated_at: str | None = None,
+    gold_threshold: float = DEFAULT_GOLD_THRESHOLD,
 ) -> dict[str, Any]:
     """The report of a set of trace items (as the queries return them).
 
     Parameters
     ----------
     items
-        Task, verdict and activity items; calendar items are ignored.
+        Task, verdict, score and activity items; calendar items are ignored.
     since, until, worker, job, table
         The filters the items were queried with, echoed in the report.
+    gold_threshold
+        A labeler whose gold IoU is below this is ``flagged`` (see ``apply_gold_threshold``).
 
     Returns
     -------
     dict
-        The ``gtaudit.report/1`` document: ``schema``, ``generated_at``, ``filters``, ``totals``,
-        ``workers``, ``jobs``, ``days``.
+        The ``gtaudit.report/2`` document: ``schema``, ``generated_at``, ``table``, ``filters``,
+        ``gold_threshold``, ``totals``, ``workers``, ``auditors``, ``classes``, ``confusion``,
+        ``gold_confusion``, ``jobs``, ``days``.
+
+    Raises
+    ------
+    ValueError
+        ``gold_threshold`` is not between 0 and 1.
     """
     workers: dict[str, _Worker] = defaultdict(_Worker)
+    tally = QualityTally()
     jobs: dict[str, _Job] = defaultdict(_Job)
     days: dict[str, _Day] = defaultdict(_Day)
     # (labeler, labeling job, object, round) -> verdicts; (audit job, object) -> verdicts
@@ -130,6 +151,9 @@ def build_report(
             if isinstance(active, int | float):
                 wr.active += active
                 wr.timed += 1
+                if stage in _LABELING_STAGES:
+                    wr.label_active += active
+                    wr.label_timed += 1
                 jr.active += active
                 dr.active += active
                 dr.workers[w] += active
@@ -140,8 +164,12 @@ def build_report(
                 jr.wall += wall
                 dr.wall += wall
             verdict = it.get("verdict")
-            if stage == "audit" and verdict in ("approve", "reject"):
-                audits[(job_name, obj)].append(str(verdict))
+            if stage == "audit":
+                tally.add_audit(it, w, job_name, obj)
+                if verdict in ("approve", "reject") and it.get("seeded") is None:
+                    audits[(job_name, obj)].append(str(verdict))
+        elif kind == "score":
+            tally.add_score(it)
         elif kind == "verdict":
             labeler = str(it.get("labeler") or "unknown")
             key = (labeler, str(it.get("labeling_job") or ""), str(it.get("object_id") or ""), it.get("round"))
@@ -170,7 +198,7 @@ def build_report(
         if lj:
             job_verdicts[lj].append("reject" if "reject" in verdicts else "approve")
 
-    names = sorted(set(workers) | set(judged))
+    names = sorted(set(workers) | set(judged) | set(tally.consensus) | set(tally.gold))
     if worker:
         names = [n for n in names if n == worker]
     worker_rows = []
@@ -189,16 +217,19 @@ def build_report(
                 "objects": len(wr.objects),
                 "active_hours": _hours(wr.active),
                 "wall_hours": _hours(wr.wall),
-                "objects_per_hour": round(wr.timed * 3600.0 / wr.active, 2) if wr.active >= 1.0 else None,
+                "objects_per_hour": _per_hour(wr.timed, wr.active),
+                "labeling_objects_per_hour": _per_hour(wr.label_timed, wr.label_active),
                 "tasks_missing_time": wr.missing_time,
                 "labels_judged": len(js),
                 "labels_rejected": rejected,
-                "rejection_rate": _rate(rejected, len(js)),
+                "rejection_rate": ratio(rejected, len(js)),
                 "first_pass_judged": len(first),
                 "first_pass_accepted": first_ok,
-                "first_pass_acceptance_rate": _rate(first_ok, len(first)),
+                "first_pass_acceptance_rate": ratio(first_ok, len(first)),
                 "returned_tasks": wr.returned,
                 "returned_hours": _hours(wr.returned_wall),
+                **tally.labeler_fields(name),
+                "flagged": False,
             }
         )
 
@@ -219,7 +250,7 @@ def build_report(
                 "wall_hours": _hours(jr.wall),
                 "objects_approved": len(vs) - rej,
                 "objects_rejected": rej,
-                "rejection_rate": _rate(rej, len(vs)),
+                "rejection_rate": ratio(rej, len(vs)),
                 "returned_tasks": jr.returned,
                 "first_submission": jr.first,
                 "last_submission": jr.last,
@@ -251,18 +282,51 @@ def build_report(
         "tasks_missing_time": sum(w.missing_time for w in selected),
         "labels_judged": len(all_js),
         "labels_rejected": sum(1 for _, v in all_js if v == "reject"),
-        "rejection_rate": _rate(sum(1 for _, v in all_js if v == "reject"), len(all_js)),
-        "first_pass_acceptance_rate": _rate(sum(1 for v in all_first if v == "approve"), len(all_first)),
+        "rejection_rate": ratio(sum(1 for _, v in all_js if v == "reject"), len(all_js)),
+        "first_pass_acceptance_rate": ratio(sum(1 for v in all_first if v == "approve"), len(all_first)),
         "returned_tasks": sum(w.returned for w in selected),
         "returned_hours": _hours(sum(w.returned_wall for w in selected)),
+        **tally.totals(),
+        "flagged_labelers": 0,
     }
-    return {
+    report = {
         "schema": SCHEMA,
         "generated_at": generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "table": table,
         "filters": {"since": since, "until": until, "worker": worker, "job": job},
+        "gold_threshold": gold_threshold,
         "totals": totals,
         "workers": worker_rows,
+        "auditors": tally.auditor_rows(names if worker else None),
+        "classes": tally.class_rows(),
+        "confusion": tally.confusion_rows(),
+        "gold_confusion": tally.confusion_rows(gold=True),
         "jobs": job_rows,
         "days": day_rows,
     }
+    return apply_gold_threshold(report, gold_threshold)
+
+
+def apply_gold_threshold(report: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """Flag the labelers of ``report`` whose gold IoU is below ``threshold``; return the report.
+
+    ``flagged`` is true only for a labeler with gold scores: consensus IoU alone never flags
+    (a majority can share a mistake). Re-applying with another threshold re-flags.
+
+    Raises
+    ------
+    ValueError
+        ``threshold`` is not between 0 and 1.
+    """
+    if not (isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0):
+        raise ValueError(f"gold_threshold must be between 0 and 1, got {threshold!r}")
+    report["gold_threshold"] = threshold
+    for row in report["workers"]:
+        row["flagged"] = row["gold_iou"] is not None and row["gold_iou"] < threshold
+    report["totals"]["flagged_labelers"] = sum(1 for row in report["workers"] if row["flagged"])
+    return report
+
+
+def _per_hour(timed: int, active: float) -> float | None:
+    """Tasks per active hour; ``None`` under one second of active time (no meaningful rate)."""
+    return round(timed * 3600.0 / active, 2) if active >= 1.0 else None
