@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from gtaudit.gold import gold_object_ids
 from gtaudit.manifest import OBJECT_ID_KEY, iter_manifest
 
 from gtaudit_local.groundtruth.record import LabelingJobRun
@@ -80,6 +81,9 @@ def build_summary(
 
     jobs = sorted(rt.gt.jobs.values(), key=lambda j: j.created)
     states = object_states(jobs, read)
+    # Gold objects are labeled (and some audited) to score the workers, but are no objects of the run.
+    for oid in gold_object_ids(s3, rt.bucket, str(run.get("run"))):
+        states.pop(oid, None)
     pipeline = _pipeline_summary(read, rt.bucket, run)
     if pipeline is not None:
         # What the orchestrator decided after a job's output: accepted without audit (AuditPolicy=sample),

@@ -15,24 +15,49 @@ a place no worker's page, task input or answer ever names:
 A gold object's manifest line, task and answers look like any other's; its image sits beside the
 run's other images. labeling_post scores each worker against the truth (``ConsolidatedLabel.gold``)
 and, for a seeded object, writes the shown mask as the object's consolidated mask; the orchestrator
-sends seeded objects to the audit and drops every gold object from the run's outcomes and counts.
+sends seeded objects to the audit, their audit line marked ``gtaudit.seeded: <defect>``
+(``SEEDED_KEY``, read by the trace, never by audit_pre), and drops every gold object from the run's
+outcomes and counts (``gold_object_ids``).
+
+A reader of gold sources (``gtaudit_local.gold.read_gold``) hands each object over as a
+:class:`GoldObject`; ``gtaudit.pipeline.gold_start`` checks it against the run and writes it here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from botocore.exceptions import ClientError
 from pydantic import Field
 
 from gtaudit.models.stages import Contract
-from gtaudit.s3io import get_json, is_not_found
+from gtaudit.s3io import get_json, is_not_found, put_json
 from gtaudit.s3uri import S3Uri
 
 # A seeded object's defect: the audit reason that names it, or "none" for the unaltered truth.
 Defect = Literal["missing-object", "wrong-class", "loose-boundary", "extra-region", "none"]
 DEFECTS: tuple[Defect, ...] = ("missing-object", "wrong-class", "loose-boundary", "extra-region")
+# The order the seeded objects of a run take their defects in: about one in five is the clean truth,
+# so that a false reject can be measured beside a catch.
+DEFECT_CYCLE: tuple[Defect, ...] = (*DEFECTS, "none")
 GoldRole = Literal["label-only", "seeded"]
+SEEDED_KEY = "seeded"  # gtaudit.seeded of a seeded object's audit manifest line: its defect
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GoldObject:
+    """One gold object as a lead supplies it, before the run checks it.
+
+    ``name`` is the image's file name (its extension says its type), ``image`` its bytes, and
+    ``truth`` the known-correct mask: a 2-D ``uint8`` array, ``0`` background and ``i`` the run's
+    label ``i`` (``labels[i - 1]``), at the size the image is displayed at.
+    """
+
+    name: str
+    image: bytes
+    truth: np.ndarray
 
 
 class GoldEntry(Contract):
@@ -97,3 +122,16 @@ def load_index(s3: Any, bucket: str, run_id: str) -> GoldIndex | None:
             return None
         raise
     return GoldIndex.model_validate(raw)
+
+
+def write_index(s3: Any, bucket: str, run_id: str, index: GoldIndex) -> S3Uri:
+    """Write ``index.json`` (after every file it names: labeling_post reads it as the sign they exist)."""
+    uri = index_uri(bucket, run_id)
+    put_json(s3, uri, index.model_dump(mode="json", by_alias=True))
+    return uri
+
+
+def gold_object_ids(s3: Any, bucket: str, run_id: str) -> frozenset[str]:
+    """The object IDs of the run's gold objects (none when it has no index), which never count as the run's."""
+    index = load_index(s3, bucket, run_id)
+    return frozenset(index.by_object()) if index else frozenset()

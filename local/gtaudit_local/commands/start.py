@@ -4,6 +4,12 @@ With ``--from SOURCE`` the run starts at the audit stage instead, from labels th
 (a Ground Truth output manifest, a COCO file, a folder of masks: ``gtaudit_local.imports``). It
 prints what it created and each refused object with its reason; it exits 0 if at least one object
 went on to the audit, 2 if none did (then no run is created).
+
+With ``--gold SOURCE`` (the same three forms, ``gtaudit_local.gold``), a share of the labeling job
+(``--gold-share``) is objects whose correct mask is known, to score the labelers, and a share of
+the first audit (``--seed-share``) shows the auditors masks with known defects. A gold object that
+cannot be used is refused with its reason (on stderr and in the JSON's ``gold_refused``); the run
+goes on without it. A gold source that cannot be read at all stops the start (exit 2).
 """
 
 from __future__ import annotations
@@ -91,6 +97,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="audit existing labels: a GT output manifest, a COCO file or a masks folder (local or s3://)",
     )  # fmt: skip
     p.add_argument("--attribute", help="with --from a GT manifest: its label attribute (default: found per line)")
+    p.add_argument(
+        "--gold", metavar="SOURCE",
+        help="images with known-correct masks to score labelers and auditors: a masks folder, a GT manifest "
+        "or a COCO file, local or s3:// (docs/importing.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--gold-share", type=share, default=0.1, metavar="G",
+        help="share of the labeling job that is gold (default 0.1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed-share", type=share, default=0.1, metavar="S",
+        help="share of the first audit that shows a gold mask with a known defect (default 0.1)",
+    )  # fmt: skip
     p.add_argument("--labels", help="the classes: a JSON array or comma-separated names (default: LABEL_SET)")
     p.add_argument("--stack", default=os.environ.get("GTAUDIT_STACK"), help="the deployed stack to read outputs from")
     p.add_argument("--run-id", help="a fixed run ID (20261124t101500-3f9c) to make a retried start idempotent")
@@ -109,15 +128,29 @@ def parse_labels(value: str | None) -> list[str] | None:
     return parse_label_option(value).names
 
 
+def share(value: str) -> float:
+    """``--gold-share``, ``--seed-share``: a number in [0, 1)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return number
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the run and print what was created as JSON; exit 2 on a configuration or input error."""
     if not args.images and not args.source:
         raise CommandError("give --images (a labeling run) or --from (an audit of existing labels)")
+    if args.gold and args.source:
+        raise CommandError("--gold scores the labelers of a labeling run: give it with --images, not --from")
     if args.images and not args.images.startswith("s3://"):
         existing_folder(Path(args.images), "--images")
     import boto3
     from gtaudit.pipeline.start import start_run
 
+    from gtaudit_local.gold import GoldRead
     from gtaudit_local.imports import start_from_source
 
     try:
@@ -140,12 +173,28 @@ def run(args: argparse.Namespace) -> int:
                 args.source, images=args.images, attribute=args.attribute, lambda_client=lambda_client, **common
             )
             return report_audit_start(audit)
-        started = start_run(images=args.images, **common)
+        gold = read_gold_for(args.gold, config, common) if args.gold else GoldRead()
+        started = start_run(
+            images=args.images, gold=gold.objects, gold_share=args.gold_share, seed_share=args.seed_share, **common
+        )
     except (GtauditError, ValueError) as exc:  # SourceError is a ValueError
         print(f"gtaudit start: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(started.as_dict(), indent=1))
+    result = started.as_dict()
+    result["gold_refused"] = [{"name": n, "reason": r} for n, r in gold.refused] + result["gold_refused"]
+    print(json.dumps(result, indent=1, ensure_ascii=False))
+    for refusal in result["gold_refused"]:
+        print(f"gtaudit start: gold refused {refusal['name']}: {refusal['reason']}", file=sys.stderr)
     return 0
+
+
+def read_gold_for(source: str, config: Any, common: Mapping[str, Any]) -> Any:
+    """The gold objects of ``--gold``, read in the run's classes and colours (``GoldRead``)."""
+    from gtaudit.pipeline.start_audit import run_label_set
+
+    from gtaudit_local.gold import read_gold
+
+    return read_gold(source, run_label_set(config, common["labels"]), s3=common["s3"])
 
 
 def report_audit_start(started: Any) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from gtaudit.exceptions import InvalidNameError
+from gtaudit.models.stages import ConsolidatedLabel
 from gtaudit.names import JOB_NAME_MAX, job_name, validate_job_name
 from gtaudit.pipeline.config import PipelineConfig, validate_prefix
 from gtaudit.pipeline.jobs import name_for, parse_name
-from gtaudit.pipeline.sampling import AuditPolicy, LabelerStats, draw, labeler_rate
+from gtaudit.pipeline.sampling import AuditPolicy, LabelerAccuracy, LabelerStats, draw, labeler_rate, shortfall
 
 RUN = "20261124t100000-ab12"
 
@@ -97,3 +98,56 @@ def test_config_from_env_and_validation() -> None:
         PipelineConfig.from_env({**env, "AUDIT_POLICY": "some"})
     with pytest.raises(ValueError, match="must be a number"):
         PipelineConfig.from_env({**env, "AUDIT_SAMPLE_RATE": "lots"})
+    assert PipelineConfig.from_env({**env, "GOLD_ACCURACY_THRESHOLD": "0.65"}).gold_threshold == 0.65
+    assert PipelineConfig.from_env(env).gold_threshold == 0.8
+    with pytest.raises(ValueError, match="GOLD_ACCURACY_THRESHOLD must be in"):
+        PipelineConfig.from_env({**env, "GOLD_ACCURACY_THRESHOLD": "1.2"})
+
+
+# ---------------------------------------------------------------- accuracy in the policy
+def _score(inter: int, union: int) -> dict[str, object]:
+    return {"iou": inter / union, "classes": {"person": {"inter": inter, "union": union}}}
+
+
+def test_an_accuracy_below_the_threshold_raises_the_rate_to_all_at_twice_the_error() -> None:
+    assert shortfall(None, 0.8) == shortfall(0.8, 0.8) == shortfall(0.95, 0.8) == 0.0
+    assert shortfall(0.7, 0.8) == pytest.approx(0.5)
+    assert shortfall(0.6, 0.8) == pytest.approx(1.0) and shortfall(0.1, 0.8) == 1.0
+    assert shortfall(0.99, 1.0) == 1.0
+    assert labeler_rate(0.2, 0, 0, accuracy=0.7, threshold=0.8) == pytest.approx(0.6)
+    assert labeler_rate(0.2, 10, 1, accuracy=0.79, threshold=0.8) == pytest.approx(0.36)  # the larger of the two
+    assert labeler_rate(0.2, 10, 0, accuracy=0.9, threshold=0.8) == 0.2
+
+
+def test_accuracy_is_the_micro_averaged_gold_iou_else_the_consensus_iou() -> None:
+    acc = LabelerAccuracy()
+    acc.add_label(
+        ConsolidatedLabel.model_validate(
+            {
+                "status": "consolidated",
+                "scores": {"a": _score(9, 10), "b": _score(5, 10)},
+                "gold": {"scores": {"a": _score(1, 100)}},
+            }
+        )
+    )
+    acc.add_label(ConsolidatedLabel.model_validate({"status": "consolidated", "scores": {"a": _score(1, 90)}}))
+    assert acc.accuracy("a") == pytest.approx(0.01)  # gold, whatever the consensus says
+    assert acc.accuracy("b") == pytest.approx(0.5)  # no gold: the consensus
+    assert acc.accuracy("c") is None
+    assert acc.consensus["a"].iou == pytest.approx(10 / 100)  # sums, not a mean of 0.9 and 0.011
+    assert acc.below(0.8) == {"a": pytest.approx(0.01)}
+    merged = LabelerAccuracy.merge([acc.dump(), acc.dump(), {"c": {"consensus": {"inter": 3, "union": 4}}}])
+    assert merged.dump()["a"] == {
+        "consensus": {"inter": 20, "union": 200, "objects": 4},
+        "gold": {"inter": 2, "union": 200, "objects": 2},
+    }
+    assert merged.accuracy("c") == pytest.approx(0.75)
+
+
+def test_the_policy_samples_an_inaccurate_labeler_more() -> None:
+    acc = LabelerAccuracy.merge(
+        [{"bad": {"gold": {"inter": 6, "union": 10}}, "good": {"consensus": {"inter": 95, "union": 100}}}]
+    )
+    policy = AuditPolicy("sample", 0.1, 0.5, RUN, accuracy=acc, accuracy_threshold=0.8)
+    assert policy.rate_for(["bad"]) == 1.0 and policy.rate_for(["good"]) == 0.1
+    assert all(policy.decide(f"o{i}", 1, ["good", "bad"], 0.99) == "sampled" for i in range(50))

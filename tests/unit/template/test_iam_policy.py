@@ -62,10 +62,15 @@ BROAD_TEMPLATES = {"S3CrudPolicy", "S3FullAccessPolicy"}
 # the run's images are (`gtaudit start --images s3://<bucket>/<any prefix>`). Writes stay under
 # jobs/ (S3OutputPath and what the stack adds beside GT's output), runs/ and templates/.
 WORKER_RESPONSES = "jobs/*/annotations/worker-response/*"
+SCORES = "jobs/*/annotations/consolidated-annotation/scores/*"
 S3_ACCESS: dict[str, dict[str, set[str]]] = {
     # consolidation.read_batch/read_answers (GT's batch and answers), labeling.post.shown_size (the
-    # original); labeling.post -> layout.consolidated_mask
-    "labeling_post": {"GetObject": {"*"}, "PutObject": {"jobs/*/annotations/consolidated-annotation/output/*"}},
+    # original), gold.load_index and the gold masks (runs/<run>/gold/); labeling.post ->
+    # layout.consolidated_mask, layout.scores_file
+    "labeling_post": {
+        "GetObject": {"*"},
+        "PutObject": {"jobs/*/annotations/consolidated-annotation/output/*", SCORES},
+    },
     # consolidation.read_batch/read_answers only
     "audit_post": {"GetObject": {"jobs/*"}},
     # overlay.jobs.render_mask_overlay: mask and original in, layout.overlay out
@@ -82,10 +87,11 @@ S3_ACCESS: dict[str, dict[str, set[str]]] = {
         },
         "AbortMultipartUpload": {"runs/*"},
     },
-    # trace.ingest: the event's response version, then ManifestIndex (input manifest or output manifest)
+    # trace.ingest: the event's response or scores file version, then ManifestIndex (input manifest
+    # or output manifest)
     "worktime": {
-        "GetObject": {WORKER_RESPONSES, "runs/*/manifests/*", "jobs/*/manifests/output/*"},
-        "GetObjectVersion": {WORKER_RESPONSES},
+        "GetObject": {WORKER_RESPONSES, SCORES, "runs/*/manifests/*", "jobs/*/manifests/output/*"},
+        "GetObjectVersion": {WORKER_RESPONSES, SCORES},
     },
     # pipeline.templates.on_custom_resource: a HEAD, then templates/<version>/<file> and templates/current.json
     "worker_templates": {"GetObject": {"templates/*"}, "PutObject": {"templates/*"}},

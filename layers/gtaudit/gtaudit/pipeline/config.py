@@ -37,6 +37,7 @@ ENV = {
     "audit_policy": "AUDIT_POLICY",
     "sample_rate": "AUDIT_SAMPLE_RATE",
     "agreement_threshold": "AGREEMENT_THRESHOLD",
+    "gold_threshold": "GOLD_ACCURACY_THRESHOLD",
     "labelers_per_object": "LABELERS_PER_OBJECT",
     "auditors_per_object": "AUDITORS_PER_OBJECT",
     "task_time_limit": "TASK_TIME_LIMIT_SECONDS",
@@ -77,6 +78,9 @@ class PipelineConfig:
     audit_policy: Literal["all", "sample"] = "all"
     sample_rate: float = 0.2
     agreement_threshold: float = 0.8
+    # A labeler whose IoU against the gold objects' truth falls below this is flagged (SNS, report),
+    # and the audit sample policy weighs accuracy against it (pipeline.sampling).
+    gold_threshold: float = 0.8
     labelers_per_object: int = 2
     auditors_per_object: int = 1
     task_time_limit: int = 3600
@@ -94,8 +98,9 @@ class PipelineConfig:
             raise ValueError(f"AUDIT_POLICY must be 'all' or 'sample', got {self.audit_policy!r}")
         if not 0.0 <= self.sample_rate <= 1.0:
             raise ValueError(f"AUDIT_SAMPLE_RATE must be in [0, 1], got {self.sample_rate}")
-        if not 0.0 <= self.agreement_threshold <= 1.0:
-            raise ValueError(f"AGREEMENT_THRESHOLD must be in [0, 1], got {self.agreement_threshold}")
+        for name in ("agreement_threshold", "gold_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{ENV[name]} must be in [0, 1], got {getattr(self, name)}")
         for name in ("labelers_per_object", "auditors_per_object"):
             if not 1 <= getattr(self, name) <= 9:
                 raise ValueError(f"{ENV[name]} must be 1-9, got {getattr(self, name)}")

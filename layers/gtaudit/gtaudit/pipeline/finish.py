@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gtaudit.exceptions import PipelineStateError
+from gtaudit.gold import gold_object_ids
 from gtaudit.manifest import GTAUDIT_KEY, BadLine, object_id_of
 from gtaudit.models.jobs import JobKind
 from gtaudit.models.stages import StepResult
@@ -25,9 +26,11 @@ def on_failed(ctx: Context, job: Job, desc: dict[str, Any]) -> StepResult:
     reason = desc.get("FailureReason") or ("stopped" if status == "Stopped" else "no reason given")
     why = f"{job.kind} job {job.name} {status}: {reason}"
     n = 0
+    # Gold objects (round 1) are not the run's: they are not listed, so the balance holds.
+    gold = gold_object_ids(ctx.clients.s3, ctx.config.bucket, job.run_id) if job.round == 1 else frozenset()
     with mf.ManifestWriter(ctx.clients.s3, mf.part(ctx.config.bucket, job.run_id, "failed", job.name)) as failed:
         for line in mf.read_lines(ctx.clients.s3, parse_s3_uri(job.manifest)):
-            if isinstance(line, BadLine):
+            if isinstance(line, BadLine) or object_id_of(line) in gold:
                 continue
             info: dict[str, Any] = line[GTAUDIT_KEY] if isinstance(line.get(GTAUDIT_KEY), dict) else {}
             failed.write(

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any
 
+from gtaudit.gold import SEEDED_KEY
 from gtaudit.manifest import GTAUDIT_KEY, OBJECT_ID_KEY, BadLine, dumps_line, iter_manifest
 from gtaudit.models.jobs import JobKind
 from gtaudit.s3io import iter_lines
@@ -137,23 +138,27 @@ def audit_line(
     labelers: list[str],
     agreement: float | None,
     labeling_job: str,
+    seeded: str | None = None,
 ) -> dict[str, Any]:
-    """An audit manifest line (the brief's shape); ``source-ref`` is the overlay the auditors see."""
-    return {
-        "source-ref": overlay,
-        OBJECT_ID_KEY: object_id,
-        GTAUDIT_KEY: {
-            "stage": "audit",
-            "round": round_no,
-            "original": original,
-            "mask": mask,
-            "overlay": overlay,
-            "color-map": color_map,
-            "labelers": labelers,
-            "agreement": agreement,
-            "labeling-job": labeling_job,
-        },
+    """An audit manifest line (the brief's shape); ``source-ref`` is the overlay the auditors see.
+
+    ``seeded``: a gold object's defect (``gtaudit.gold.SEEDED_KEY``), for the trace; audit_pre
+    never passes it on to the task.
+    """
+    info: dict[str, Any] = {
+        "stage": "audit",
+        "round": round_no,
+        "original": original,
+        "mask": mask,
+        "overlay": overlay,
+        "color-map": color_map,
+        "labelers": labelers,
+        "agreement": agreement,
+        "labeling-job": labeling_job,
     }
+    if seeded is not None:
+        info[SEEDED_KEY] = seeded
+    return {"source-ref": overlay, OBJECT_ID_KEY: object_id, GTAUDIT_KEY: info}
 
 
 def rework_line(

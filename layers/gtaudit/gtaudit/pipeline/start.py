@@ -1,15 +1,23 @@
-"""Start a run: upload the images if local, write the input manifest, create the first labeling job."""
+"""Start a run: upload the images if local, write the input manifest, create the first labeling job.
+
+With gold objects (known-correct masks, ``gtaudit.gold.GoldObject``), ``gtaudit.pipeline.gold_start``
+checks them against the run, takes a share of the labeling job's lines from them, picks the ones
+that test the auditors, and writes them under ``runs/<run>/gold/``; their lines are mixed into the
+labeling manifest and look like every other line. A gold object is never an object of the run:
+``objects_in`` and ``RunStarted.objects`` count the run's own images only.
+"""
 
 from __future__ import annotations
 
 import json
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gtaudit.gold import GoldObject
 from gtaudit.labels import parse_label_set
 from gtaudit.models.jobs import JobKind
 from gtaudit.names import unique_stems
@@ -34,6 +42,9 @@ class RunStarted:
     objects: int
     uploaded: int
     images: str
+    gold: int = 0  # gold lines mixed into the labeling job (not objects of the run)
+    seeded: int = 0  # of which the audit is shown a mask with a known defect (or the clean truth)
+    gold_refused: list[dict[str, str]] = field(default_factory=list)  # {"name", "reason"}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -44,6 +55,9 @@ class RunStarted:
             "objects": self.objects,
             "uploaded": self.uploaded,
             "images": self.images,
+            "gold": self.gold,
+            "seeded": self.seeded,
+            "gold_refused": self.gold_refused,
         }
 
 
@@ -62,14 +76,14 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
-def upload_folder(s3: Any, folder: Path, target: S3Uri) -> int:
-    """Upload every image under ``folder`` (recursively, sorted) to ``target``; return the count."""
-    n = 0
+def upload_folder(s3: Any, folder: Path, target: S3Uri) -> list[S3Uri]:
+    """Upload every image under ``folder`` (recursively) to ``target``; return their URIs in key order."""
+    uris = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and _is_image(p.name)):
-        key = target.join(path.relative_to(folder).as_posix()).key
-        s3.upload_file(str(path), target.bucket, key, ExtraArgs={"ContentType": content_type(path.name)})
-        n += 1
-    return n
+        uri = target.join(path.relative_to(folder).as_posix())
+        s3.upload_file(str(path), uri.bucket, uri.key, ExtraArgs={"ContentType": content_type(path.name)})
+        uris.append(uri)
+    return sorted(uris, key=lambda u: u.key)  # S3's listing order, which a start without upload uses
 
 
 def images_prefix(bucket: str, run_id: str) -> S3Uri:
@@ -132,6 +146,36 @@ def run_templates(config: PipelineConfig, s3: Any) -> PipelineConfig:
     )
 
 
+def _run_images(s3: Any, images: str, target: S3Uri, *, gold: bool) -> tuple[S3Uri, list[S3Uri], int]:
+    """``(prefix, image URIs in key order, how many were uploaded)`` of ``--images``.
+
+    With gold, a run on an S3 prefix keeps ``inputs/<run>/`` (where its gold images go) out of its
+    own images, so a retried start does not take them for the run's; a prefix inside it is refused.
+
+    Raises
+    ------
+    ValueError
+        Neither an S3 prefix nor a folder, no images, or the run's own upload folder as the prefix.
+    """
+    if images.startswith("s3://"):
+        prefix = parse_s3_uri(images)
+        own = f"{target.key.rsplit('/', 1)[0]}/"
+        if gold and f"{prefix.key.rstrip('/')}/".startswith(own):
+            raise ValueError(f"--images {images} is this run's own upload folder, where its gold images go")
+        listed = list_images(s3, prefix)
+        uris, uploaded = [u for u in listed if not (gold and u.bucket == target.bucket and u.key.startswith(own))], 0
+    else:
+        folder = Path(images)
+        if not folder.is_dir():
+            raise ValueError(f"--images {images!r} is neither an s3:// prefix nor a folder")
+        prefix = target
+        uris = upload_folder(s3, folder, prefix)
+        uploaded = len(uris)
+    if not uris:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {prefix}")
+    return prefix, uris, uploaded
+
+
 def start_run(
     *,
     s3: Any,
@@ -141,6 +185,9 @@ def start_run(
     images: str,
     labels: Sequence[str] | None = None,
     run_id: str | None = None,
+    gold: Sequence[GoldObject] = (),
+    gold_share: float = 0.1,
+    seed_share: float = 0.1,
 ) -> RunStarted:
     """Start a run.
 
@@ -161,6 +208,15 @@ def start_run(
         ``LabelSet`` (``config.label_set``), which they must equal when it is known.
     run_id
         A fixed run ID (``20261124t101500-3f9c``) to make a retried start idempotent; new if None.
+    gold
+        Objects whose correct mask is known (``gtaudit_local.gold.read_gold`` reads them from a
+        folder, a manifest or a COCO file). Each is checked against the run; a bad one is refused
+        (``RunStarted.gold_refused``) and the run goes on without it.
+    gold_share
+        The share of the labeling job's lines that are gold, in [0, 1).
+    seed_share
+        The share of the round-1 audit job that is seeded (a gold object shown with a known
+        defect, or as its clean truth), in [0, 1).
 
     Returns
     -------
@@ -169,36 +225,53 @@ def start_run(
     Raises
     ------
     ValueError
-        No images found, a bad run ID, or the config lacks what CreateLabelingJob needs.
+        No images found, a bad run ID or share, or the config lacks what CreateLabelingJob needs.
     """
+    # gold_start reads start_audit, which builds on this module: imported when a start runs.
+    from gtaudit.pipeline import gold_start
+    from gtaudit.pipeline.start_audit import run_label_set
+
     run_id = checked_run_id(run_id)
-    label_names = run_labels(config, labels)  # before anything is uploaded
-    uploaded = 0
-    if images.startswith("s3://"):
-        prefix = parse_s3_uri(images)
-    else:
-        folder = Path(images)
-        if not folder.is_dir():
-            raise ValueError(f"--images {images!r} is neither an s3:// prefix nor a folder")
-        prefix = images_prefix(config.bucket, run_id)
-        uploaded = upload_folder(s3, folder, prefix)
+    gold_start.check_share(gold_share, "gold share")
+    gold_start.check_share(seed_share, "seed share")
+    label_set = run_label_set(config, labels)  # before anything is uploaded
+    label_names = label_set.names
+    usable, refused = gold_start.sort_out(gold, len(label_names))
+    target = images_prefix(config.bucket, run_id)
+    prefix, uris, uploaded = _run_images(s3, images, target, gold=bool(usable))
+    count = gold_start.gold_count(len(uris), len(usable), gold_share)
+    chosen = gold_start.choose(
+        run_id,
+        usable,
+        count=count,
+        seeded=gold_start.seeded_count(gold_start.expected_audited(config, len(uris)), count, seed_share),
+        n_labels=len(label_names),
+        taken={u.key[len(target.key) + 1 :].casefold() for u in uris if u.key.startswith(f"{target.key}/")},
+    )
+    gold_uris = [target.join(g.file_name) for g in chosen]
+    # Gold IDs follow the run's stem rule, among the run's own names, so nothing sets them apart.
+    ids = unique_stems([*((str(u), u.name) for u in uris), *((str(u), u.name) for u in gold_uris)])
+    own_ids, gold_ids = ids[: len(uris)], ids[len(uris) :]
+    if chosen:
+        gold_start.write_gold(s3, config.bucket, run_id, label_set, chosen, gold_uris, gold_ids)
     categories = write_label_categories(s3, config.bucket, run_id, label_names)
     manifest = mf.job_input(config.bucket, run_id, JobKind.LABELING, 1)
-    uris = list(list_images(s3, prefix))  # every name must be known to tell colliding ones apart
+    lines = gold_start.mixed(run_id, list(zip(uris, own_ids, strict=True)), list(zip(gold_uris, gold_ids, strict=True)))
     with mf.ManifestWriter(s3, manifest) as out:
-        for uri, oid in zip(uris, unique_stems((str(u), u.name) for u in uris), strict=True):
+        for uri, oid in lines:
             out.write({"source-ref": str(uri), "object-id": oid})
-    if out.count == 0:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {prefix}")
     config = run_templates(config, s3)
     state = PipelineState(table)
+    seeded = gold_start.seeded_total(chosen)
     state.create_run(
         run_id,
-        objects_in=out.count,
+        objects_in=len(uris),
         labels=label_names,
         images=str(prefix),
         label_category_uri=str(categories),
         input_manifest=str(manifest),
+        gold=len(chosen),
+        seeded=seeded,
     )
     name = launch(
         config,
@@ -211,4 +284,4 @@ def start_run(
         objects=out.count,
         label_category_uri=str(categories),
     )
-    return RunStarted(run_id, name, str(manifest), out.count, uploaded, str(prefix))
+    return RunStarted(run_id, name, str(manifest), len(uris), uploaded, str(prefix), len(chosen), seeded, refused)

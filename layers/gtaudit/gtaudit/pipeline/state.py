@@ -4,7 +4,9 @@ Keys (``pk``, ``sk``), both strings:
 
 * ``RUN#<run>`` / ``RUN``: the run (objects in, labels, status, when it finished);
 * ``RUN#<run>`` / ``JOB#<job name>``: one job (kind, round, input manifest, status, counts,
-  per-labeler audit counts, the processing lease).
+  per-labeler audit counts, per-labeler IoU sums and the labelers it flagged, the processing lease);
+* ``RUN#<run>`` / ``FLAG#<worker>``: a labeler flagged for gold accuracy below the threshold,
+  written once (``attribute_not_exists``) so the run sends one notice per labeler.
 
 A job goes ``creating`` -> ``created`` -> ``processed`` (or ``failed`` when Ground Truth reports
 Failed/Stopped). ``creating`` is written with ``attribute_not_exists`` *before* CreateLabelingJob,
@@ -18,7 +20,7 @@ retry takes over once the lease expires.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -70,6 +72,9 @@ class Job:
     labeler_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     next_job: str | None = None
     failure: str | None = None
+    # {worker: {"consensus"|"gold": {"inter", "union", "objects"}}}: sampling.LabelerAccuracy.dump()
+    labeler_scores: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    flagged: list[str] = field(default_factory=list)  # labelers this job's step flagged (gold IoU < threshold)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
@@ -88,6 +93,8 @@ class Job:
             i.get("labeler_counts", {}),
             i.get("next_job"),
             i.get("failure"),
+            i.get("labeler_scores", {}),
+            i.get("flagged", []),
         )
 
 
@@ -198,14 +205,37 @@ class PipelineState:
         )
 
     def record_counts(
-        self, run_id: str, name: str, counts: dict[str, int], labeler_counts: dict[str, dict[str, int]] | None = None
+        self,
+        run_id: str,
+        name: str,
+        counts: dict[str, int],
+        labeler_counts: dict[str, dict[str, int]] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
-        """Store a step's counts (an overwrite: a retried step records the same numbers)."""
-        expr, values = "SET counts = :c", {":c": counts}
-        if labeler_counts is not None:
-            expr += ", labeler_counts = :l"
-            values[":l"] = labeler_counts  # type: ignore[assignment]
-        self.table.update_item(Key=self._job_key(run_id, name), UpdateExpression=expr, ExpressionAttributeValues=values)
+        """Store a step's counts and other ``attributes`` of the job (an overwrite: a retried step
+        records the same values). Numbers must be integers (DynamoDB takes no float)."""
+        sets = {"counts": counts, **({"labeler_counts": labeler_counts} if labeler_counts is not None else {})}
+        sets.update(attributes or {})
+        self.table.update_item(
+            Key=self._job_key(run_id, name),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(sets))),
+            ExpressionAttributeNames={f"#a{i}": k for i, k in enumerate(sets)},
+            ExpressionAttributeValues={f":a{i}": v for i, v in enumerate(sets.values())},
+        )
+
+    # ------------------------------------------------------------ flags
+    def flag_labeler(self, run_id: str, worker: str, iou: float, job: str) -> bool:
+        """Record a labeler flagged for gold accuracy once; return False if the run already had."""
+        item = {
+            "pk": f"RUN#{run_id}",
+            "sk": f"FLAG#{worker}",
+            "run_id": run_id,
+            "worker": worker,
+            "gold_iou": Decimal(str(round(iou, 4))),
+            "job": job,
+            "flagged_at": int(self.clock()),
+        }
+        return _written(self.table.put_item, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def finish_job(
         self, run_id: str, name: str, status: str, *, next_job: str | None = None, failure: str | None = None

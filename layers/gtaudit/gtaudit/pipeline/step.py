@@ -4,13 +4,17 @@ A Completed step streams the job's output manifest line by line. Each line's lab
 stage's contract (``ConsolidatedLabel`` after labeling, ``AuditVerdict`` after audit); an object whose
 label is missing or failed is listed as failed with the reason, and an object of the job's input that
 the output lacks is listed too, so every object of a run ends in exactly one outcome manifest.
+
+A gold object (``gtaudit.gold``) is no object of the run: where it fails, it is dropped and counted
+as ``gold-failed``, never listed, so the run's balance (objects in = approved + needing attention
++ failed) counts the run's own objects only.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,13 +108,19 @@ class HeldLines:
 
 
 class OutputStep:
-    """One Completed step over a job's output: its counts and its failed manifest."""
+    """One Completed step over a job's output: its counts and its failed manifest; ``gold`` are the
+    IDs of the run's gold objects, which a failure drops instead of listing."""
 
-    def __init__(self, job: Job, counts: dict[str, int], failed: mf.ManifestWriter) -> None:
-        self.job, self.counts, self.failed = job, counts, failed
+    def __init__(
+        self, job: Job, counts: dict[str, int], failed: mf.ManifestWriter, gold: frozenset[str] = frozenset()
+    ) -> None:
+        self.job, self.counts, self.failed, self.gold = job, counts, failed, gold
 
     def fail(self, object_id: str, original: str | None, reason: str, **details: Any) -> None:
-        """List one object as failed and count it."""
+        """List one object as failed and count it (a gold object: only count it, as ``gold-failed``)."""
+        if object_id in self.gold:
+            self.counts["gold-failed"] = self.counts.get("gold-failed", 0) + 1
+            return
         self.counts["failed"] += 1
         self.failed.write(
             mf.outcome_line(
@@ -158,14 +168,16 @@ def advance(
     counts: dict[str, int],
     next_step: tuple[JobKind, int, S3Uri, int],
     labeler_counts: dict[str, dict[str, int]] | None = None,
+    attributes: Mapping[str, Any] | None = None,
 ) -> tuple[str | None, bool]:
-    """Record the step, start the next job if it has objects (``next_step`` = kind, round, manifest,
-    objects), rebuild the cumulative manifests, finish the run if nothing follows and mark the job.
+    """Record the step (counts, ``labeler_counts`` and other job ``attributes``), start the next job
+    if it has objects (``next_step`` = kind, round, manifest, objects), rebuild the cumulative
+    manifests, finish the run if nothing follows and mark the job.
 
     Returns ``(next job, started)``: ``(None, False)`` when the run finished, ``(name, False)`` when
     Ground Truth refused the next job (and the run ended as failed).
     """
-    ctx.state.record_counts(job.run_id, job.name, counts, labeler_counts)
+    ctx.state.record_counts(job.run_id, job.name, counts, labeler_counts, attributes)
     kind, round_no, manifest, objects = next_step
     next_job, started = None, False
     if objects:
