@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from gtaudit import layout
 from gtaudit.exceptions import StepPendingError
+from gtaudit.overlay.fanout import overlay_names
 from gtaudit.pipeline import templates
 from gtaudit.pipeline.overlays import OverlayEnsurer
 from gtaudit.s3uri import S3Uri, parse_s3_uri
@@ -130,3 +131,52 @@ def test_few_missing_overlays_render_inline(s3: Any, bucket: str) -> None:
         ensurer.overlay_for(m)
     assert ensurer.finish()["missing"] == 3
     assert rendered == [str(m) for m in masks]
+
+
+def test_overlay_names_reads_every_page_and_leaves_other_listings_whole(s3: Any, bucket: str) -> None:
+    root = S3Uri(bucket, "jobs/gtaudit-labeling-r1-20261124t100000-ab12")
+    odd = ["a+b", "50% & <more>", "IMG_0001 猫", 'it\'s "x"']  # form-encoded by S3: none may be mangled
+    names = [f"{i:05d}" for i in range(1100)] + odd  # more than one page of 1,000
+    for name in names:
+        s3.put_object(Bucket=bucket, Key=layout.overlay(root, name).key, Body=b"jpg")
+    s3.put_object(Bucket=bucket, Key=layout.overlay_failure(root, "gone").key, Body=b"{}")
+    rendered, failed = overlay_names(s3, root)
+    assert rendered == {layout.safe_stem(name) for name in names}  # as the overlay keys spell them
+    assert failed == {"gone"}
+    # The client is shared (the Lambda's module-level one): its own listings keep every field.
+    page = s3.list_objects_v2(Bucket=bucket, Prefix=f"{root.key}/overlays/", MaxKeys=2)
+    assert [obj["Key"] for obj in page["Contents"]] == [layout.overlay(root, n).key for n in ("00000", "00001")]
+    assert all({"ETag", "LastModified", "Size"} <= set(obj) for obj in page["Contents"])
+
+
+def test_waiting_for_few_overlays_asks_for_each_instead_of_listing(s3: Any, bucket: str) -> None:
+    root, masks = _masks(bucket, 1500)
+    for i in range(3, 1500):  # all but three rendered by the S3 trigger
+        s3.put_object(Bucket=bucket, Key=layout.overlay(root, _name(i)).key, Body=b"jpg")
+    listings: list[str] = []
+    s3.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: listings.append("list"))
+
+    class Renders:
+        """The overlay function, late: one overlay and one failure marker appear on the first poll."""
+
+        def invoke(self, **kwargs: Any) -> dict[str, Any]:
+            return {"StatusCode": 202}
+
+    sleeps: list[float] = []
+
+    def poll(seconds: float) -> None:
+        sleeps.append(seconds)
+        s3.put_object(Bucket=bucket, Key=layout.overlay(root, _name(0)).key, Body=b"jpg")
+        s3.put_object(Bucket=bucket, Key=layout.overlay_failure(root, _name(1)).key, Body=b'{"reason": "gone"}')
+        s3.put_object(Bucket=bucket, Key=layout.overlay(root, _name(2)).key, Body=b"jpg")
+
+    ensurer = OverlayEnsurer(s3, Renders(), root, function="overlay-fn", inline_limit=0, time_left=lambda: 1e6)
+    assert len(listings) == 2  # 1,497 names: two pages, once
+    for m in masks:
+        ensurer.overlay_for(m)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("gtaudit.pipeline.overlays.time.sleep", poll)
+        assert ensurer.finish() == {"checked": 1500, "missing": 3, "failed": 1}
+    assert len(sleeps) == 1
+    assert len(listings) == 2  # the re-checks were HEADs of the three awaited names
+    assert ensurer.failures == {str(masks[1]): "overlay cannot be rendered: gone"}

@@ -378,6 +378,57 @@ def test_property_opacity_zero_returns_the_original(w: int, h: int, seed: int, m
     assert np.array_equal(out, np.asarray(orig.convert("RGB")))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    w=st.integers(1, 90),
+    h=st.integers(1, 150),  # more than two 64-row strips
+    seed=st.integers(0, 2**32 - 1),
+    opacity=st.floats(0, 1),
+)
+def test_property_indexed_mask_is_within_one_of_the_exact_blend(w: int, h: int, seed: int, opacity: float) -> None:
+    # Indexed masks take the premultiplied blend (two roundings): at most 1 from the exact value,
+    # exact where the weight is 0 (background) or 255 (opaque label colour).
+    rng = np.random.default_rng(seed)
+    orig = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (8, 3))
+    palette[0] = WHITE
+    coverage = rng.choice([0, 255, *rng.integers(1, 255, 2).tolist()], 8)
+    idx = rng.integers(0, 8, (h, w)).astype(np.uint8)
+    if rng.random() < 0.5:
+        idx[: h // 2] = 0  # whole strips without labels
+    mask = Image.fromarray(idx, "L").convert("P")
+    mask.putpalette(palette.astype(np.uint8).tobytes())
+    mask.info["transparency"] = bytes(coverage.astype(np.uint8).tolist())
+    out = np.asarray(blend_overlay(Image.fromarray(orig), mask, opacity=opacity), np.int64)
+    weight = (np.where((palette == 255).all(axis=1), 0, coverage) * round(opacity * 255) + 127) // 255
+    weights = weight[idx][..., None]
+    exact = orig + (palette[idx] - orig.astype(np.int64)) * weights / 255
+    assert np.abs(out - exact).max() <= 1
+    assert np.array_equal(out[weight[idx] == 0], orig[weight[idx] == 0])
+    assert np.array_equal(out[weight[idx] == 255], palette[idx][weight[idx] == 255])
+
+
+def test_indexed_mask_overlay_looks_as_the_straight_blend_within_jpeg_noise() -> None:
+    # The same mask as RGBA takes the straight blend (one rounding), as every mask did before the
+    # premultiplied one: the two JPEGs may differ only by what JPEG's own rounding adds anyway.
+    rng = np.random.default_rng(5)
+    h, w = 192, 256
+    gradient = np.linspace(0, 255, w)[None, :, None] + rng.normal(0, 12, (h, w, 3))
+    orig = Image.fromarray(np.clip(gradient, 0, 255).astype(np.uint8))
+    idx = np.zeros((h, w), np.uint8)
+    idx[20:150, 30:200] = 1
+    idx[60:190, 120:250] = 2
+    idx[::7, ::5] = 0
+    mask = p_mask(idx.tolist())
+    straight = np.asarray(blend_overlay(orig, mask.convert("RGBA")), np.int16)
+    assert np.abs(np.asarray(blend_overlay(orig, mask), np.int16) - straight).max() <= 1
+    jpeg_of_straight = pixels(encode(Image.fromarray(straight.astype(np.uint8)), "JPEG", quality=90, subsampling=0))
+    noise = np.abs(jpeg_of_straight.astype(np.int16) - straight).mean()
+    out = pixels(render_overlay(encode(orig), encode(mask))).astype(np.int16)
+    assert np.abs(out - straight).mean() <= 1.02 * noise
+    assert np.abs(out - jpeg_of_straight).mean() < noise / 2
+
+
 # ------------------------------------------------------------------------------- legend
 
 

@@ -2,13 +2,16 @@
 
 Pure rendering, bytes in and bytes out: decoding (with the pixel limit checked on the headers,
 before any pixel is decoded), EXIF orientation, the mask reduced to label colours and coverage,
-the blend, optional contours, the legend strip and encoding. No AWS here: reading masks from S3
-and writing overlays back is ``gtaudit.overlay.jobs``.
+the blend, optional contours and encoding (a report's legend strip is ``gtaudit.overlay.legend``).
+No AWS here: reading masks from S3 and writing overlays back is ``gtaudit.overlay.jobs``.
 
 Cost model (3968x2976, one core): decoding the JPEG and the mask and encoding the result are the
-floor. On top of it we only run two table look-ups on the 8-bit mask (label alpha, bounding box)
-and one C blend (``Image.paste`` with a mask) restricted to the labelled bounding box. No numpy
-on the full frame, no PNG encoding.
+floor. On top of it, for labeling_post's indexed masks, one pass expands 64-row strips of the mask
+through a palette of *premultiplied* label colours (colour x weight, weight) and one C blend
+(``Image.paste`` with an ``RGBa`` mask: ``out = colour x w + out x (255 - w) / 255``, one multiply
+a byte) covers each strip's labelled bounding box. Strips stay in the CPU cache; strips without
+labels are skipped. No numpy on the full frame, no PNG encoding. Other masks (RGB, RGBA, or an
+outline) take weights as an ``L`` image and ``Image.paste``'s straight blend.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from gtaudit.exceptions import GtauditError, InvalidImageError, InvalidMaskError, SizeMismatchError
-from gtaudit.labels import hex_to_rgb
+from gtaudit.overlay.legend import add_legend
 
 MAX_PIXELS_ENV = "GTAUDIT_MAX_PIXELS"
 # 50 MP admits a 48 MP phone photo (8064x6048) and keeps one render under ~0.5 GB.
@@ -172,6 +175,18 @@ class _MaskLayers:
         # ... weighted by the mask's alpha (0 on a transparent background).
         return ImageChops.multiply(weights, bands[3]) if len(bands) == 4 else weights
 
+    def premultiplied_palette(self, alpha8: int) -> bytes:
+        """A P mask's palette as RGBA entries ``(r w, g w, b w, w)`` (each ``/ 255``, rounded) with
+        ``w`` the entry's coverage scaled by ``alpha8 / 255``: what ``Image.paste`` wants in ``RGBa``."""
+        assert self.coverage_lut is not None
+        palette = self.colour.getpalette("RGB") or []
+        palette += [0] * (768 - len(palette))
+        entries = bytearray()
+        for i, coverage in enumerate(self.coverage_lut):
+            w = (coverage * alpha8 + 127) // 255
+            entries += bytes([*((c * w + 127) // 255 for c in palette[3 * i : 3 * i + 3]), w])
+        return bytes(entries)
+
     def key_bands(self) -> list[Image.Image]:
         """Full-frame bands whose changes mark region boundaries (for contours)."""
         labelled = self.alpha((0, 0, *self.colour.size), 255).point(_NONZERO_LUT)
@@ -241,6 +256,9 @@ def _blend_into(base: Image.Image, layers: _MaskLayers, alpha8: int, outline: in
     edges = _contour(layers, outline) if outline else None
     if alpha8 == 0 and edges is None:
         return
+    if edges is None and layers.coverage_lut is not None:
+        _blend_premultiplied(base, layers.colour, layers.premultiplied_palette(alpha8))
+        return
     width, height = base.size
     for top in range(0, height, _STRIP):
         box = (0, top, width, min(height, top + _STRIP))
@@ -257,6 +275,30 @@ def _blend_into(base: Image.Image, layers: _MaskLayers, alpha8: int, outline: in
         at = (bbox[0], top + bbox[1])
         colour = layers.colour.crop((*at, bbox[2], top + bbox[3]))
         base.paste(colour if colour.mode == "RGB" else colour.convert("RGB"), at, alpha)
+
+
+def _blend_premultiplied(base: Image.Image, mask: Image.Image, palette: bytes) -> None:
+    """Blend a P mask whose weighted colours are ``palette`` (see ``premultiplied_palette``) onto ``base``.
+
+    The straight blend (``L`` weights, RGB colours) costs a P -> RGB expansion, an ``L`` look-up and
+    two multiplies a byte; here one expansion gives colours and weights together, and Pillow's
+    ``RGBa`` paste does one. The result differs from the straight blend by at most 1 (two roundings
+    instead of one); weights 0 and 255 give exactly the original and the label colour.
+    """
+    width, height = base.size
+    for top in range(0, height, _STRIP):
+        strip = mask.crop((0, top, width, min(height, top + _STRIP)))
+        strip.info.pop("transparency", None)  # already in the palette's weights; convert would re-apply it
+        strip.putpalette(palette, "RGBA")
+        weighted = strip.convert("RGBA")
+        bbox = weighted.getbbox()  # of the alpha band: the labelled pixels
+        if bbox is None:
+            continue
+        if bbox != (0, 0, *weighted.size):
+            weighted = weighted.crop(bbox)
+        # The same bytes read as premultiplied RGBa, which Image.paste blends without un-premultiplying.
+        premultiplied = Image.frombuffer("RGBa", weighted.size, weighted.tobytes(), "raw", "RGBa", 0, 1)
+        base.paste(premultiplied, (bbox[0], top + bbox[1]), premultiplied)
 
 
 MAX_OUTLINE = 8
@@ -431,71 +473,11 @@ def render_overlay(
     return _encode(base, fmt, quality, icc)
 
 
-def _legend_font(size: int, font: str | None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    if font:
-        try:
-            return ImageFont.truetype(font, size)
-        except OSError as exc:
-            raise ValueError(f"font {font!r} cannot be loaded: {exc}") from exc
-    return ImageFont.load_default(size)
-
-
-def add_legend(image: Image.Image, entries: Sequence[tuple[str, str]], *, font: str | None = None) -> Image.Image:
-    """A new image: ``image`` above a white strip listing each ``(name, "#rrggbb")`` entry.
-
-    Parameters
-    ----------
-    image
-        Any RGB image; not modified.
-    entries
-        Label names (any Unicode text) and their colours, drawn left to right, wrapping.
-    font
-        A font file; default Pillow's built-in font.
-
-    Returns
-    -------
-    PIL.Image.Image
-        RGB, as wide as ``image`` and taller by the strip.
-
-    Raises
-    ------
-    ValueError
-        A colour that is not ``#rrggbb``, or a font that cannot be loaded.
-    """
-    colours = [hex_to_rgb(colour) for _, colour in entries]  # InvalidLabelSetError is a ValueError
-    size = max(12, image.width // 80)
-    face = _legend_font(size, font)
-    pad, swatch, gap = size // 2, size, size
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    # Lay the entries out in rows that fit the image's width.
-    rows: list[list[tuple[int, str, tuple[int, int, int]]]] = [[]]
-    x = pad
-    for (name, _), colour in zip(entries, colours, strict=True):
-        text = str(name)
-        width = swatch + pad // 2 + int(measure.textlength(text, font=face)) + gap
-        if rows[-1] and x + width > image.width - pad:
-            rows.append([])
-            x = pad
-        rows[-1].append((x, text, colour))
-        x += width
-    line = size + pad
-    out = Image.new("RGB", (image.width, image.height + pad + line * len(rows)), _WHITE)
-    out.paste(image.convert("RGB"), (0, 0))
-    draw = ImageDraw.Draw(out)
-    for r, row in enumerate(rows):
-        y = image.height + pad + r * line
-        for x0, text, colour in row:
-            draw.rectangle((x0, y, x0 + swatch - 1, y + swatch - 1), fill=colour, outline=(0, 0, 0))
-            draw.text((x0 + swatch + pad // 2, y + swatch // 2), text, fill=(0, 0, 0), font=face, anchor="lm")
-    return out
-
-
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
     "MAX_OUTLINE",
     "MAX_PIXELS_ENV",
-    "add_legend",
     "blend_overlay",
     "check_opacity",
     "check_outline",

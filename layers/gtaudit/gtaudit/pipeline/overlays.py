@@ -1,11 +1,18 @@
 """Make sure every consolidated mask of a labeling job has its overlay before the audit job starts.
 
 The overlay Lambda normally renders each overlay as its mask is written. At job completion the
-orchestrator lists ``<job>/overlays/`` once (1,000 keys a call) into a set of names, and collects
-the masks without an overlay; a mask's overlay is ``<job>/overlays/<mask_name>.jpg``
-(``gtaudit.layout.mask_name``), known from its key alone. Names are the images' own, so the set
-holds strings: 100,000 of them take about 10 MB (4 MB of hash table, the rest the strings), against
-the orchestrator's 1,769 MB.
+orchestrator lists ``<job>/overlays/`` once (1,000 keys a call, names only:
+``gtaudit.overlay.fanout.overlay_names``) into a set of names, and collects the masks without an
+overlay; a mask's overlay is ``<job>/overlays/<mask_name>.jpg`` (``gtaudit.layout.mask_name``),
+known from its key alone. Names are the images' own, so the set holds strings: 100,000 of them
+take about 10 MB (4 MB of hash table, the rest the strings), against the orchestrator's 1,769 MB.
+
+The listing is the check because it is the cheapest correct one: S3 itself says what exists, so
+retried and duplicate overlay events, re-renders and the failure markers need no bookkeeping, and
+100,000 names cost 100 requests ($0.0005). A ledger the overlay Lambda keeps would cost a request
+or a DynamoDB write per overlay (more than the listing by two orders of magnitude) and still
+need this listing for what it missed. Waiting for renders re-checks only the names still missing:
+one HEAD each while they are few (``RECHECK_BY_HEAD``), the listing again otherwise.
 
 * up to ``inline_limit`` of the missing are rendered right here (``gtaudit.overlay.jobs.render_mask_overlays``);
 * more are sent to the overlay Lambda asynchronously in chunks of ``chunk`` masks
@@ -28,11 +35,15 @@ from typing import Any
 
 from gtaudit import layout
 from gtaudit.exceptions import S3ObjectUnavailableError, StepPendingError
-from gtaudit.overlay.fanout import fan_out, iter_overlay_entries
-from gtaudit.s3io import get_json
+from gtaudit.overlay.fanout import fan_out, overlay_names
+from gtaudit.s3io import exists, get_json
 from gtaudit.s3uri import S3Uri
 
 log = logging.getLogger(__name__)
+
+# While at most this many overlays are awaited, a re-check asks for each (overlay, then failure
+# marker) instead of listing the job's overlays: 100 x 2 HEADs cost what 200 pages of listing do.
+RECHECK_BY_HEAD = 100
 
 
 def inline_renderer(s3: Any) -> Callable[[list[str]], None]:
@@ -51,11 +62,7 @@ def inline_renderer(s3: Any) -> Callable[[list[str]], None]:
 
 def existing_overlays(s3: Any, job_root: S3Uri) -> tuple[set[str], set[str]]:
     """The names under ``<job>/overlays/`` that have an overlay, and those whose overlay failed."""
-    rendered: set[str] = set()
-    failed: set[str] = set()
-    for name, _, is_failure in iter_overlay_entries(s3, job_root):
-        (failed if is_failure else rendered).add(name)
-    return rendered, failed
+    return overlay_names(s3, job_root)
 
 
 class OverlayEnsurer:
@@ -115,8 +122,16 @@ class OverlayEnsurer:
         return {"checked": self.checked, "missing": len(masks), "failed": len(self.failures)}
 
     def _still_missing(self) -> int:
-        self.existing, self.failed = existing_overlays(self.s3, self.job_root)
-        return sum(1 for name, _ in self.missing if name not in self.existing and name not in self.failed)
+        awaited = {name for name, _ in self.missing if name not in self.existing and name not in self.failed}
+        if len(awaited) > RECHECK_BY_HEAD:
+            self.existing, self.failed = existing_overlays(self.s3, self.job_root)
+            return sum(1 for name in awaited if name not in self.existing and name not in self.failed)
+        for name in sorted(awaited):
+            if exists(self.s3, layout.overlay(self.job_root, name)):
+                self.existing.add(name)
+            elif exists(self.s3, layout.overlay_failure(self.job_root, name)):
+                self.failed.add(name)
+        return sum(1 for name in awaited if name not in self.existing and name not in self.failed)
 
     def _collect_failures(self) -> None:
         for name, mask in self.missing:
