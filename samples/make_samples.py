@@ -265,8 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *(f"{src.stem}.{src.fmt}: {src.notice}" for src in SOURCES),
         "",
-        "The reference masks in samples/reference/ and samples/shapes.json were made for this project",
-        "and are released under the project's licence (Apache-2.0).",
+        "The gold images in samples/gold/images/ are mirrored (some also cropped) copies of the images",
+        "above, made by samples/make_gold.py (its GOLD table names the source of each), under the same",
+        "sources and licences.",
+        "",
+        "The reference masks in samples/reference/ and samples/shapes.json, and the gold masks in",
+        "samples/gold/masks/ made from them, were made for this project and are released under the",
+        "project's licence (Apache-2.0).",
     ]
     (HERE / "NOTICE").write_text("\n".join(notice) + "\n", encoding="utf-8")
     if args.sheet:

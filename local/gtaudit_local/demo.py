@@ -13,6 +13,15 @@ any more, it writes ``summary.json``.
 With ``source`` (``gtaudit demo --from``) the run starts at the audit stage from existing labels,
 as ``gtaudit start --from`` does (``gtaudit_local.imports``); ``samples/imports/`` holds a COCO
 file and a Ground Truth manifest made from the sample images, with a few deliberate faults.
+
+Quality shows in the report. The scripted crew (:func:`gtaudit_local.workers.crew.default_crew`)
+differs in skill: three labelers (careful, average, sloppy; all three label each object, so the
+vote is a majority) and two auditors (keen, lax; one per object). A labeling run of the sample
+images mixes in the samples' gold objects (``samples/gold``, made by ``samples/make_gold.py``) as
+``gtaudit start --gold`` does, with larger shares than the start's defaults (:data:`GOLD_SHARE`,
+:data:`SEED_SHARE`) so that twelve images give every labeler gold and both auditors seeded
+defects; the gold masks are among the crew's references, as the photo is a person's. Other
+images, and people at the tasks, get gold only when ``gold`` names a source.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from gtaudit_local.project import (
     RUNTIME_DIR,
     OpenedProject,
     ProjectError,
+    ProjectSettings,
     open_project,
     project_lock,
     settings_for,
@@ -47,6 +57,9 @@ from gtaudit_local.team.server import BindRefused, check_bind
 
 LABELERS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-labelers"
 AUDITORS_TEAM = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/gtaudit-auditors"
+# With the 12 sample images: 8 gold lines (all the samples' gold), all 8 seeded in the first audit.
+GOLD_SHARE = 0.4
+SEED_SHARE = 0.4
 
 
 class DemoError(RuntimeError):
@@ -73,8 +86,23 @@ def default_images(project: Path) -> Path:
     return project / "samples" / "images"
 
 
+def default_gold(project: Path) -> Path:
+    """``samples/gold`` of the project: images and their correct masks (``samples/make_gold.py``)."""
+    return project / "samples" / "gold"
+
+
+def reference_folders(project: Path) -> list[Path]:
+    """Where the scripted workers find the truth of an image: the samples' references and gold masks."""
+    return [project / "samples" / "reference", default_gold(project) / "masks"]
+
+
 def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], list[Any], int]:
-    """``(labelers, auditors, labelers_per_object)`` for ``--workers scripted|browser``."""
+    """``(labelers, auditors, labelers_per_object)`` for ``--workers scripted|browser``.
+
+    Scripted: every labeler labels every object. With two of three, the vote could not tell who is
+    right (a tie goes to the background), and each labeler's IoU against it would rank them by
+    whom they were paired with; a majority of three is Ground Truth's usual consensus.
+    """
     if kind == "browser":
         # Nobody audits their own labels, so one person cannot do every stage of one object. The
         # person shares each team with one scripted worker who has no references (it paints an
@@ -89,8 +117,8 @@ def make_workers(kind: str, project: Path, seed: int = 0) -> tuple[list[Any], li
         return [person, crew_labelers[0]], [crew_auditors[0], person], 1
     from gtaudit_local.workers.crew import default_crew
 
-    labelers, auditors = default_crew(seed, references=project / "samples" / "reference")
-    return list(labelers), list(auditors), 2
+    labelers, auditors = default_crew(seed, references=reference_folders(project))
+    return list(labelers), list(auditors), len(labelers)
 
 
 def warn_without_references(project: Path, images: Path, log: Callable[[str], None]) -> None:
@@ -99,7 +127,7 @@ def warn_without_references(project: Path, images: Path, log: Callable[[str], No
     from gtaudit_local.workers.references import without_reference
 
     pictures = [p for p in images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"}]
-    missing = without_reference(project / "samples" / "reference", pictures)
+    missing = without_reference(reference_folders(project), pictures)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         log(
@@ -107,6 +135,25 @@ def warn_without_references(project: Path, images: Path, log: Callable[[str], No
             f"({shown}): the scripted workers paint a central ellipse and approve any non-empty mask there, "
             "so their approval means nothing; label them yourself with --workers browser"
         )
+
+
+def gold_source(
+    project: Path, settings: ProjectSettings, gold: str | Path | None, with_gold: bool = True
+) -> str | None:
+    """The gold a project's run starts with: ``gold`` if given, else the samples' for scripted
+    workers on the sample images; none for an audit-only run (``--from``) or with ``with_gold`` off.
+
+    Raises
+    ------
+    DemoError
+        ``gold`` given with ``--from`` (gold scores labelers; an audit-only run has none).
+    """
+    if gold is not None and settings.source:
+        raise DemoError("--gold scores the labelers of a labeling run: it cannot go with --from")
+    if gold is not None or not with_gold or settings.source:
+        return None if gold is None else str(gold)
+    samples = settings.workers == "scripted" and Path(settings.images).resolve() == default_images(project).resolve()
+    return str(default_gold(project)) if samples and default_gold(project).is_dir() else None
 
 
 @contextmanager
@@ -140,12 +187,19 @@ def run_demo(out: Path, **options: Any) -> DemoResult:
     button ends the session cleanly, leaving the project to resume.
 
     ``crashes`` and ``wrap_labeler`` inject faults for drills (``tests/integration/local/test_faults.py``):
-    functions whose processes die in their first n invocations, and a wrapper around each labeler.
+    functions whose processes die in their first n invocations, and a wrapper around each labeler;
+    ``wrap_auditor`` wraps each auditor likewise (a test reads what each task showed).
+
+    ``gold`` is a gold source as ``gtaudit start --gold`` takes (default: ``samples/gold`` for
+    scripted workers on the sample images, see :func:`gold_source`); ``with_gold=False`` starts
+    without; ``gold_share`` and ``seed_share`` are ``--gold-share`` and ``--seed-share`` (default
+    :data:`GOLD_SHARE`, :data:`SEED_SHARE`).
 
     Options are ``_run_demo``'s: ``workers``, ``images``, ``project``, ``seed``, ``timeout`` (default:
     10 minutes with scripted workers, a day with people), ``on_progress``, ``log``, ``crashes``,
-    ``wrap_labeler``, ``source``, ``attribute``, ``labels``, ``fresh``, ``people``, ``host``,
-    ``port``, ``names``. The folder is held for the run (:func:`gtaudit_local.project.project_lock`).
+    ``wrap_labeler``, ``wrap_auditor``, ``source``, ``attribute``, ``labels``, ``fresh``, ``people``,
+    ``host``, ``port``, ``names``, ``gold``, ``with_gold``, ``gold_share``, ``seed_share``. The folder
+    is held for the run (:func:`gtaudit_local.project.project_lock`).
 
     Raises
     ------
@@ -172,6 +226,7 @@ def _run_demo(
     log: Callable[[str], None] = print,
     crashes: Mapping[str, int] | None = None,
     wrap_labeler: Callable[[Any], Any] | None = None,
+    wrap_auditor: Callable[[Any], Any] | None = None,
     source: str | None = None,
     attribute: str | None = None,
     labels: str | None = None,
@@ -180,6 +235,10 @@ def _run_demo(
     host: str = "127.0.0.1",
     port: int = 0,
     names: Sequence[str] = (),
+    gold: str | Path | None = None,
+    with_gold: bool = True,
+    gold_share: float | None = None,
+    seed_share: float | None = None,
 ) -> DemoResult:
     """The demo in a folder this process holds; see :func:`run_demo`."""
     t0 = time.perf_counter()
@@ -206,6 +265,8 @@ def _run_demo(
         settings.workers, settings.seed, Path(settings.images), settings.source, settings.attribute
     )  # fmt: skip
     label_set = settings.label_set
+    golden = gold_source(project, settings, gold, with_gold)  # before anything starts: a clear error
+    shares = (GOLD_SHARE if gold_share is None else gold_share, SEED_SHARE if seed_share is None else seed_share)
     if timeout is None:  # a resumed project waits as its own workers need, whatever this command line says
         timeout = 86_400.0 if workers in ("browser", "team") else 600.0
     if workers == "team":
@@ -222,6 +283,8 @@ def _run_demo(
         warn_without_references(project, images, log)
     if wrap_labeler is not None:  # fault drills: a labeler at whose task something goes wrong
         labelers = [wrap_labeler(w) for w in labelers]
+    if wrap_auditor is not None:
+        auditors = [wrap_auditor(w) for w in auditors]
     params = {
         "WorkteamArn": LABELERS_TEAM,
         "AuditWorkteamArn": AUDITORS_TEAM,
@@ -253,7 +316,7 @@ def _run_demo(
         assert rt.gt is not None
         with _environ(rt.client_env()):
             t = time.perf_counter()
-            run = _resumed_run(rt, opened, log) or _start(rt, opened, log)
+            run = _resumed_run(rt, opened, log) or _start(rt, opened, golden, shares, log)
             timings["start (upload, manifest, first job)"] = time.perf_counter() - t
             t = time.perf_counter()
             gt = rt.gt
@@ -351,12 +414,18 @@ def _resumed_run(rt: LocalRuntime, opened: OpenedProject, log: Callable[[str], N
     return {"run": opened.settings.run, "objects": int(item.get("objects_in") or 0), "job": None}
 
 
-def _start(rt: LocalRuntime, opened: OpenedProject, log: Callable[[str], None]) -> dict[str, Any]:
+def _start(
+    rt: LocalRuntime, opened: OpenedProject, gold: str | None, shares: tuple[float, float], log: Callable[[str], None]
+) -> dict[str, Any]:
     """Start the project's run with its fixed ID (idempotent: a retried start finishes the first)."""
     s = opened.settings
     images = Path(s.images)
-    run = _start_audit(rt, s.source, images, s.attribute, s.run, log) if s.source else _start_run(rt, images, s.run)
-    log(f"run {run.get('run')}: {run.get('objects')} objects, first job {run.get('job')}")
+    if s.source:
+        run = _start_audit(rt, s.source, images, s.attribute, s.run, log)
+    else:
+        run = _start_run(rt, images, s.run, gold, shares, log)
+    mixed = f" (and {run['gold']} gold, {run['seeded']} of them seeded for the audit)" if run.get("gold") else ""
+    log(f"run {run.get('run')}: {run.get('objects')} objects{mixed}, first job {run.get('job')}")
     return run
 
 
@@ -387,11 +456,34 @@ def _start_clients(rt: LocalRuntime) -> dict[str, Any]:
     return {"s3": rt.client("s3"), "sagemaker": rt.client("sagemaker"), "table": table, "config": config}
 
 
-def _start_run(rt: LocalRuntime, images: Path, run_id: str) -> dict[str, Any]:
-    """Start a run as ``gtaudit start`` does."""
+def _start_run(
+    rt: LocalRuntime,
+    images: Path,
+    run_id: str,
+    gold: str | None,
+    shares: tuple[float, float],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Start a run as ``gtaudit start --gold`` does (with the demo's shares); log each refused gold object."""
     from gtaudit.pipeline.start import start_run
+    from gtaudit.pipeline.start_audit import run_label_set
 
-    result: dict[str, Any] = start_run(images=str(images), run_id=run_id, **_start_clients(rt)).as_dict()
+    from gtaudit_local.gold import GoldRead, read_gold
+    from gtaudit_local.imports import SourceError
+
+    clients = _start_clients(rt)
+    read = GoldRead()
+    if gold is not None:
+        try:
+            read = read_gold(gold, run_label_set(clients["config"], None), s3=clients["s3"])
+        except SourceError as exc:
+            raise DemoError(str(exc)) from exc
+    started = start_run(
+        images=str(images), run_id=run_id, gold=read.objects, gold_share=shares[0], seed_share=shares[1], **clients
+    )
+    result: dict[str, Any] = started.as_dict()
+    for name, reason in [*read.refused, *((r["name"], r["reason"]) for r in result["gold_refused"])]:
+        log(f"gold refused {name}: {reason}")
     return result
 
 

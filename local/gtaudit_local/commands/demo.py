@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from gtaudit_local.commands import existing_folder
+from gtaudit_local.commands.start import share
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,6 +58,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(e.g. samples/imports/coco.json; its images are --images)",
     )
     p.add_argument("--attribute", default=None, help="with --from a GT manifest: its label attribute")
+    p.add_argument(
+        "--gold", metavar="SOURCE", default=None,
+        help="images with known-correct masks mixed into the labeling to score labelers and auditors, as "
+        "'gtaudit start --gold' takes (default: samples/gold with scripted workers on the sample images)",
+    )  # fmt: skip
+    p.add_argument("--no-gold", dest="with_gold", action="store_false", help="start the run without gold objects")
+    p.add_argument(
+        "--gold-share", type=share, default=None, metavar="G",
+        help="share of the labeling job that is gold (default 0.4: with the 12 sample images, all 8 sample gold)",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed-share", type=share, default=None, metavar="S",
+        help="share of the first audit that shows a gold mask with a known defect (default 0.4)",
+    )  # fmt: skip
     p.add_argument("--project", type=Path, default=None, help="folder with template.yaml (default: found from here)")
     p.add_argument(
         "--labels",
@@ -155,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 names=args.names,
+                gold=args.gold,
+                with_gold=args.with_gold,
+                gold_share=args.gold_share,
+                seed_share=args.seed_share,
             )
     except (DemoError, FileNotFoundError, InvalidLabelSetError) as exc:
         console.print(f"[red]demo: {exc}[/red]")

@@ -4,6 +4,14 @@ A labeler starts from the reference mask and makes the mistakes its :class:`Prof
 :mod:`gtaudit_local.workers.painting`); in a rework it starts from the previous mask and fixes
 wrong regions, more surely where the auditor pinned a note. Its active time grows with the number
 of regions and the length of the outline, and a careful person is slower.
+
+People err in a direction of their own, and the profiles say which (``edge_bias``): the
+average labeler paints over the object's edge onto the background, the sloppy one falls short of
+it, leaves regions out and now and then gives one a wrong class, the careful one strays a pixel
+or two either way. That keeps their mistakes apart, which is what lets the consensus (the
+per-pixel vote of the demo's three labelers per object) tell them apart: a pixel is voted wrong
+only where two labelers err the same way at once, so each labeler's IoU against the vote measures
+its own mistakes, in the order of its skill, as its IoU against a gold truth does.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from gtaudit_local.workers.painting import (
     jitter,
     miss_region,
     render_answer_png,
+    smooth_field,
     wrong_class,
 )
 from gtaudit_local.workers.references import References, TaskLabels, displayed_size, image_stem, read_mask
@@ -58,11 +67,15 @@ class Profile:
     p_abandon: float  # chance to let the task time out
     rework_fix: float  # chance to fix each wrong region in a rework
     pace: float  # multiplies the active time (careful people are slower)
+    # Which way its outline errs: > 0 only over the edge onto the background (that share of its other
+    # outline errors is undone), < 0 only short of the edge (that share of its spills is undone), 0
+    # both ways alike.
+    edge_bias: float = 0.0
 
 
-CAREFUL = Profile("careful", 2, 0.3, 0.03, 0.02, 0.0, 0.4, 0.0, 0.0, 0.97, 1.4)
-AVERAGE = Profile("average", 4, 0.5, 0.12, 0.06, 0.05, 0.5, 0.02, 0.01, 0.85, 1.0)
-SLOPPY = Profile("sloppy", 12, 0.9, 0.7, 0.35, 0.35, 0.7, 0.05, 0.03, 0.55, 0.6)
+CAREFUL = Profile("careful", 2, 0.3, 0.0, 0.0, 0.0, 0.4, 0.0, 0.0, 0.97, 1.4)
+AVERAGE = Profile("average", 8, 0.8, 0.05, 0.0, 0.15, 0.5, 0.0, 0.0, 0.85, 1.0, edge_bias=1.0)
+SLOPPY = Profile("sloppy", 12, 0.9, 0.4, 0.1, 0.3, 0.7, 0.05, 0.03, 0.55, 0.6, edge_bias=-1.0)
 PROFILES: dict[str, Profile] = {p.name: p for p in (CAREFUL, AVERAGE, SLOPPY)}
 
 
@@ -192,7 +205,13 @@ class ScriptedLabeler:
             classes = miss_region(classes, rng)
         if rng.random() < p.p_extra:
             classes = extra_blob(classes, rng, len(labels.names))
-        return jitter(classes, rng, p.boundary_px, p.boundary_share)
+        painted = jitter(classes, rng, p.boundary_px, p.boundary_share)
+        if p.edge_bias:
+            changed = painted != classes
+            kept = classes == 0 if p.edge_bias > 0 else painted == 0  # onto the background / left unpainted
+            undone = changed & ~kept & (smooth_field(rng, size) <= abs(p.edge_bias))
+            painted[undone] = classes[undone]
+        return painted
 
     def _rework(
         self, previous: np.ndarray, reference: np.ndarray | None, rng: np.random.Generator, pins: np.ndarray

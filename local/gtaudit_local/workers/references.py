@@ -61,37 +61,41 @@ class TaskLabels:
 
 
 class References:
-    """Reference masks by image stem, from a local folder or an ``s3://`` prefix (cached)."""
+    """Reference masks by image stem, from local folders or ``s3://`` prefixes (cached).
 
-    def __init__(self, location: str | Path | None, labels: Sequence[str] = DEFAULT_LABELS) -> None:
-        self.location = location
+    ``locations`` is one place or several, searched in order: the first holding ``<stem>.png``
+    gives the reference (the demo's crew reads ``samples/reference`` and the gold masks).
+    """
+
+    def __init__(
+        self, locations: str | Path | Sequence[str | Path] | None, labels: Sequence[str] = DEFAULT_LABELS
+    ) -> None:
+        if locations is None:
+            self.locations: tuple[str | Path, ...] = ()
+        elif isinstance(locations, str | Path):
+            self.locations = (locations,)
+        else:
+            self.locations = tuple(locations)
         self.labels = tuple(labels)
         self._cache: dict[str, np.ndarray | None] = {}
 
     def get(self, stem: str, s3: Any) -> np.ndarray | None:
         """The reference for ``stem`` as indices into ``self.labels`` (0 background), or ``None``."""
         if stem not in self._cache:
-            self._cache[stem] = self._load(stem, s3)
+            data = next((d for d in (self._read(loc, stem, s3) for loc in self.locations) if d is not None), None)
+            self._cache[stem] = None if data is None else _indexed(data, stem)
         return self._cache[stem]
 
-    def _load(self, stem: str, s3: Any) -> np.ndarray | None:
-        if self.location is None:
-            return None
-        loc = str(self.location)
+    @staticmethod
+    def _read(location: str | Path, stem: str, s3: Any) -> bytes | None:
+        loc = str(location)
         try:
             if loc.startswith("s3://"):
-                data = get_bytes(s3, parse_s3_uri(f"{loc.rstrip('/')}/{stem}.png"))
-            else:
-                path = Path(loc) / f"{stem}.png"
-                if not path.is_file():
-                    return None
-                data = path.read_bytes()
+                return get_bytes(s3, parse_s3_uri(f"{loc.rstrip('/')}/{stem}.png"))
+            path = Path(loc) / f"{stem}.png"
+            return path.read_bytes() if path.is_file() else None
         except ClientError:
             return None
-        with Image.open(io.BytesIO(data)) as im:
-            if im.mode != "P":
-                raise ValueError(f"reference {stem}.png must be an indexed (P mode) PNG, got {im.mode}")
-            return np.asarray(im, dtype=np.uint8).copy()
 
     def for_task(self, stem: str, s3: Any, labels: TaskLabels, size: tuple[int, int]) -> np.ndarray | None:
         """The reference in the task's class indices and the displayed ``(width, height)``."""
@@ -107,13 +111,20 @@ class References:
         return mapped
 
 
-def without_reference(folder: Path, images: Iterable[Path]) -> list[str]:
-    """The names of ``images`` that have no reference mask ``<stem>.png`` in ``folder``.
+def _indexed(data: bytes, stem: str) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        if im.mode != "P":
+            raise ValueError(f"reference {stem}.png must be an indexed (P mode) PNG, got {im.mode}")
+        return np.asarray(im, dtype=np.uint8).copy()
+
+
+def without_reference(folders: Sequence[Path], images: Iterable[Path]) -> list[str]:
+    """The names of ``images`` that have no reference mask ``<stem>.png`` in any of ``folders``.
 
     A scripted worker without a reference has nothing to judge by (a labeler paints a central
     ellipse, an auditor approves any non-empty mask), so a run that counts on them should say so.
     """
-    return sorted(p.name for p in images if not (folder / f"{p.stem}.png").is_file())
+    return sorted(p.name for p in images if not any((f / f"{p.stem}.png").is_file() for f in folders))
 
 
 def image_stem(uri: object) -> str:

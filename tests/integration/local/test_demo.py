@@ -46,6 +46,8 @@ LAYOUT = {
     # Masks and overlays carry the image's own name (timestamps hold no "_"); names/ records who holds each.
     "mask": re.compile(r"^annotations/consolidated-annotation/output/([^/]+)_[0-9A-Za-z-]+\.png$"),
     "mask-name": re.compile(r"^annotations/consolidated-annotation/output/names/([^/]+)\.json$"),
+    # gtaudit's: each labeler's IoU against the vote (and a gold truth), named as the object's mask.
+    "scores": re.compile(r"^annotations/consolidated-annotation/scores/([^/]+)\.json$"),
     "intermediate": re.compile(r"^annotations/intermediate/(\d+)/annotations\.json$"),
     "output-manifest": re.compile(r"^manifests/output/output\.manifest$"),
     "overlay": re.compile(r"^overlays/([^/]+)\.jpg$"),
@@ -204,6 +206,7 @@ def test_every_file_of_every_job_follows_ground_truths_layout(demo: dict[str, An
             names = {_name("mask", rel) for rel in kinds.get("mask", [])}
             assert names == {_name("overlay", rel) for rel in kinds.get("overlay", [])}
             assert {_name("mask-name", rel) for rel in kinds.get("mask-name", [])} == {n.casefold() for n in names}
+            assert {_name("scores", rel) for rel in kinds.get("scores", [])} <= names and kinds.get("scores")
             for line in lines:  # no two sample images share a stem: each mask is named as its object
                 mask_ref = (line.get(attr) or {}).get("mask-ref")
                 if mask_ref:

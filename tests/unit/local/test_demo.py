@@ -1,4 +1,4 @@
-"""The demo's pure parts: the output folder's clean start and each object's final state."""
+"""The demo's pure parts: the output folder's clean start, each object's final state, the gold it takes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gtaudit_local.demo import DemoError, default_gold, default_images, gold_source
 from gtaudit_local.groundtruth.record import LabelingJobRun
 from gtaudit_local.project import (
     OLD_MARKER,
@@ -19,6 +20,7 @@ from gtaudit_local.project import (
     settings_for,
 )
 from gtaudit_local.summary import object_states
+from support import ROOT
 
 
 def job(name: str, attr: str, kind: str, rnd: int, created: float) -> LabelingJobRun:
@@ -150,3 +152,19 @@ def test_one_process_holds_a_project_folder_at_a_time(tmp_path: Path) -> None:
         holder.__exit__(None, None, None)
     with project_lock(tmp_path / "p"):  # released when the holder let go
         pass
+
+
+def test_a_run_of_the_sample_images_by_the_scripted_crew_takes_the_sample_gold_and_no_other_does() -> None:
+    def settings(**values: Any) -> Any:
+        base = {"labels": '["cat"]', "workers": "scripted", "seed": 0, "images": str(default_images(ROOT))}
+        return settings_for(**{**base, **values})
+
+    samples = str(default_gold(ROOT))
+    assert gold_source(ROOT, settings(), None) == samples
+    assert gold_source(ROOT, settings(), None, with_gold=False) is None  # --no-gold
+    assert gold_source(ROOT, settings(images="/my/photos"), None) is None  # the samples' gold goes with the samples
+    assert gold_source(ROOT, settings(workers="browser"), None) is None  # people get gold when they ask for it
+    assert gold_source(ROOT, settings(workers="team", images="/x"), "s3://b/gold/") == "s3://b/gold/"
+    assert gold_source(ROOT, settings(source="delivery.json"), None) is None  # an audit-only run labels nothing
+    with pytest.raises(DemoError, match="--gold scores the labelers of a labeling run"):
+        gold_source(ROOT, settings(source="delivery.json"), samples)

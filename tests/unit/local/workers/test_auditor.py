@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from worker_scenes import (
     SAMPLES,
     audit_task,
     clock,
+    labeled_iou,
     put_image,
     put_mask,
     reference_scene,
@@ -106,3 +108,76 @@ def test_auditor_rejects_loose_boundaries_only_as_such(s3: Any, bucket: str, tmp
 
     assert [r.code for r in REASONS if content[f"reason-{r.code}"]["on"]] == ["loose-boundary"]
     assert all(_pins_inside(content, mask != reference))
+
+
+def _verdicts(s3: Any, bucket: str, refs: Path, mask: np.ndarray, skill: str, n: int) -> list[set[str]]:
+    """The reason codes each of ``n`` auditors of ``skill`` rejects ``mask`` with (empty: approved),
+    each a different person (seed) on the same task."""
+    original = put_image(s3, bucket, "images/scene.jpg", (mask.shape[1], mask.shape[0]))
+    uri = put_mask(s3, bucket, "out/scene.png", mask)
+    out = []
+    for seed in range(n):
+        auditor = ScriptedAuditor(*worker_identity(seed, skill), seed, skill=skill, references=refs, clock=clock)
+        content = auditor.work(audit_task(uri, original), s3).content
+        assert content is not None
+        out.append({r.code for r in REASONS if content[f"reason-{r.code}"]["on"]})
+    return out
+
+
+def test_a_keen_auditor_notices_a_missing_object_far_more_often_than_a_lax_one(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    reference = reference_scene()
+    save_reference(tmp_path, "scene", reference)
+    mask = reference.copy()
+    mask[reference == OBJECT] = 0
+    caught = {
+        skill: sum("missing-object" in codes for codes in _verdicts(s3, bucket, tmp_path, mask, skill, 40))
+        for skill in ("exact", "keen", "lax")
+    }
+    assert caught["exact"] == 40
+    assert caught["keen"] >= 34 and caught["lax"] <= 20, caught
+
+
+def test_only_a_keen_eye_sees_a_narrow_band_that_keeps_the_iou_high(s3: Any, bucket: str, tmp_path: Path) -> None:
+    reference = reference_scene()
+    save_reference(tmp_path, "scene", reference)
+    mask = reference.copy()
+    mask[36:84, 70:114][mask[36:84, 70:114] == 0] = OBJECT  # the object 4 px too wide, on the background
+    assert labeled_iou(mask, reference) > 0.9  # over any threshold of an area share
+    verdicts = {skill: _verdicts(s3, bucket, tmp_path, mask, skill, 20) for skill in ("exact", "keen", "lax")}
+    assert all(codes == set() for codes in verdicts["exact"])
+    assert all(codes == {"loose-boundary"} for codes in verdicts["keen"])
+    assert sum(codes == set() for codes in verdicts["lax"]) >= 15
+
+
+def test_a_good_mask_is_now_and_then_rejected_and_only_by_a_fallible_auditor(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    reference = reference_scene()
+    save_reference(tmp_path, "scene", reference)
+    rejected = {
+        skill: [codes for codes in _verdicts(s3, bucket, tmp_path, reference, skill, 150) if codes]
+        for skill in ("exact", "keen", "lax")
+    }
+    assert rejected["exact"] == []
+    for skill in ("keen", "lax"):
+        assert 1 <= len(rejected[skill]) <= 20, (skill, len(rejected[skill]))  # about 4 % and 6 %
+        assert all(codes == {"loose-boundary"} for codes in rejected[skill])
+
+
+def test_the_auditor_judges_what_it_is_shown_never_what_the_line_says_was_seeded(
+    s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    reference = reference_scene()
+    save_reference(tmp_path, "scene", reference)
+    original = put_image(s3, bucket, "images/scene.jpg", (160, 120))
+    uri = put_mask(s3, bucket, "out/scene.png", reference)
+    plain = audit_task(uri, original)
+    seeded = replace(plain, data_object={**plain.data_object, "gtaudit": {"seeded": "missing-object"}})
+    answers = [
+        ScriptedAuditor(*worker_identity(1, "aud"), 1, skill="keen", references=tmp_path, clock=clock).work(t, s3)
+        for t in (plain, seeded)
+    ]
+    assert answers[0].content == answers[1].content
+    assert answers[0].content is not None and answers[0].content["approve"] == {"on": True}

@@ -197,3 +197,30 @@ def test_rework_of_a_correct_mask_leaves_it_unmodified(s3: Any, bucket: str, tmp
 
     assert answer.content is not None
     assert answer.content["crowd-semantic-segmentation"]["initialValueModified"] is False
+
+
+@pytest.mark.parametrize(
+    ("profile", "over", "short"), [(AVERAGE, True, False), (SLOPPY, False, True), (CAREFUL, True, True)]
+)
+def test_each_labeler_errs_along_the_outline_in_its_own_direction(
+    s3: Any, bucket: str, tmp_path: Path, profile: Any, over: bool, short: bool
+) -> None:
+    """Average paints over the edge onto the background, sloppy falls short of it, careful strays
+    either way: two of them seldom err alike at one pixel, so the majority vote outvotes each."""
+    reference = reference_scene()
+    save_reference(tmp_path, "scene", reference)
+    uri = put_image(s3, bucket, "images/scene.jpg", (160, 120))
+    outline_only = replace(
+        profile, p_miss=0.0, p_wrong_class=0.0, p_extra=0.0, p_return=0.0, p_abandon=0.0, antialias=0.0
+    )
+    painted_over = left_short = into_other_class = 0
+    for seed in range(8):
+        labeler = ScriptedLabeler(*worker_identity(seed, "o"), seed, outline_only, references=tmp_path, clock=clock)
+        classes = answer_classes(labeler.work(labeling_task(uri, object_id=f"scene-{seed}"), s3))
+        wrong = classes != reference
+        painted_over += int(np.count_nonzero(wrong & (reference == 0)))
+        left_short += int(np.count_nonzero(wrong & (classes == 0)))
+        into_other_class += int(np.count_nonzero(wrong & (reference != 0) & (classes != 0)))
+    assert (painted_over > 0, left_short > 0) == (over, short), (painted_over, left_short)
+    if profile is not CAREFUL:
+        assert into_other_class == 0
