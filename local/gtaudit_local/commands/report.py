@@ -90,18 +90,19 @@ def run(args: argparse.Namespace) -> int:
     """Query, aggregate, render; return the exit code."""
     from gtaudit.trace import make_report
     from gtaudit.trace.render import render
-    from gtaudit.trace.report import apply_gold_threshold
 
     from gtaudit_local.project import ProjectError
 
     try:
         with trace_table(args) as (ddb, table):
-            report = make_report(ddb, table, since=args.since, until=args.until, worker=args.worker, job=args.job)
+            report = make_report(
+                ddb, table, since=args.since, until=args.until, worker=args.worker, job=args.job,
+                gold_threshold=args.gold_threshold,
+            )  # fmt: skip
     except (TraceTableNotFoundError, ProjectError, ValueError) as exc:
         print(f"gtaudit report: {exc}", file=sys.stderr)
         return 2
-    # make_report flags at the default threshold; another one re-flags the same figures.
-    text = render(apply_gold_threshold(report, args.gold_threshold), args.format)
+    text = render(report, args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")

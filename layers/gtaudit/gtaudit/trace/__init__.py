@@ -1,9 +1,10 @@
 """Traceability: worker time and the lineage of every object, in one DynamoDB table.
 
-``records`` parses Ground Truth's worker-response files, ``items`` holds the key design and
-builds the table's items, ``store`` the idempotent writes and the queries, ``ingest`` records one
-file (the worktime Lambda), ``activity`` the WorkerActivity log, ``report`` aggregates and
-``render`` prints.
+``records`` parses Ground Truth's worker-response and scores files, ``items`` holds the key design
+and builds the table's items, ``store`` the idempotent writes and the queries, ``ingest`` records
+one file (the worktime Lambda), ``activity`` the WorkerActivity log, ``report`` aggregates time and
+verdicts and ``quality`` the scores and seeded audits; ``render`` prints text and CSV, ``page`` the
+HTML with ``charts``, both with ``columns``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gtaudit.trace.render import render
-from gtaudit.trace.report import SCHEMA, build_report
+from gtaudit.trace.report import DEFAULT_GOLD_THRESHOLD, SCHEMA, build_report
 from gtaudit.trace.store import query_job, query_object, query_range, query_worker, time_bound
 
 __all__ = ["SCHEMA", "lineage", "make_report", "write_report"]
@@ -28,8 +29,9 @@ def make_report(
     until: str | None = None,
     worker: str | None = None,
     job: str | None = None,
+    gold_threshold: float = DEFAULT_GOLD_THRESHOLD,
 ) -> dict[str, Any]:
-    """Query the table (never a Scan) and build the ``gtaudit.report/1`` document.
+    """Query the table (never a Scan) and build the ``gtaudit.report/2`` document.
 
     Parameters
     ----------
@@ -44,6 +46,8 @@ def make_report(
     job
         Only this job (the ByJob index): its tasks, the verdicts on its labels, its returned
         tasks; ``since``/``until`` then filter those items by time.
+    gold_threshold
+        Labelers whose gold IoU is below it are flagged.
 
     Raises
     ------
@@ -63,7 +67,7 @@ def make_report(
         items = query_worker(ddb, table, worker, lo, hi)
     else:
         items = query_range(ddb, table, lo, hi)
-    return build_report(items, since=lo, until=hi, worker=worker, job=job, table=table)
+    return build_report(items, since=lo, until=hi, worker=worker, job=job, table=table, gold_threshold=gold_threshold)
 
 
 def write_report(
@@ -75,6 +79,7 @@ def write_report(
     until: str | None = None,
     worker: str | None = None,
     formats: tuple[str, ...] = ("html", "json"),
+    gold_threshold: float = DEFAULT_GOLD_THRESHOLD,
 ) -> dict[str, Path]:
     """Write ``report.<format>`` files into ``out_dir``; return ``{format: path}``.
 
@@ -85,7 +90,7 @@ def write_report(
         import boto3
 
         ddb = boto3.client("dynamodb")
-    report = make_report(ddb, table, since=since, until=until, worker=worker)
+    report = make_report(ddb, table, since=since, until=until, worker=worker, gold_threshold=gold_threshold)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}

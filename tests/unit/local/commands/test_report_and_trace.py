@@ -35,7 +35,10 @@ ITEMS = [
 def table(monkeypatch: pytest.MonkeyPatch) -> None:
     """The trace commands read ``ITEMS`` instead of a table (``--table`` skips the stack lookup)."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setattr("gtaudit.trace.make_report", lambda *a, **kw: build_report(ITEMS))
+    monkeypatch.setattr(
+        "gtaudit.trace.make_report",
+        lambda *a, gold_threshold=0.8, **kw: build_report(ITEMS, gold_threshold=gold_threshold),
+    )
     monkeypatch.setattr("gtaudit.trace.lineage", lambda *a, **kw: list(ITEMS))
 
 
