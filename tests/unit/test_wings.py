@@ -19,7 +19,7 @@ FUNCTIONS = ROOT / "functions"
 # Installed by the [local] or [dev] extras only: never in a Lambda.
 LOCAL_ONLY = {"gtaudit_local", "moto", "liquid", "playwright", "rich", "yaml", "scipy", "pytest", "hypothesis"}
 # What the layers and the Lambda runtime provide (layers/*/requirements.txt, plus boto3 in the runtime).
-LAMBDA_PROVIDED = {"gtaudit", "aws_lambda_powertools", "pydantic", "PIL", "numpy", "boto3", "botocore"}
+LAMBDA_PROVIDED = {"gtaudit", "aws_lambda_powertools", "pydantic", "ijson", "PIL", "numpy", "boto3", "botocore"}
 
 
 def imported_roots(path: Path) -> set[str]:
@@ -63,4 +63,4 @@ def test_every_layer_dependency_is_declared_for_the_layer() -> None:
         for line in req.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.startswith("#"):
                 declared.add(line.split("[")[0].split(">")[0].split("=")[0].strip().lower())
-    assert {"aws-lambda-powertools", "pydantic", "pillow", "numpy"} <= declared
+    assert {"aws-lambda-powertools", "pydantic", "ijson", "pillow", "numpy"} <= declared

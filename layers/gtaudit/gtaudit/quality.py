@@ -151,3 +151,12 @@ def score_workers(
     counts = class_counts(reference)
     n = len(names)
     return {w: score(confusion_matrix(reference, m, n, reference_counts=counts), names) for w, m in masks}
+
+
+def brief_scores(scores: dict[str, WorkerScore]) -> dict[str, WorkerScore]:
+    """The scores as a label carries them: without the confusion cells, which the scores file keeps.
+
+    Ground Truth takes the consolidation Lambda's answer for a whole batch (up to 1,000 objects) in
+    one response of at most 6 MB; the cells would add about 1 KB per worker and object.
+    """
+    return {w: WorkerScore(iou=s.iou, classes=s.classes) for w, s in scores.items()}

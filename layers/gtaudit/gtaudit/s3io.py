@@ -106,6 +106,12 @@ def get_json(s3: Any, uri: S3Uri) -> Any:
     return json.loads(get_bytes(s3, uri))
 
 
+def open_stream(s3: Any, uri: S3Uri) -> Any:
+    """An object's body as a readable stream (``read(n)``, ``close()``); typed errors as ``get_bytes``."""
+    with typed_s3_errors():
+        return s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+
+
 def iter_lines(s3: Any, uri: S3Uri) -> Iterator[bytes]:
     """Stream an object's lines without holding it in memory."""
     with typed_s3_errors():

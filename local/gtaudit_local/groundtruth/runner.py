@@ -28,7 +28,12 @@ Choices where GT's behaviour is not documented:
   Lambda gave), so every input object is accounted for.
 - An object that got fewer answers than requested (workers returned or abandoned it) is
   consolidated with the answers it has; with none it fails with a ``failure-reason``.
-- All objects of a job go to the consolidation Lambda in one batch.
+- Objects go to the consolidation Lambda in batches of ``MaxConcurrentTaskCount`` (default 1,000),
+  the job's batch size: AWS's CreateLabelingJob reference calls that count the batch size, and
+  Ground Truth "divides the total number of tasks into smaller batches" (docs/contracts.md cites
+  both). Batch *k* is named ``<the job's stamp + k seconds>.json``, so its masks' names differ.
+  The request is written as a stream from each object's worker-response file: the runtime holds
+  no answer of a finished object in memory, whatever the job's size.
 - A pre- or post-annotation Lambda call that fails (the handler raises, times out or its process
   dies) is tried ``LAMBDA_ATTEMPTS`` times in all, each on a fresh execution environment when the last
   one died; Ground Truth's documentation does not say how often it retries these synchronous calls
@@ -43,12 +48,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gtaudit import layout
@@ -66,6 +72,8 @@ from gtaudit_local.liquid import render_task
 
 log = logging.getLogger(__name__)
 
+DEFAULT_BATCH = 1000  # MaxConcurrentTaskCount's default
+_SPOOL_BYTES = 8 * 1024 * 1024  # a consolidation request is spilled to disk above this
 _ITERATION = 1  # the emulator runs one iteration per job: no automated labeling, no re-annotation
 LAMBDA_ATTEMPTS = 3  # tries of a pre- or post-annotation Lambda call (see the module docstring)
 _RETRY_DELAY = 0.5  # seconds before the next try, times the try's number
@@ -74,6 +82,19 @@ _RETRY_DELAY = 0.5  # seconds before the next try, times the try's number
 def _file_stamp(dt: datetime) -> str:
     """``2026-11-24_10:00:00``, GT's file-name time format."""
     return dt.astimezone(UTC).strftime("%Y-%m-%d_%H:%M:%S")
+
+
+def _batch_stamp(stamp: str, k: int) -> str:
+    """The request name of a job's batch ``k``: the job's stamp plus ``k`` seconds."""
+    if k == 0:
+        return stamp
+    base = datetime.strptime(stamp, "%Y-%m-%d_%H:%M:%S").replace(tzinfo=UTC)
+    return _file_stamp(base + timedelta(seconds=k))
+
+
+def _slim(answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer without its content (the worker's mask): who answered, and when."""
+    return {k: v for k, v in answer.items() if k != "answerContent"}
 
 
 class JobRunner:
@@ -182,8 +203,9 @@ class JobRunner:
                     obj.failure = "ClientError: the labeling job was stopped before this object was annotated"
         self._phase(job, "consolidating")
         batch = [obj for obj in objects if obj.answers and obj.failure is None]
-        if batch:
-            self._consolidate(job, batch, root, categories)
+        size = int(job.request["HumanTaskConfig"].get("MaxConcurrentTaskCount") or DEFAULT_BATCH)
+        for k, start in enumerate(range(0, len(batch), size)):
+            self._consolidate(job, batch[start : start + size], root, categories, k)
         self._phase(job, "writing output")
         out_uri = layout.output_manifest(root)
         now = datetime.now(UTC)
@@ -211,6 +233,7 @@ class JobRunner:
             if obj.index in done:
                 obj.failure, obj.retries = done[obj.index]
                 obj.done = True
+                obj.answers = [_slim(a) for a in obj.answers]
         with self._lock:
             job.finished = sum(1 for obj in objects if obj.done)
 
@@ -269,6 +292,7 @@ class JobRunner:
             log.warning("gt-emulator: %s object %d failed: %s", job.name, obj.index, exc)
             obj.failure = f"ClientError: {type(exc).__name__}: {exc}"[:1024]
         obj.done = True
+        obj.answers = [_slim(a) for a in obj.answers]  # the masks are in the object's worker-response file
         with self._lock:
             job.finished += 1
             job.modified = time.time()
@@ -281,8 +305,39 @@ class JobRunner:
         uri = layout.worker_response(root, _ITERATION, obj.index, obj.response_stamp)
         put_json(self.s3, uri, {"answers": obj.answers})
 
+    def _write_request(self, uri: S3Uri, batch: list[ObjectRun], root: S3Uri) -> None:
+        """Write a consolidation request as GT does, one object at a time through a spooled file.
+
+        A finished object's answers are read back from its worker-response file (its masks are
+        not kept in memory: :func:`_slim`).
+        """
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as buf:
+            buf.write(b"[")
+            for n, obj in enumerate(batch):
+                answers = obj.answers
+                if any("answerContent" not in a for a in answers):
+                    saved = get_json(
+                        self.s3, layout.worker_response(root, _ITERATION, obj.index, obj.response_stamp or "")
+                    )
+                    answers = saved.get("answers", []) if isinstance(saved, dict) else []
+                src = obj.line.get("source-ref")
+                data_object = {"s3Uri": src} if isinstance(src, str) else {"content": obj.line.get("source")}
+                entry = {
+                    "datasetObjectId": str(obj.index),
+                    "dataObject": data_object,
+                    "annotations": [
+                        {"workerId": a["workerId"], "annotationData": {"content": json.dumps(a["answerContent"])}}
+                        for a in answers
+                        if isinstance(a, dict) and "answerContent" in a
+                    ],
+                }
+                buf.write((b"," if n else b"") + json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+            buf.write(b"]")
+            buf.seek(0)
+            self.s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=buf, ContentType="application/json")
+
     def _consolidate(
-        self, job: LabelingJobRun, batch: list[ObjectRun], root: S3Uri, categories: list[Any] | None
+        self, job: LabelingJobRun, batch: list[ObjectRun], root: S3Uri, categories: list[Any] | None, k: int = 0
     ) -> None:
         req = job.request
         attr = req["LabelAttributeName"]
@@ -291,23 +346,9 @@ class JobRunner:
             with self._lock:
                 job.consolidation_stamp = _file_stamp(datetime.now(UTC))
             self.store.save(job)
-        stamp = job.consolidation_stamp
+        stamp = _batch_stamp(job.consolidation_stamp, k)
         request_uri = layout.consolidation_request(root, _ITERATION, stamp)
-        payload = []
-        for obj in batch:
-            src = obj.line.get("source-ref")
-            data_object = {"s3Uri": src} if isinstance(src, str) else {"content": obj.line.get("source")}
-            payload.append(
-                {
-                    "datasetObjectId": str(obj.index),
-                    "dataObject": data_object,
-                    "annotations": [
-                        {"workerId": a["workerId"], "annotationData": {"content": json.dumps(a["answerContent"])}}
-                        for a in obj.answers
-                    ],
-                }
-            )
-        put_json(self.s3, request_uri, payload)
+        self._write_request(request_uri, batch, root)
         event: dict[str, Any] = {
             "version": "2018-10-16",
             "labelingJobArn": job.arn,

@@ -210,3 +210,22 @@ def test_a_missing_manifest_fails_the_job_with_a_reason_and_a_failed_event(runti
     assert "LabelingJobOutput" not in desc
     event = read_json(runtime.client("s3"), runtime.bucket, "events/job-no-manifest/Failed.json")
     assert event["detail"] == {"LabelingJobStatus": "Failed"}
+
+
+def test_objects_are_consolidated_in_batches_of_max_concurrent_task_count(runtime: LocalRuntime) -> None:
+    ids = [f"m{i}" for i in range(5)]
+    seed(runtime, ids)
+    sm = runtime.client("sagemaker")
+    sm.create_labeling_job(**job_request(runtime, "job-batches", **{"HumanTaskConfig.MaxConcurrentTaskCount": 2}))
+    assert runtime.wait_idle(60)
+    assert sm.describe_labeling_job(LabelingJobName="job-batches")["LabelCounters"]["TotalLabeled"] == 5
+    s3 = runtime.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=runtime.bucket, Prefix="out/job-batches/")["Contents"])
+    requests = [k for k in keys if "/consolidation-request/iteration-1/" in k]
+    assert len(requests) == 3  # 2 + 2 + 1, each under its own time
+    batches = [[b["datasetObjectId"] for b in read_json(s3, runtime.bucket, k)] for k in requests]
+    assert batches == [["0", "1"], ["2", "3"], ["4"]]
+    # The finished objects' answers came back from their worker-response files, masks and all.
+    first = read_json(s3, runtime.bucket, requests[0])[0]
+    assert json.loads(first["annotations"][0]["annotationData"]["content"])["answer"]["id"] == "m0"
+    assert len([k for k in keys if "/consolidation-response/iteration-1/" in k]) == 3

@@ -27,6 +27,7 @@ pixels both workers gave the same non-background class and the union the pixels 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
@@ -177,10 +178,7 @@ def decode_mask(
     del rgba, img
     key = pixels & 0xFFFFFF
     # Exact colours through a 2**24 lookup table; only the few leftover pixels need a search.
-    lut = np.full(1 << 24, _UNRESOLVED, dtype=np.uint8)
-    lut[_WHITE] = 0
-    for index, color in palette:
-        lut[_pack(color)] = index
+    lut = _color_lut(tuple((int(i), c) for i, c in palette))
     classes = np.take(lut, key)
     np.putmask(classes, pixels < (ALPHA_OPAQUE << 24), 0)
     del pixels, lut
@@ -281,6 +279,21 @@ def decode_indexed(
     lut = np.zeros(256, dtype=np.uint8)
     lut[: len(names)] = [table.index(n) for n in names]
     return np.take(lut, indices), colors
+
+
+@functools.lru_cache(maxsize=8)
+def _color_lut(palette: tuple[tuple[int, str], ...]) -> np.ndarray:
+    """The 2**24-entry colour -> class table of one palette (read-only, shared by threads).
+
+    Every worker of a job paints in the same colours, so a batch needs one or two of these; building
+    one (16 MB) for every mask cost about 5 ms per mask.
+    """
+    lut = np.full(1 << 24, _UNRESOLVED, dtype=np.uint8)
+    lut[_WHITE] = 0
+    for index, color in palette:
+        lut[_pack(color)] = index
+    lut.flags.writeable = False
+    return lut
 
 
 def _decode_rgba(img: Image.Image) -> np.ndarray:

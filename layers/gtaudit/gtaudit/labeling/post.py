@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from gtaudit import layout
-from gtaudit.consolidation import read_answers, read_batch, response_entry
+from gtaudit.consolidation import consolidation_threads, ordered_map, read_answers, read_batch, response_entry
 from gtaudit.exceptions import (
     GtauditError,
     InvalidAnnotationError,
@@ -66,7 +66,7 @@ from gtaudit.models.stages import (
 )
 from gtaudit.names import name_candidates, parse_job_name, safe_stem, stem_of
 from gtaudit.overlay.render import displayed_size
-from gtaudit.quality import score_workers
+from gtaudit.quality import brief_scores, score_workers
 from gtaudit.s3io import get_bytes, get_metadata, put_bytes, put_json
 from gtaudit.s3uri import S3Uri, parse_s3_uri
 
@@ -251,8 +251,7 @@ def consolidate_batch(
         gold_entries=gold.by_source() if gold else {},
     )
     result = BatchResult(skipped_items=batch.skipped)
-    for item in batch.items:
-        obj = consolidate_masks(item, ctx)
+    for obj in ordered_map(lambda item: consolidate_masks(item, ctx), batch.items, threads=consolidation_threads()):
         result.objects.append(obj)
         result.response.append(response_entry(obj.dataset_object_id, ctx.attribute, obj.label))
     return result
@@ -317,9 +316,9 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         excluded=excluded,
     )
     if consensus:
-        label.scores = consensus
+        label.scores = brief_scores(consensus)
     if gold:
-        label.gold = gold
+        label.gold = gold.model_copy(update={"scores": brief_scores(gold.scores)}) if gold.scores else gold
     return LabeledObject(item.dataset_object_id, label)
 
 
