@@ -34,10 +34,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtaudit_local.aws import ACCOUNT_ID, CREDENTIALS, REGION, MotoServer, client, resource
+from gtaudit_local.aws import ACCOUNT_ID, CREDENTIALS, REGION, client, resource
 from gtaudit_local.dispatch import Dispatcher
 from gtaudit_local.groundtruth.emulator import GroundTruthEmulator
 from gtaudit_local.lambdas import LambdaApi, LambdaService
+from gtaudit_local.moto_process import MotoProcess
 from gtaudit_local.persist.records import RestoreReport
 from gtaudit_local.persist.store import AwsStore
 from gtaudit_local.template import Stack, load_template
@@ -100,7 +101,9 @@ class LocalRuntime:
         self.lambda_concurrency = lambda_concurrency
         self.crashes = dict(crashes or {})  # {function logical ID: invocations that die}: fault drills
         self.store: AwsStore | None = None
-        self.moto = MotoServer()
+        self.moto = MotoProcess(
+            project_dir=self.project_dir, bodies=self.work_dir / "s3-bodies", log=self.work_dir / "logs" / "moto.log"
+        )
         self.restored: RestoreReport | None = None  # what a start on a project folder found there
         self.resumed_jobs: list[str] = []  # the emulator's jobs that such a start runs again
         self.redriven = 0  # S3 events such a start announced again (gtaudit_local.redrive)
@@ -129,17 +132,17 @@ class LocalRuntime:
         if threading.current_thread() is threading.main_thread():
             # `kill <pid>` must clean up like Ctrl-C does: turn SIGTERM into KeyboardInterrupt.
             self._old_sigterm = signal.signal(signal.SIGTERM, _sigterm)
-        if self.project_dir is not None:
-            self.store = AwsStore(self.project_dir)
-            self._stack.callback(self.store.close)  # last: after moto stopped journaling into it
-            self.moto = MotoServer(store=self.store)
         self.moto.start()
         self._stack.callback(self.moto.stop)
+        if self.project_dir is not None:
+            # The child journals into the project; this side only reads it (gtaudit_local.redrive).
+            self.store = AwsStore(self.project_dir, readonly=True)
+            self._stack.callback(self.store.close)
         for name in ("s3", "events", "sqs", "logs", "dynamodb", "sns"):
             self.clients[name] = client(name, self.moto.endpoint)
         self.deploy()
-        if self.store is not None:
-            self.restored = self.store.restore(self.moto)
+        if self.project_dir is not None:
+            self.restored = self.moto.restore()
         self.gt = GroundTruthEmulator(
             s3=self.clients["s3"],
             events=self.clients["events"],

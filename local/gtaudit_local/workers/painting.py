@@ -114,8 +114,12 @@ def fix(
 ) -> np.ndarray:
     """A rework: each wrong region is fixed with ``p_fix`` (more surely when a pin points at it)."""
     out = previous.copy()
+    # One lookup table of pinned pixels, read per region: np.isin sorted every region against the
+    # pins (21% of a 12 MP run's time went there, over the many small regions a jitter leaves).
+    pinned_at = np.zeros(previous.size, dtype=bool)
+    pinned_at[pins] = True
     for pixels in components(previous != reference):
-        pinned = bool(pins.size) and bool(np.isin(pixels, pins).any())
+        pinned = bool(pins.size) and bool(pinned_at[pixels].any())
         if rng.random() < (min(1.0, p_fix + 0.25) if pinned else p_fix):
             out.reshape(-1)[pixels] = reference.reshape(-1)[pixels]
     return out

@@ -246,10 +246,18 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _listening_ports(pid: int) -> set[int]:
+    """The ports the runtime and its children listen on (moto serves from a child process)."""
+    ports: set[int] = set()
     try:
-        return {c.laddr.port for c in psutil.Process(pid).net_connections() if c.status == psutil.CONN_LISTEN}
+        family = [psutil.Process(pid), *_descendants(pid)]
     except psutil.NoSuchProcess:
-        return set()
+        return ports
+    for p in family:
+        try:
+            ports |= {c.laddr.port for c in p.net_connections() if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:
+            continue
+    return ports
 
 
 def _start_demo(

@@ -1,0 +1,89 @@
+"""S3 bodies on disk: what moto reads back is what was written, and nothing is held open or left behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from gtaudit_local.moto_buffers import DiskBuffer, install, uninstall
+from moto import mock_aws
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> Iterator[tuple[object, Path]]:
+    folder = tmp_path / "bodies"
+    install(folder, small=1024)
+    try:
+        with mock_aws():
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket="bodies")
+            client.put_bucket_versioning(Bucket="bodies", VersioningConfiguration={"Status": "Enabled"})
+            yield client, folder
+    finally:
+        uninstall()
+
+
+def _open_fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+def test_bodies_read_back_whole_and_by_range_small_in_memory_large_on_disk(s3: tuple[object, Path]) -> None:
+    client, folder = s3
+    small, large = b"x" * 100, os.urandom(300_000)
+    client.put_object(Bucket="bodies", Key="small", Body=small)  # type: ignore[attr-defined]
+    client.put_object(Bucket="bodies", Key="large", Body=large)  # type: ignore[attr-defined]
+    assert client.get_object(Bucket="bodies", Key="small")["Body"].read() == small  # type: ignore[attr-defined]
+    got = client.get_object(Bucket="bodies", Key="large")  # type: ignore[attr-defined]
+    assert got["Body"].read() == large
+    part = client.get_object(Bucket="bodies", Key="large", Range="bytes=1000-1999")["Body"].read()  # type: ignore[attr-defined]
+    assert part == large[1000:2000]
+    assert len(list(folder.iterdir())) == 1  # only the large body has a file
+
+
+def test_versions_keep_their_own_bytes_and_no_file_stays_open(s3: tuple[object, Path]) -> None:
+    client, _ = s3
+    before = _open_fds()
+    versions = []
+    for i in range(50):
+        body = bytes([i]) * 5000
+        versions.append((client.put_object(Bucket="bodies", Key="k", Body=body)["VersionId"], body))  # type: ignore[attr-defined]
+    assert _open_fds() <= before + 2  # the client's connection, not one descriptor per version
+    for vid, body in versions[::7]:
+        assert client.get_object(Bucket="bodies", Key="k", VersionId=vid)["Body"].read() == body  # type: ignore[attr-defined]
+    head = client.head_object(Bucket="bodies", Key="k")  # type: ignore[attr-defined]
+    assert head["ContentLength"] == 5000
+
+
+def test_a_multipart_upload_assembles_from_disk_parts(s3: tuple[object, Path]) -> None:
+    client, _ = s3
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1000)]
+    up = client.create_multipart_upload(Bucket="bodies", Key="mp")  # type: ignore[attr-defined]
+    done = []
+    for n, data in enumerate(parts, start=1):
+        r = client.upload_part(Bucket="bodies", Key="mp", UploadId=up["UploadId"], PartNumber=n, Body=data)  # type: ignore[attr-defined]
+        done.append({"PartNumber": n, "ETag": r["ETag"]})
+    client.complete_multipart_upload(  # type: ignore[attr-defined]
+        Bucket="bodies", Key="mp", UploadId=up["UploadId"], MultipartUpload={"Parts": done}
+    )
+    assert client.get_object(Bucket="bodies", Key="mp")["Body"].read() == b"".join(parts)  # type: ignore[attr-defined]
+
+
+def test_a_closed_buffer_removes_its_file(tmp_path: Path) -> None:
+    install(tmp_path, small=10)
+    try:
+        buf = DiskBuffer()
+        buf.write(b"y" * 100)
+        assert len(list(tmp_path.iterdir())) == 1
+        buf.seek(0)
+        assert buf.read(10) == b"y" * 10 and buf.read() == b"y" * 90 and buf.read() == b""
+        buf.seek(0)
+        buf.truncate()
+        assert list(tmp_path.iterdir()) == [] and buf.read() == b""
+        buf.write(b"z" * 100)
+        buf.close()
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        uninstall()
