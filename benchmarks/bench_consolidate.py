@@ -27,7 +27,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-from gtaudit.labeling import post
+from gtaudit.labeling import masks, post
 from gtaudit.labeling.masks import encode_mask
 from gtaudit.labeling.post import BatchContext, consolidate_masks
 from gtaudit.labels import DEFAULT_LABELS, PALETTE, hex_to_rgb
@@ -122,6 +122,15 @@ def floor_once(pngs: list[bytes], classes: np.ndarray, colors: list[str]) -> Non
     encode_mask(classes, colors)
 
 
+def vips_floor_once(pngs: list[bytes], classes: np.ndarray, colors: list[str]) -> None:
+    """The floor with the fastest decoder the layer ships (libvips), for the same PNGs."""
+    import pyvips
+
+    for p in pngs:
+        pyvips.Image.new_from_buffer(p, "", access="sequential").write_to_memory()
+    encode_mask(classes, colors)
+
+
 def measure(folder: Path) -> dict[str, Any]:
     """Run in the child: best-of-N floor and consolidation times, and the peak RSS."""
     pngs = [p.read_bytes() for p in sorted(folder.glob("worker*.png"))]
@@ -133,7 +142,7 @@ def measure(folder: Path) -> dict[str, Any]:
         output_root=S3Uri("bench", "out/job/annotations"),
         timestamp="2026-11-24T100000",
     )
-    floors, totals, bare = [], [], []
+    floors, totals, bare, vips_floors, pillow = [], [], [], [], []
     result = consolidate_masks(item, ctx)
     assert result.consolidated and len(result.content["scores"]) == WORKERS, result.content
     mask = np.asarray(
@@ -149,7 +158,12 @@ def measure(folder: Path) -> dict[str, Any]:
         with mock.patch.object(post, "score_workers", lambda *_: {}):
             bare.append(timed(lambda: consolidate_masks(item, ctx)))
         floors.append(timed(lambda: floor_once(pngs, mask, colors)))
+        vips_floors.append(timed(lambda: vips_floor_once(pngs, mask, colors)))
+        with mock.patch.object(masks, "_vips", None):
+            pillow.append(timed(lambda: consolidate_masks(item, ctx)))
     return {
+        "vips_floor": min(c for c, _ in vips_floors),
+        "pillow_decoding": min(c for c, _ in pillow),
         "floor": min(c for c, _ in floors),
         "total": min(c for c, _ in totals),
         "bare": min(c for c, _ in bare),
@@ -180,6 +194,11 @@ def main() -> int:
     print(f"  without scores               {r['bare'] * 1000:8.1f} ms CPU  ({r['bare_wall'] * 1000:.1f} ms wall)")
     print(f"  consolidate_masks           {r['total'] * 1000:8.1f} ms CPU  ({r['total_wall'] * 1000:.1f} ms wall)")
     print(f"  ratio to floor               {ratio:8.2f}   (target <= {TARGET_RATIO})")
+    vips = r["vips_floor"]
+    print(f"  floor with libvips decoding  {vips * 1000:8.1f} ms CPU  (the fastest decoder the layer ships)")
+    print(f"  ratio to the libvips floor   {r['total'] / vips:8.2f}   (issue 16's goal: <= 1.3)")
+    print(f"  decoding with Pillow instead {r['pillow_decoding'] * 1000:8.1f} ms CPU  "
+          f"({r['pillow_decoding'] / r['total']:.2f}x gtaudit)")  # fmt: skip
     print(f"  with / without scores        {scores:8.3f}   (target <= {TARGET_SCORES})")
     print(f"  peak RSS                     {r['peak_rss_mib']:8.1f} MiB (limit {RSS_LIMIT_MIB} MiB)")
     print(f"  agreement                    {r['agreement']}")

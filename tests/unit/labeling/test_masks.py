@@ -317,3 +317,39 @@ def test_an_indexed_mask_is_refused_when_it_cannot_be_read_as_its_classes() -> N
         decode_indexed(b"\x89PNG not really", GOLD_NAMES, GOLD_NAMES)
     with pytest.raises(ValueError, match="animal"):
         decode_indexed(indexed_png(GOLD, GOLD_COLORS), GOLD_NAMES, ("BACKGROUND", "person"))
+
+
+def _soft_mask(seed: int) -> bytes:
+    """A worker's RGBA mask with a canvas's soft edges: every alpha, and colours between labels."""
+    rng = np.random.default_rng(seed)
+    arr = np.zeros((64, 96, 4), dtype=np.uint8)
+    arr[8:40, 10:60] = (*bytes.fromhex(PERSON[1:]), 255)
+    arr[30:60, 50:90] = (*bytes.fromhex(ANIMAL[1:]), 255)
+    noise = rng.integers(0, 256, size=(64, 96), dtype=np.uint8)
+    edge = rng.random((64, 96)) < 0.1
+    arr[..., 3] = np.where(edge, noise, arr[..., 3])
+    buf = io.BytesIO()
+    Image.fromarray(arr, "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_libvips_and_pillow_decode_a_mask_to_the_same_classes(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtaudit.labeling import masks
+
+    if masks._vips is None:
+        pytest.skip("pyvips is not installed here")
+    png = _soft_mask(seed)
+    by_vips = decode_mask(png, PALETTE)
+    monkeypatch.setattr(masks, "_vips", None)
+    assert np.array_equal(by_vips, decode_mask(png, PALETTE))
+
+
+def test_a_png_libvips_refuses_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtaudit.labeling import masks
+
+    if masks._vips is None:
+        pytest.skip("pyvips is not installed here")
+    png = rgba_png([[P] * 40] * 40)
+    assert masks._vips_rgba(png[: len(png) // 2]) is None  # truncated: libvips says no, Pillow refuses
+    assert masks._vips_rgba(rgba_png([[P] * 4] * 4, mode="RGB")) is None  # three bands: Pillow's
