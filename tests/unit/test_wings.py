@@ -19,7 +19,17 @@ FUNCTIONS = ROOT / "functions"
 # Installed by the [local] or [dev] extras only: never in a Lambda.
 LOCAL_ONLY = {"gtaudit_local", "moto", "liquid", "playwright", "rich", "yaml", "scipy", "pytest", "hypothesis"}
 # What the layers and the Lambda runtime provide (layers/*/requirements.txt, plus boto3 in the runtime).
-LAMBDA_PROVIDED = {"gtaudit", "aws_lambda_powertools", "pydantic", "ijson", "PIL", "numpy", "pyvips", "boto3", "botocore"}
+LAMBDA_PROVIDED = {
+    "gtaudit",
+    "aws_lambda_powertools",
+    "pydantic",
+    "ijson",
+    "PIL",
+    "numpy",
+    "pyvips",
+    "boto3",
+    "botocore",
+}
 
 
 def imported_roots(path: Path) -> set[str]:
