@@ -138,39 +138,44 @@ def item_json(table: Table, key: str) -> str | None:
     found: Any = table.items.get(hash_key)  # .get: moto's defaultdict would grow on a miss
     if found is not None and table.range_key_attr is not None:
         found = found.get(DynamoType(_parsed(attrs[table.range_key_attr])))
-    return None if found is None else _dumps(found)
+    return None if found is None else item_text(found)
 
 
 def table_items(table: Table) -> list[tuple[str, str]]:
     """Every item of ``table`` as ``(key JSON, item JSON)``."""
     out = []
     for item in table.all_items():
-        text = _dumps(item)
+        text = item_text(item)
         out.append((item_key(table, json.loads(text)), text))
     return out
 
 
 def _put_item(table: Table, attrs: Mapping[str, Any]) -> None:
-    """Insert a kept item as ``Table.put_item`` would, without re-validating it.
+    """Insert a kept item as ``Table.put_item`` would, without re-validating it (see :func:`build_item`)."""
+    item = build_item(table.hash_key_attr, table.range_key_attr, attrs)
+    if item.range_key is None:
+        table.items[item.hash_key] = item  # type: ignore[assignment]  # as in moto's Table.put_item
+    else:
+        table.items[item.hash_key][item.range_key] = item
 
-    The item passed moto's checks when it was written. ``Table.put_item`` would check its size
-    again attribute by attribute (``LimitedSizeDict``: quadratic, 1-2 ms for a 30-attribute trace
-    item, most of a restore); moto's own ``Item.__deepcopy__`` skips that check the same way.
+
+def build_item(hash_attr: str, range_attr: str | None, attrs: Mapping[str, Any]) -> Item:
+    """moto's ``Item`` of DynamoDB JSON ``attrs`` (as :func:`item_text` writes it), without re-validating it.
+
+    The item passed moto's checks when it was written. ``Item()`` would check its size again
+    attribute by attribute (``LimitedSizeDict``: quadratic, 1-2 ms for a 30-attribute trace item,
+    most of a restore); moto's own ``Item.__deepcopy__`` skips that check the same way.
     """
     item = cast(Item, Item.__new__(Item))
-    hash_key = DynamoType(_parsed(attrs[table.hash_key_attr]))
-    range_key = DynamoType(_parsed(attrs[table.range_key_attr])) if table.range_key_attr else None
-    item.hash_key, item.range_key = hash_key, range_key
+    item.hash_key = DynamoType(_parsed(attrs[hash_attr]))
+    item.range_key = DynamoType(_parsed(attrs[range_attr])) if range_attr else None
     item.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
     for name, value in attrs.items():
         dict.__setitem__(item.attrs, name, DynamoType(_parsed(value)))
-    if range_key is None:
-        table.items[hash_key] = item  # type: ignore[assignment]  # as in moto's Table.put_item
-    else:
-        table.items[hash_key][range_key] = item
+    return item
 
 
-def _dumps(item: Item) -> str:
+def item_text(item: Item) -> str:
     """DynamoDB JSON as on the wire: binary values in base64 (moto holds them as bytes)."""
     return dynamo_json_dump(item.to_json()["Attributes"])
 
