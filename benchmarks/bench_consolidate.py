@@ -155,7 +155,7 @@ def measure(folder: Path) -> dict[str, Any]:
     colors = [v["hex-color"] for v in result.content["internal-color-map"].values()]
     for _ in range(REPEATS):
         totals.append(timed(lambda: consolidate_masks(item, ctx)))
-        with mock.patch.object(post, "score_workers", lambda *_: {}):
+        with mock.patch.object(post, "score_workers", lambda *_, **__: {}):
             bare.append(timed(lambda: consolidate_masks(item, ctx)))
         floors.append(timed(lambda: floor_once(pngs, mask, colors)))
         vips_floors.append(timed(lambda: vips_floor_once(pngs, mask, colors)))

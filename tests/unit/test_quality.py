@@ -103,3 +103,23 @@ def test_score_workers_scores_each_worker_as_score_masks_does() -> None:
     got = score_workers(ref, masks, NAMES)
     assert list(got) == ["w2", "w1"]
     assert all(got[w] == score_masks(ref, m, NAMES) for w, m in masks)
+
+
+def test_scores_against_the_vote_need_only_its_disputed_pixels() -> None:
+    rng = np.random.default_rng(3)
+    scene = rng.integers(0, 4, size=(30, 40), dtype=np.uint8)
+    masks = [(f"w{i}", np.where(rng.random((30, 40)) < 0.1, rng.integers(0, 4, (30, 40)), scene).astype(np.uint8))
+             for i in range(3)]  # fmt: skip
+    voted = vote([m for _, m in masks])
+    assert 0 < voted.disputed.size < scene.size
+    got = score_workers(voted.mask, masks, NAMES, candidates=voted.disputed)
+    assert got == score_workers(voted.mask, masks, NAMES)
+    assert all(got[w] == score_masks(voted.mask, m, NAMES) for w, m in masks)
+    some = confusion_matrix(voted.mask, masks[0][1], 4, candidates=voted.disputed)
+    assert (some == _plain_confusion(voted.mask, masks[0][1], 4)).all()
+
+
+def test_score_workers_refuses_a_mask_of_another_shape() -> None:
+    ref = np.zeros((3, 4), np.uint8)
+    with pytest.raises(ValueError, match="shape"):
+        score_workers(ref, [("w1", ref), ("w2", np.zeros((4, 3), np.uint8))], NAMES, candidates=np.arange(3))

@@ -11,7 +11,15 @@ from collections import Counter
 import numpy as np
 import pytest
 from gtaudit.exceptions import InvalidAnnotationError, InvalidMaskError, SizeMismatchError, UnknownColorsError
-from gtaudit.labeling.masks import build_class_table, decode_indexed, decode_mask, encode_mask, vote
+from gtaudit.labeling.masks import (
+    ALPHA_OPAQUE,
+    SNAP_TOLERANCE,
+    build_class_table,
+    decode_indexed,
+    decode_mask,
+    encode_mask,
+    vote,
+)
 from gtaudit.labeling.post import read_segmentation
 from gtaudit.labels import BACKGROUND_COLOR, LabelSet
 from hypothesis import given, settings
@@ -193,6 +201,32 @@ def test_vote_matches_the_reference_rule(masks: list[np.ndarray]) -> None:
     assert np.array_equal(vote(masks).mask, reference_vote(masks))
 
 
+def reference_agreement(masks: list[np.ndarray]) -> float:
+    """The mean over pairs of |same non-background class| / |labeled by either|, over every pixel."""
+    ious = []
+    for a, b in itertools.combinations(masks, 2):
+        union = np.count_nonzero((a != 0) | (b != 0))
+        ious.append(np.count_nonzero((a == b) & (a != 0)) / union if union else 1.0)
+    return sum(ious) / len(ious)
+
+
+@settings(max_examples=150, deadline=None)
+@given(masks=masks_strategy.filter(lambda ms: len(ms) > 1), data=st.data())
+def test_the_vote_finds_the_disputed_pixels_and_the_agreement_of_all_pixels(
+    masks: list[np.ndarray], data: st.DataObject
+) -> None:
+    # Most pixels unanimous, as in real masks: the vote counts them without comparing them pair by pair.
+    base = masks[0]
+    keep = [data.draw(arrays(np.bool_, base.shape)) for _ in masks]
+    masks = [np.where(k, base, m).astype(np.uint8) for k, m in zip(keep, masks, strict=True)]
+    r = vote(masks)
+    differ = np.zeros(base.shape, dtype=bool)
+    for m in masks[1:]:
+        differ |= m != masks[0]
+    assert r.disputed.tolist() == np.flatnonzero(differ).tolist()
+    assert r.agreement == pytest.approx(reference_agreement(masks))
+
+
 def test_every_permutation_of_a_three_way_tie_gives_background_or_lowest() -> None:
     ms = [np.array([[k, k + 1]], np.uint8) for k in (1, 2, 3)]
     for perm in itertools.permutations(ms):
@@ -345,11 +379,50 @@ def test_libvips_and_pillow_decode_a_mask_to_the_same_classes(seed: int, monkeyp
     assert np.array_equal(by_vips, decode_mask(png, PALETTE))
 
 
-def test_a_png_libvips_refuses_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_png_libvips_refuses_is_left_to_pillow() -> None:
     from gtaudit.labeling import masks
 
     if masks._vips is None:
         pytest.skip("pyvips is not installed here")
+    lut = masks._color_lut(tuple(PALETTE))
     png = rgba_png([[P] * 40] * 40)
-    assert masks._vips_rgba(png[: len(png) // 2]) is None  # truncated: libvips says no, Pillow refuses
-    assert masks._vips_rgba(rgba_png([[P] * 4] * 4, mode="RGB")) is None  # three bands: Pillow's
+    assert masks._vips_classes(png[: len(png) // 2], lut) is None  # truncated: libvips says no, Pillow refuses
+    assert masks._vips_classes(rgba_png([[P] * 4] * 4, mode="RGB"), lut) is None  # three bands: Pillow's
+
+
+def reference_decode(rgba: np.ndarray, palette: list[tuple[int, str]]) -> np.ndarray:
+    """The colour rules spelled out pixel by pixel: alpha under 128 is background, else the nearest of
+    white and the label colours (the earlier on a tie) within the tolerance, else unknown (background)."""
+    targets = [(0, BACKGROUND_COLOR), *palette]
+    out = np.zeros(rgba.shape[:2], dtype=np.uint8)
+    for idx in np.ndindex(out.shape):
+        r, g, b, a = (int(v) for v in rgba[idx])
+        if a < ALPHA_OPAQUE:
+            continue
+        dist = [sum((v - t) ** 2 for v, t in zip((r, g, b), bytes.fromhex(c[1:]), strict=True)) for _, c in targets]
+        nearest = dist.index(min(dist))
+        out[idx] = targets[nearest][0] if dist[nearest] <= SNAP_TOLERANCE**2 else 0
+    return out
+
+
+@pytest.mark.parametrize("stripe", [7, 30, 1 << 17])  # a stripe of part of a row, of two rows, the whole mask
+@pytest.mark.parametrize("vips", [True, False])
+def test_each_decoder_maps_every_stripe_of_a_mask_by_the_colour_rules(
+    stripe: int, vips: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtaudit.labeling import masks
+
+    if vips and masks._vips is None:
+        pytest.skip("pyvips is not installed here")
+    rng = np.random.default_rng(stripe)
+    colours = np.array([P[:3], A[:3], W[:3], (40, 165, 50), (250, 252, 251), (30, 115, 185)], dtype=np.uint8)
+    rgba = np.empty((11, 13, 4), dtype=np.uint8)
+    rgba[..., :3] = colours[rng.integers(0, len(colours), size=(11, 13))]
+    rgba[..., 3] = rng.choice([0, 60, 127, 128, 200, 255], size=(11, 13))
+    rgba[[0, 5, 10], [12, 6, 0]] = (255, 0, 255, 255)  # unknown, in three stripes: under 10 % of the painted
+    rgba[3, 3] = (255, 0, 255, 90)  # unknown but unpainted: background, not counted
+    png = rgba_png(rgba.tolist())
+    monkeypatch.setattr(masks, "_STRIPE_PIXELS", stripe)
+    if not vips:
+        monkeypatch.setattr(masks, "_vips", None)
+    assert decode_mask(png, PALETTE).tolist() == reference_decode(rgba, PALETTE).tolist()

@@ -293,7 +293,7 @@ def consolidate_masks(item: ConsolidationItem, ctx: BatchContext) -> LabeledObje
         return LabeledObject(item.dataset_object_id, failed)
     voted = vote([m for _, m in masks])
     agreement = None if voted.agreement is None else round(voted.agreement, 4)
-    consensus = score_workers(voted.mask, masks, table.names) if len(masks) > 1 else None
+    consensus = score_workers(voted.mask, masks, table.names, candidates=voted.disputed) if len(masks) > 1 else None
     entry = ctx.gold_entries.get(_source_of(item) or "")
     gold, seeded = gold_label(ctx, entry, table, masks) if entry else (None, None)
     name = claim_name(ctx, item)
