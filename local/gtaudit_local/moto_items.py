@@ -20,10 +20,11 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 import threading
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
@@ -38,18 +39,22 @@ _QUERIED = threading.local()  # .partition: (table, its items) while this thread
 
 
 class PackedItems(dict):
-    """One partition of a table with a range key: range key -> the item, packed.
+    """One partition of a table with a range key: range key -> ``(packed item, index marks)``.
 
     Stands where moto's ``table.items[hash_key]`` dict stands; reads give moto a fresh ``Item``.
+    The marks name the item's values of the table's index hash keys (see :func:`mark`), so that an
+    index Query unpacks only the items it answers with.
     """
 
-    def __init__(self, hash_attr: str, range_attr: str) -> None:
+    def __init__(self, hash_attr: str, range_attr: str, index_attrs: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.hash_attr = hash_attr
         self.range_attr = range_attr
+        self.index_attrs = index_attrs
 
     def __setitem__(self, key: DynamoType, item: Item) -> None:
-        super().__setitem__(key, pack(item))
+        marks = tuple(mark(a, v) for a in self.index_attrs if (v := item.attrs.get(a)) is not None and v.type == "S")
+        super().__setitem__(key, (pack(item), marks))
 
     def __getitem__(self, key: DynamoType) -> Item:
         return self._unpack(super().__getitem__(key))
@@ -77,12 +82,24 @@ class PackedItems(dict):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PackedItems:
         """A copy for a transaction's rollback: the packed bytes are immutable, so they are shared."""
-        copy = PackedItems(self.hash_attr, self.range_attr)
+        copy = PackedItems(self.hash_attr, self.range_attr, self.index_attrs)
         dict.update(copy, dict(dict.items(self)))
         return copy
 
-    def _unpack(self, packed: bytes) -> Item:
-        return build_item(self.hash_attr, self.range_attr, json.loads(zlib.decompress(packed)))
+    def marked(self, wanted: str) -> list[Item]:
+        """The items whose index marks include ``wanted``, unpacked."""
+        return [self._unpack(p) for p in list(super().values()) if wanted in p[1]]
+
+    def _unpack(self, packed: tuple[bytes, tuple[str, ...]]) -> Item:
+        return build_item(self.hash_attr, self.range_attr, json.loads(zlib.decompress(packed[0])))
+
+
+def mark(attr: str, value: DynamoType) -> str:
+    """``attr`` having string ``value``, as one interned string (items of a job or worker share it).
+
+    Strings only: a number has several spellings of one value (``1``, ``1.0``) that a Query matches.
+    """
+    return sys.intern(f"{attr}\x00{value.type}\x00{value.value!r}")
 
 
 def pack(item: Item) -> bytes:
@@ -107,7 +124,14 @@ def _packing_init(init: Callable[..., None]) -> Callable[..., None]:
     def packing_init(table: Table, *args: Any, **kwargs: Any) -> None:
         init(table, *args, **kwargs)
         if table.range_key_attr is not None:
-            table.items = defaultdict(functools.partial(PackedItems, table.hash_key_attr, table.range_key_attr))
+            index_attrs = tuple(
+                hashes[0]
+                for index in table.all_indexes()
+                if len(hashes := [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]) == 1
+            )
+            table.items = defaultdict(
+                functools.partial(PackedItems, table.hash_key_attr, table.range_key_attr, index_attrs)
+            )
 
     packing_init._packs_items = True  # type: ignore[attr-defined]
     return packing_init
@@ -138,23 +162,33 @@ def _packed_back(update: Callable[..., Item]) -> Callable[..., Item]:
 
 
 def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
-    """``Query`` on a table's own key that reads one partition, not the whole table.
+    """``Query`` that unpacks only the items it can answer with, not the whole table.
 
     moto answers every Query by listing and sorting all the table's items (``all_items``), then
-    keeping the partition's: at 10,000 objects that is 100,000 items per Query, and each one
-    unpacked. While the wrapped Query runs, ``all_items`` gives it the queried partition only, in
-    the same order (by range key); index queries and scans still see every item.
+    keeping the ones with the queried hash key: at 10,000 objects that is 100,000 items per Query
+    (and per page of its answer), each one unpacked. While the wrapped Query runs, ``all_items``
+    gives it the queried partition only (a Query on the table's key, in the same order) or the
+    items marked with the index's hash key value (a Query on an index, which moto sorts itself);
+    scans still see every item.
     """
     signature = inspect.signature(query)
 
     @functools.wraps(query)
     def partition_query(table: Table, *args: Any, **kwargs: Any) -> Any:
         called = signature.bind(table, *args, **kwargs).arguments
-        hash_key = called.get("hash_key")
-        if called.get("index_name") or hash_key is None or table.range_key_attr is None:
+        hash_key, index_name = called.get("hash_key"), called.get("index_name")
+        if hash_key is None or table.range_key_attr is None:
             return query(table, *args, **kwargs)
-        partition = table.items.get(hash_key)
-        found = sorted(partition.values(), key=lambda i: i.range_key) if partition else []
+        if index_name:
+            hashes = [k["AttributeName"] for k in table.get_index(index_name).schema if k["KeyType"] == "HASH"]
+            partitions = [p for p in list(table.items.values()) if isinstance(p, PackedItems)]
+            if len(hashes) != 1 or hash_key.type != "S" or any(hashes[0] not in p.index_attrs for p in partitions):
+                return query(table, *args, **kwargs)
+            wanted = mark(hashes[0], hash_key)
+            found = [item for p in partitions for item in p.marked(wanted)]
+        else:
+            partition = table.items.get(hash_key)
+            found = sorted(partition.values(), key=_range_key) if partition else []
         _QUERIED.partition = (table, found)
         try:
             return query(table, *args, **kwargs)
@@ -164,12 +198,31 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     return partition_query
 
 
-def _queried_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Table], list[Item]]:
+def _range_key(item: Item) -> Any:
+    return item.range_key
+
+
+def _queried_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Table], Iterable[Item]]:
     @functools.wraps(all_items)
-    def queried_items(table: Table) -> list[Item]:
+    def queried_items(table: Table) -> Iterable[Item]:
         queried = getattr(_QUERIED, "partition", None)
         if queried is not None and queried[0] is table:
             return list(queried[1])
+        if table.range_key_attr is not None and all(isinstance(p, PackedItems) for p in list(table.items.values())):
+            return _in_key_order(table)
         return all_items(table)
 
     return queried_items
+
+
+def _in_key_order(table: Table) -> Iterator[Item]:
+    """Every item of a packed table in moto's order (hash key, range key), unpacked one at a time.
+
+    A Scan reads a page (1 MB) and stops: it never holds the whole table unpacked.
+    """
+    for hash_key in sorted(list(table.items)):
+        partition = table.items.get(hash_key)
+        for range_key in sorted(list(dict.keys(partition or {}))):
+            item = partition.get(range_key) if partition is not None else None
+            if item is not None:
+                yield item

@@ -69,7 +69,7 @@ def test_items_are_kept_packed_and_read_back_exactly(table: Any) -> None:
     assert got == {**ITEM, "blob": boto3.dynamodb.types.Binary(ITEM["blob"])}
     partition = _moto_table().items.get(next(iter(_moto_table().items)))
     assert isinstance(partition, moto_items.PackedItems)
-    assert all(isinstance(v, bytes) for v in dict.values(partition))  # what moto holds: bytes, not Items
+    assert all(isinstance(v[0], bytes) for v in dict.values(partition))  # what moto holds: bytes, not Items
 
 
 def test_updates_conditions_deletes_and_rollbacks_behave_as_moto(table: Any) -> None:
@@ -125,8 +125,21 @@ def test_queries_read_their_partition_in_order_and_indexes_see_every_partition(
     first = table.query(KeyConditionExpression=Key("pk").eq("OBJ#07"), Limit=2)
     rest = table.query(KeyConditionExpression=Key("pk").eq("OBJ#07"), ExclusiveStartKey=first["LastEvaluatedKey"])
     assert [i["sk"] for i in first["Items"] + rest["Items"]] == [f"S#{s}" for s in range(5)]
+    unpacked = 0
     by_worker = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"))
     assert [i["pk"] for i in by_worker["Items"]] == [f"OBJ#{p:02d}" for p in range(40)]
+    assert unpacked == 40  # the index partition's items
+    unpacked = 0
+    first = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"), Limit=15)
+    rest = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"),
+                       ExclusiveStartKey=first["LastEvaluatedKey"])  # fmt: skip
+    assert [i["pk"] for i in first["Items"] + rest["Items"]] == [f"OBJ#{p:02d}" for p in range(40)]
+    scanned = table.scan(Limit=7)
+    assert [(i["pk"], i["sk"]) for i in scanned["Items"]] == [("OBJ#00", f"S#{s}") for s in range(5)] + [
+        ("OBJ#01", "S#0"),
+        ("OBJ#01", "S#1"),
+    ]
+    assert unpacked <= 40 + 40 + 8  # the scan unpacks what it reads, not the table
     assert table.scan(Select="COUNT")["Count"] == 200
 
 
