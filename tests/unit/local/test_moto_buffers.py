@@ -87,3 +87,17 @@ def test_a_closed_buffer_removes_its_file(tmp_path: Path) -> None:
         assert list(tmp_path.iterdir()) == []
     finally:
         uninstall()
+
+
+def test_keys_share_one_canned_acl_and_a_key_given_its_own_keeps_it(s3: tuple[object, Path]) -> None:
+    from moto.s3.models import s3_backends
+
+    client, _ = s3
+    for name in ("a", "b"):
+        client.put_object(Bucket="bodies", Key=name, Body=b"x")  # type: ignore[attr-defined]
+    keys = s3_backends["123456789012"]["aws"].buckets["bodies"].keys
+    assert keys["a"].acl is keys["b"].acl  # one canned "private" ACL, not one per key
+    client.put_object_acl(Bucket="bodies", Key="b", ACL="public-read")  # type: ignore[attr-defined]
+    grants = client.get_object_acl(Bucket="bodies", Key="b")["Grants"]  # type: ignore[attr-defined]
+    assert any(g["Permission"] == "READ" for g in grants)
+    assert not any(g["Permission"] == "READ" for g in client.get_object_acl(Bucket="bodies", Key="a")["Grants"])  # type: ignore[attr-defined]
