@@ -62,6 +62,7 @@ class _Worker:
             encoding="utf-8",
             start_new_session=True,  # Ctrl-C goes to the runtime, which then stops workers itself
         )
+        self.idle_since = 0.0  # time.monotonic() when last checked in idle
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._read_log, args=(log, log_lock), daemon=True).start()
@@ -153,6 +154,10 @@ class LambdaService:
         Each function's log (what it prints, plus START/END/REPORT lines) goes to ``<name>.log``.
     concurrency
         Warm environments per function at most.
+    idle_timeout
+        Stop an environment left idle this many seconds (``None``: never), as Lambda reclaims idle
+        ones: a function used only when a job starts (pre-annotation, gold) does not hold a
+        process (40-80 MB) for the hours the job runs. Its next call starts cold (about 1 s).
     """
 
     def __init__(
@@ -163,6 +168,7 @@ class LambdaService:
         *,
         concurrency: int = 2,
         crashes: Mapping[str, tuple[Path, int]] | None = None,
+        idle_timeout: float | None = 60.0,
     ) -> None:
         self.functions = dict(functions)
         # Fault injection (tests, drills): {function logical ID: (marker file, n)}. That function's
@@ -180,6 +186,11 @@ class LambdaService:
         self.invocations: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.in_flight = 0
+        self.idle_timeout = idle_timeout
+        self.reaped = 0
+        self._stopping = threading.Event()
+        if idle_timeout is not None:
+            threading.Thread(target=self._reap_loop, name="lambda-reaper", daemon=True).start()
 
     def spec(self, ref: str) -> FunctionSpec:
         """The function for a name, ARN (qualified or not), logical ID or code folder name."""
@@ -302,10 +313,32 @@ class LambdaService:
     def _checkin(self, spec: FunctionSpec, worker: _Worker) -> None:
         with self._lock:
             if worker.alive and not self._closed:
+                worker.idle_since = time.monotonic()
                 self._idle.setdefault(spec.name, []).append(worker)
+
+    def reap_idle(self, now: float | None = None) -> int:
+        """Stop the environments idle for more than ``idle_timeout`` seconds at ``now``; how many."""
+        if self.idle_timeout is None:
+            return 0
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            stale = [w for idle in self._idle.values() for w in idle if now - w.idle_since > self.idle_timeout]
+            for name, idle in self._idle.items():
+                self._idle[name] = [w for w in idle if w not in stale]
+            self._all = [w for w in self._all if w not in stale]
+            self.reaped += len(stale)
+        for w in stale:
+            w.stop()
+        return len(stale)
+
+    def _reap_loop(self) -> None:
+        assert self.idle_timeout is not None
+        while not self._stopping.wait(max(1.0, self.idle_timeout / 4)):
+            self.reap_idle()
 
     def close(self) -> None:
         """Stop every worker process and close the logs."""
+        self._stopping.set()
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -52,3 +53,24 @@ def test_lambda_service_closed_during_a_cold_start_leaves_no_worker_process(tmp_
         os.kill(pid, signal.SIGKILL)
     assert not alive
     assert isinstance(outcome[0], RuntimeError)
+
+
+def test_an_idle_environment_is_reclaimed_and_the_next_call_starts_a_new_one(tmp_path: Path) -> None:
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text("import os\ndef lambda_handler(event, context):\n    return os.getpid()\n")
+    spec = FunctionSpec("Fn", "fn", "arn:aws:lambda:us-east-1:123456789012:function:fn", code, "app.lambda_handler",
+                        "python3.13", 30, 128, {}, (), ())  # fmt: skip
+    service = LambdaService({"Fn": spec}, {"": "http://127.0.0.1:9"}, tmp_path / "logs", idle_timeout=600)
+    try:
+        first = service.invoke("fn", {})
+        assert service.reap_idle() == 0 and service.pids() == [first]  # idle for less than 600 s: kept
+        assert service.reap_idle(now=time.monotonic() + 601) == 1  # as if 10 minutes passed
+        assert service.pids() == []
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, 0)
+            raise AssertionError("the reclaimed environment's process is still running")
+        second = service.invoke("fn", {})
+        assert second != first and service.pids() == [second] and service.reaped == 1
+    finally:
+        service.close()
