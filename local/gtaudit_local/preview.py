@@ -304,10 +304,14 @@ class TaskPageServer:
             self.answers.append(answer)
             if self.on_submit is not None:
                 self.on_submit(answer)
-        with self._changed:  # after on_submit: a waiter may exit the process as soon as it wakes
+        return True
+
+    def _announce(self) -> None:
+        """Wake the waiters for an accepted answer: only once the browser has its reply (a waiter
+        may exit the process as soon as it wakes, which would cut the reply off)."""
+        with self._changed:
             self.submitted.set()
             self._changed.notify_all()
-        return True
 
 
 _WAITING_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Waiting for a task</title>
@@ -390,7 +394,11 @@ def _handler_for(server: TaskPageServer) -> type[BaseHTTPRequestHandler]:
             if not server._accept(version, answer, active):
                 self._text(HTTPStatus.CONFLICT, "this task is no longer open")
                 return
-            self.send_body(HTTPStatus.OK, b'{"ok": true}', "application/json")
+            try:
+                self.send_body(HTTPStatus.OK, b'{"ok": true}', "application/json")
+                self.wfile.flush()
+            finally:
+                server._announce()
 
     return Handler
 
