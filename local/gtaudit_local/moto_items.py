@@ -39,6 +39,7 @@ _QUERIED = threading.local()  # .partition: (table, its items) while this thread
 # The last index Query's items, unpacked, until the next write (see _marked): (table, mark, items, _version).
 _last_marked: tuple[Table, str, list[Item], int] | None = None
 _version = 0  # item writes so far
+_INDEX_ATTRS = "_gtaudit_index_attrs"  # on a packed table: the index hash keys its items are marked with
 
 
 class PackedItems(dict):
@@ -144,6 +145,7 @@ def _packing_init(init: Callable[..., None]) -> Callable[..., None]:
             table.items = defaultdict(
                 functools.partial(PackedItems, table.hash_key_attr, table.range_key_attr, index_attrs)
             )
+            setattr(table, _INDEX_ATTRS, index_attrs)  # what every partition marks
 
     packing_init._packs_items = True  # type: ignore[attr-defined]
     return packing_init
@@ -193,11 +195,9 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
             return query(table, *args, **kwargs)
         if index_name:
             hashes = [k["AttributeName"] for k in table.get_index(index_name).schema if k["KeyType"] == "HASH"]
-            partitions = [p for p in list(table.items.values()) if isinstance(p, PackedItems)]
-            if len(hashes) != 1 or hash_key.type != "S" or any(hashes[0] not in p.index_attrs for p in partitions):
+            if len(hashes) != 1 or hash_key.type != "S" or hashes[0] not in getattr(table, _INDEX_ATTRS, ()):
                 return query(table, *args, **kwargs)
-            wanted = mark(hashes[0], hash_key)
-            found = _marked(table, partitions, wanted)
+            found = _marked(table, mark(hashes[0], hash_key))
         else:
             partition = table.items.get(hash_key)
             found = sorted(partition.values(), key=_range_key) if partition else []
@@ -210,7 +210,7 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     return partition_query
 
 
-def _marked(table: Table, partitions: list[PackedItems], wanted: str) -> list[Item]:
+def _marked(table: Table, wanted: str) -> list[Item]:
     """The items marked ``wanted``, unpacked; the same list again for the next pages of that Query.
 
     moto answers each page of an index Query by collecting and sorting every matching item, then
@@ -222,7 +222,7 @@ def _marked(table: Table, partitions: list[PackedItems], wanted: str) -> list[It
     cached, version = _last_marked, _version
     if cached is not None and cached[0] is table and cached[1] == wanted and cached[3] == version:
         return cached[2]
-    found = [item for p in partitions for item in p.marked(wanted)]
+    found = [item for p in list(table.items.values()) if isinstance(p, PackedItems) for item in p.marked(wanted)]
     if _version == version:  # no write meanwhile (one that lands just after leaves a stale version)
         _last_marked = (table, wanted, found, version)
     return found
