@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -10,11 +11,13 @@ from typing import Any
 
 import boto3
 import pytest
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from gtaudit_local import moto_items
 from gtaudit_local.aws import untrack_models
 from moto import mock_aws
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
 
 TABLE = "trace"
 
@@ -85,7 +88,7 @@ def test_updates_conditions_deletes_and_rollbacks_behave_as_moto(table: Any) -> 
     assert got["seconds"] == Decimal("13.5") and got["nested"]["none"] == "set"
     with pytest.raises(table.meta.client.exceptions.ConditionalCheckFailedException):
         table.put_item(Item={**ITEM, "seconds": 0}, ConditionExpression="attribute_not_exists(pk)")
-    client = table.meta.client
+    client = boto3.client("dynamodb", region_name="us-east-1")
     table.put_item(Item={"pk": "OBJ#b", "sk": "TASK#1"})
     with pytest.raises(client.exceptions.TransactionCanceledException):
         client.transact_write_items(
@@ -111,14 +114,14 @@ def test_queries_read_their_partition_in_order_and_indexes_see_every_partition(
                 item = {"pk": f"OBJ#{p:02d}", "sk": f"S#{s}", "worker_pk": f"W#{s}", "worker_sk": f"{p:02d}"}
                 batch.put_item(Item=item)
     unpacked = 0
-    unpack = moto_items.PackedItems._unpack
+    unpack = moto_items.PackedItems.unpack
 
     def counting(self: moto_items.PackedItems, packed: bytes) -> Item:
         nonlocal unpacked
         unpacked += 1
         return unpack(self, packed)
 
-    monkeypatch.setattr(moto_items.PackedItems, "_unpack", counting)
+    monkeypatch.setattr(moto_items.PackedItems, "unpack", counting)
     page = table.query(KeyConditionExpression=Key("pk").eq("OBJ#07") & Key("sk").gte("S#2"), ScanIndexForward=False)
     assert [i["sk"] for i in page["Items"]] == ["S#4", "S#3", "S#2"]
     assert unpacked == 5  # the partition's items, not the table's 200
@@ -128,20 +131,21 @@ def test_queries_read_their_partition_in_order_and_indexes_see_every_partition(
     unpacked = 0
     by_worker = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"))
     assert [i["pk"] for i in by_worker["Items"]] == [f"OBJ#{p:02d}" for p in range(40)]
-    assert unpacked == 40  # the index partition's items
+    assert unpacked == 40 + 40  # the index partition's items (as key items), then the page's, whole
+    assert all(isinstance(i, moto_items.KeyItem) and len(i.attrs) == 4 for i in moto_items._last_marked[2])
     table.put_item(Item={"pk": "OBJ#99", "sk": "S#3", "worker_pk": "W#3", "worker_sk": "99"})  # a write
     unpacked = 0
     first = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"), Limit=15)
     rest = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"),
                        ExclusiveStartKey=first["LastEvaluatedKey"])  # fmt: skip
     assert [i["pk"] for i in first["Items"] + rest["Items"]] == [f"OBJ#{p:02d}" for p in [*range(40), 99]]
-    assert unpacked == 41  # once for both pages: nothing was written between them
+    assert unpacked == 41 + 41  # key items once for both pages (nothing was written between them), then the pages
     scanned = table.scan(Limit=7)
     assert [(i["pk"], i["sk"]) for i in scanned["Items"]] == [("OBJ#00", f"S#{s}") for s in range(5)] + [
         ("OBJ#01", "S#0"),
         ("OBJ#01", "S#1"),
     ]
-    assert unpacked <= 41 + 8  # the scan unpacks what it reads, not the table
+    assert unpacked <= 82 + 8  # the scan unpacks what it reads, not the table
     assert table.scan(Select="COUNT")["Count"] == 201
 
 
@@ -171,3 +175,72 @@ def test_moto_keeps_no_copy_of_what_it_answered(table: Any) -> None:
         table.get_item(Key={"pk": "OBJ#a", "sk": "TASK#1"})
     gc.collect()
     assert sum(isinstance(o, Item) for o in gc.get_objects()) <= before + 2
+
+
+def test_index_queries_over_key_items_answer_as_moto_over_whole_items(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with table.batch_writer() as batch:
+        for p in range(30):
+            for s in range(4):  # ties on the index's range key (broken by the table's keys), some items big
+                key = {"pk": f"OBJ#{p:02d}", "sk": f"S#{s}", "worker_pk": f"W#{s % 2}", "worker_sk": f"T{p % 7}"}
+                batch.put_item(Item={**key, "n": p * 10 + s, "pad": "x" * (90_000 * (p % 3))})
+    table.put_item(Item={"pk": "OBJ#zz", "sk": "S#0", "worker_pk": "W#1"})  # not in the index: no range key
+    queries: list[dict[str, Any]] = [
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1")},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0"), "ScanIndexForward": False, "Limit": 7},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1") & Key("worker_sk").between("T2", "T5"), "Limit": 4},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0") & Key("worker_sk").begins_with("T3"),
+         "ScanIndexForward": False},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1"), "FilterExpression": Attr("n").gt(150), "Limit": 9},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0"), "ProjectionExpression": "pk, sk, n"},
+    ]  # fmt: skip
+
+    def pages(query: dict[str, Any]) -> list[tuple[list[Any], int, Any]]:
+        got, start = [], None
+        while True:
+            page = table.query(IndexName="ByWorker", **query, **({"ExclusiveStartKey": start} if start else {}))
+            got.append(([(i["pk"], i["sk"], i.get("n"), len(i.get("pad", ""))) for i in page["Items"]],
+                        page["ScannedCount"], page.get("LastEvaluatedKey")))  # fmt: skip
+            if not (start := page.get("LastEvaluatedKey")):
+                return got
+
+    ours = [pages(q) for q in queries]
+    monkeypatch.setattr(Table, "query", Table.query.__wrapped__)  # moto's own Query over whole items
+    assert ours == [pages(q) for q in queries]
+    assert len(ours[0]) > 1  # some answers took several pages (1 MB each)
+
+
+def test_attribute_values_are_written_as_moto_writes_them(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sets = {"bins": {b"\x01", b"\x02\xff"}, "nums": {Decimal("1.5"), Decimal("-2")}}
+    nested = {"list": [b"\x00", {"deep": [None, Decimal("3")]}]}
+    everything = {**ITEM, **sets, **nested, "empty": "", "yes": True, "text": '検品 "quoted" \\ \n'}
+    table.put_item(Item=everything)
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    bodies: list[bytes] = []
+    client.meta.events.register(
+        "response-received.dynamodb.*", lambda response_dict, **_: bodies.append(response_dict["body"])
+    )
+
+    def answers() -> list[Any]:
+        bodies.clear()
+        client.get_item(TableName=TABLE, Key={"pk": {"S": "OBJ#a"}, "sk": {"S": "TASK#1"}})
+        client.query(TableName=TABLE, IndexName="ByWorker", KeyConditionExpression="worker_pk = :w",
+                     ExpressionAttributeValues={":w": {"S": "W#ann"}})  # fmt: skip
+        client.scan(TableName=TABLE)
+        client.update_item(TableName=TABLE, Key={"pk": {"S": "OBJ#a"}, "sk": {"S": "TASK#1"}},
+                           UpdateExpression="SET yes = :f", ExpressionAttributeValues={":f": {"BOOL": False}},
+                           ReturnValues="ALL_NEW")  # fmt: skip
+        client.describe_table(TableName=TABLE)
+        return [json.loads(b) for b in bodies]
+
+    ours = answers()
+    assert ours[0]["Item"]["bins"]["BS"] and ours[0]["Item"]["list"]["L"][0] == {"B": "AA=="}
+    moto_own = BaseJSONSerializer._serialize_type_structure.__wrapped__  # type: ignore[attr-defined]
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", moto_own)
+    table.put_item(Item=everything)
+    theirs = answers()
+    for answer in (ours, theirs):
+        answer[-1]["Table"].pop("CreationDateTime")
+        answer[0]["Item"]["bins"]["BS"].sort(), answer[0]["Item"]["nums"]["NS"].sort()  # sets: any order
+    assert ours == theirs
