@@ -133,7 +133,7 @@ class Journal:
         method = environ["REQUEST_METHOD"]
         if method not in {"PUT", "POST", "DELETE"}:
             return None
-        bucket, key = _bucket_and_key(environ)
+        bucket, key = bucket_and_key(environ)
         if not bucket:
             return None
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -230,7 +230,7 @@ class Journal:
         return self._stripes[self._stripe_index(*parts)]
 
 
-def _bucket_and_key(environ: Environ) -> tuple[str | None, str]:
+def bucket_and_key(environ: Environ) -> tuple[str | None, str]:
     """Bucket and key as moto's S3 routing reads them from the request (path or host style)."""
     request = Request(environ, populate_request=False)
     path = unquote(request.raw_path)
