@@ -101,3 +101,18 @@ def test_keys_share_one_canned_acl_and_a_key_given_its_own_keeps_it(s3: tuple[ob
     grants = client.get_object_acl(Bucket="bodies", Key="b")["Grants"]  # type: ignore[attr-defined]
     assert any(g["Permission"] == "READ" for g in grants)
     assert not any(g["Permission"] == "READ" for g in client.get_object_acl(Bucket="bodies", Key="a")["Grants"])  # type: ignore[attr-defined]
+
+
+def test_keys_leave_their_none_attributes_to_the_class_and_still_take_them(s3: tuple[object, Path]) -> None:
+    from moto.s3.models import s3_backends
+
+    client, _ = s3
+    client.put_object(Bucket="bodies", Key="plain", Body=b"x" * 2000)  # type: ignore[attr-defined]
+    client.put_object(Bucket="bodies", Key="sealed", Body=b"y", ServerSideEncryption="AES256")  # type: ignore[attr-defined]
+    keys = s3_backends["123456789012"]["aws"].buckets["bodies"].keys
+    plain = keys["plain"]
+    assert "encryption" not in plain.__dict__ and plain.encryption is None and plain.multipart is None
+    assert len(plain.__dict__) <= 25  # of 38
+    assert keys["sealed"].encryption == "AES256"
+    assert client.head_object(Bucket="bodies", Key="sealed")["ServerSideEncryption"] == "AES256"  # type: ignore[attr-defined]
+    assert "ServerSideEncryption" not in client.head_object(Bucket="bodies", Key="plain")  # type: ignore[attr-defined]
