@@ -244,29 +244,36 @@ def _complete_on_disk(self: Any, body: Iterator[tuple[int, str]]) -> tuple[Assem
     md5s = bytearray()
     last = None
     count = 0
-    for number, etag in body:
-        part = self.parts.get(number)
-        if part is None or part.etag.replace('"', "") != etag.replace('"', ""):
-            raise InvalidPart()
-        if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
-            raise EntityTooSmall()
-        md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
-        with part.lock:
-            part._value_buffer.seek(0)
-            if full is None:
-                checksums.addPart(part._value_buffer.read())  # a composite checksum: one part at a time
+    try:
+        for number, etag in body:
+            part = self.parts.get(number)
+            if part is None or part.etag.replace('"', "") != etag.replace('"', ""):
+                raise InvalidPart()
+            if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
+                raise EntityTooSmall()
+            md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
+            with part.lock:
                 part._value_buffer.seek(0)
-            else:
-                checksums.part_count += 1
-            while chunk := part._value_buffer.read(_CHUNK):
-                out.write(chunk)
-                if full is not None:
-                    full.update(chunk)
-        last = part
-        count += 1
-    if count == 0:
+                if full is None:
+                    checksums.addPart(part._value_buffer.read())  # a composite checksum: one part at a time
+                    part._value_buffer.seek(0)
+                else:
+                    checksums.part_count += 1
+                copied = 0
+                while chunk := part._value_buffer.read(_CHUNK):
+                    out.write(chunk)
+                    copied += len(chunk)
+                    if full is not None:
+                        full.update(chunk)
+            if copied != part.contentsize:  # the part was replaced or the upload aborted meanwhile
+                raise InvalidPart()
+            last = part
+            count += 1
+        if count == 0:
+            raise MalformedXML
+    except BaseException:
         out.close()
-        raise MalformedXML
+        raise
     etag = md5_hash(bytes(md5s)).hexdigest()
     built = (checksums.checksum_type, full.value(), 1) if full is not None else checksums.build()
     return Assembled(out), f"{etag}-{count}", built
@@ -360,22 +367,36 @@ class StreamedGets:
         return _FileChunks(f)
 
     def _large_object(self, environ: dict[str, Any]) -> tuple[Any, Path] | None:
-        if environ["REQUEST_METHOD"] != "GET" or environ.get("QUERY_STRING") or environ.get("HTTP_RANGE"):
+        """The key and its file, if this request is a plain GET of a large object on disk."""
+        if environ["REQUEST_METHOD"] != "GET" or environ.get("QUERY_STRING") or _GET_ONLY & environ.keys():
             return None
         if getattr(self.dispatcher.get_application(environ), "service", None) != "s3":
             return None
+        from moto.s3.models import ARCHIVE_STORAGE_CLASSES
+
         from gtaudit_local.persist import moto_state
         from gtaudit_local.persist.journal import bucket_and_key
 
         bucket, key = bucket_and_key(environ)
-        fake = moto_state.current_key(moto_state.s3_backend(self.account_id), bucket, key) if bucket and key else None
+        if not bucket or not key:
+            return None
+        backend = moto_state.s3_backend(self.account_id)
+        fake = moto_state.current_key(backend, bucket, key)
         buffer = getattr(fake, "_value_buffer", None)
         if fake is None or fake.size < STREAM_MIN or not isinstance(buffer, DiskBuffer):
             return None
+        if fake.storage_class in ARCHIVE_STORAGE_CLASSES or getattr(backend.buckets.get(bucket), "policy", None):
+            return None  # a GET that moto may refuse where a HEAD passes
         path = buffer.path()
         return None if path is None else (fake, path)
 
 
+# Headers that make moto's GET answer otherwise than its HEAD: conditions (a GET also takes an
+# unquoted ETag), ranges, CORS (a GET adds the bucket's rules), customer-provided keys.
+_GET_ONLY = {
+    "HTTP_RANGE", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_ORIGIN", "HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_CUSTOMER_ALGORITHM",
+}  # fmt: skip
 _HEAD_ONLY = {"content-length", "x-amz-checksum-type"} | {
     f"x-amz-checksum-{a}" for a in ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 }
@@ -387,14 +408,15 @@ def _get_headers(head: list[tuple[str, str]], fake: Any, environ: dict[str, Any]
     A GET with checksums enabled names a composite (multipart) checksum with its part count and
     its type; a HEAD gives the bare value (moto's ``get_object`` and ``head_object``).
     """
-    headers = [(k, v) for k, v in head if k.lower() not in _HEAD_ONLY]
+    kept = {k.lower() for k in fake.metadata}  # the key's own metadata: a GET sends it too
+    headers = [(k, v) for k, v in head if k.lower() not in _HEAD_ONLY or k.lower() in kept]
     headers.append(("Content-Length", str(fake.size)))
     if environ.get("HTTP_X_AMZ_CHECKSUM_MODE") == "ENABLED" and fake.checksum_algorithm:
         value = fake.checksum_value
         if fake.checksum_type == "COMPOSITE":
             value = f"{value}-{fake.checksum_parts}"
         headers.append((f"x-amz-checksum-{fake.checksum_algorithm.lower()}", value))
-        if fake.checksum_type:
+        if fake.checksum_type and "x-amz-checksum-type" not in kept:
             headers.append(("x-amz-checksum-type", fake.checksum_type))
     return headers
 

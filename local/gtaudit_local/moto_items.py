@@ -38,11 +38,11 @@ from gtaudit_local.persist.moto_state import build_item, item_text
 _MISSING = object()
 _WRITES = threading.RLock()
 _QUERIED = threading.local()  # .partition: (table, its items) while this thread runs a base-table Query
-# The last index Query's items, as key items, until the next write (see _marked): (table, mark, items, _version).
-_last_marked: tuple[Table, str, list[Item], int] | None = None
+# The last index Query's items, as key items, until the next write (see _marked):
+# (table, mark, key attributes, items, _version).
+_last_marked: tuple[Table, str, tuple[str, ...], list[Item], int] | None = None
 _version = 0  # item writes so far
 _INDEX_ATTRS = "_gtaudit_index_attrs"  # on a packed table: the index hash keys its items are marked with
-_KEY_ATTRS = "_gtaudit_key_attrs"  # on a packed table: the attributes of its key and of its indexes' keys
 
 
 class PackedItems(dict):
@@ -227,9 +227,6 @@ def _packing_init(init: Callable[..., None]) -> Callable[..., None]:
                 functools.partial(PackedItems, table.hash_key_attr, table.range_key_attr, index_attrs)
             )
             setattr(table, _INDEX_ATTRS, index_attrs)  # what every partition marks
-            keys = [table.hash_key_attr, table.range_key_attr]
-            keys += [k["AttributeName"] for index in table.all_indexes() for k in index.schema]
-            setattr(table, _KEY_ATTRS, tuple(dict.fromkeys(keys)))
 
     packing_init._packs_items = True  # type: ignore[attr-defined]
     return packing_init
@@ -309,12 +306,18 @@ def _marked(table: Table, wanted: str) -> list[Item]:
     """
     global _last_marked
     cached, version = _last_marked, _version
-    if cached is not None and cached[0] is table and cached[1] == wanted and cached[3] == version:
-        return cached[2]
-    keys = getattr(table, _KEY_ATTRS)
-    found = [item for p in list(table.items.values()) if isinstance(p, PackedItems) for item in p.marked(wanted, keys)]
+    # The table's key and every index's key, as they are now (an index may have been added since).
+    keys = [
+        table.hash_key_attr,
+        table.range_key_attr,
+        *(k["AttributeName"] for i in table.all_indexes() for k in i.schema),
+    ]
+    key_attrs = tuple(dict.fromkeys(a for a in keys if a))
+    if cached is not None and cached[:3] == (table, wanted, key_attrs) and cached[4] == version:
+        return cached[3]
+    found = [i for p in list(table.items.values()) if isinstance(p, PackedItems) for i in p.marked(wanted, key_attrs)]
     if _version == version:  # no write meanwhile (one that lands just after leaves a stale version)
-        _last_marked = (table, wanted, found, version)
+        _last_marked = (table, wanted, key_attrs, found, version)
     return found
 
 

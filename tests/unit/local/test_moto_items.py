@@ -132,7 +132,7 @@ def test_queries_read_their_partition_in_order_and_indexes_see_every_partition(
     by_worker = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"))
     assert [i["pk"] for i in by_worker["Items"]] == [f"OBJ#{p:02d}" for p in range(40)]
     assert unpacked == 40 + 40  # the index partition's items (as key items), then the page's, whole
-    assert all(isinstance(i, moto_items.KeyItem) and len(i.attrs) == 4 for i in moto_items._last_marked[2])
+    assert all(isinstance(i, moto_items.KeyItem) and len(i.attrs) == 4 for i in moto_items._last_marked[3])
     table.put_item(Item={"pk": "OBJ#99", "sk": "S#3", "worker_pk": "W#3", "worker_sk": "99"})  # a write
     unpacked = 0
     first = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#3"), Limit=15)
@@ -244,3 +244,16 @@ def test_attribute_values_are_written_as_moto_writes_them(table: Any, monkeypatc
         answer[-1]["Table"].pop("CreationDateTime")
         answer[0]["Item"]["bins"]["BS"].sort(), answer[0]["Item"]["nums"]["NS"].sort()  # sets: any order
     assert ours == theirs
+
+
+def test_an_index_added_later_is_queried_with_its_own_key(table: Any) -> None:
+    table.put_item(Item={**ITEM, "when": "2026-11-30"})
+    schema = [{"AttributeName": "worker_pk", "KeyType": "HASH"}, {"AttributeName": "when", "KeyType": "RANGE"}]
+    index = {"IndexName": "ByWhen", "Projection": {"ProjectionType": "ALL"}, "KeySchema": schema}
+    table.meta.client.update_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("worker_pk", "when")],
+        GlobalSecondaryIndexUpdates=[{"Create": index}],
+    )
+    got = table.query(IndexName="ByWhen", KeyConditionExpression=Key("worker_pk").eq("W#ann") & Key("when").gt("2026"))
+    assert [i["pk"] for i in got["Items"]] == ["OBJ#a"]

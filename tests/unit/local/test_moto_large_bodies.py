@@ -143,3 +143,38 @@ def test_moto_keeps_no_request_alive_after_answering_it(server: tuple[Any, Path]
         gc.garbage.clear()
         gc.enable()
     assert "BackendRequest" not in cyclic  # Flask's debug mode tied each request (and its body) in a cycle
+
+
+def test_gets_that_moto_answers_otherwise_than_a_head_are_moto_s_own(
+    server: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = server
+    body = os.urandom(MB)
+    etag = client.put_object(Bucket="bodies", Key="k", Body=body)["ETag"]
+    streamed = []
+    monkeypatch.setattr(moto_buffers, "_FileChunks", lambda f: streamed.append(f) or [f.read()])
+    with pytest.raises(ClientError, match="304"):  # a GET takes the ETag unquoted, a HEAD would not
+        client.get_object(Bucket="bodies", Key="k", IfNoneMatch=etag.strip('"'))
+    assert client.get_object(Bucket="bodies", Key="k", IfMatch=etag)["Body"].read() == body
+    assert streamed == []
+    assert client.get_object(Bucket="bodies", Key="k")["Body"].read() == body
+    assert len(streamed) == 1
+
+
+def test_a_part_that_changed_while_it_was_copied_fails_the_completion_and_leaves_no_file(
+    server: tuple[Any, Path],
+) -> None:
+    from moto.s3.models import s3_backends
+
+    client, folder = server
+    up = client.create_multipart_upload(Bucket="bodies", Key="mp")["UploadId"]
+    done = []
+    for n in (1, 2):
+        r = client.upload_part(Bucket="bodies", Key="mp", UploadId=up, PartNumber=n, Body=os.urandom(5 * MB))
+        done.append({"PartNumber": n, "ETag": r["ETag"]})
+    part = s3_backends["123456789012"]["aws"].buckets["bodies"].multiparts[up].parts[2]
+    part.contentsize += 1  # as if a new UploadPart replaced it while it was being copied
+    before = sorted(folder.iterdir())
+    with pytest.raises(ClientError, match="InvalidPart"):
+        client.complete_multipart_upload(Bucket="bodies", Key="mp", UploadId=up, MultipartUpload={"Parts": done})
+    assert sorted(folder.iterdir()) == before  # the parts, and no half-assembled body
