@@ -19,6 +19,7 @@ moto's own record of it, about 1.5 KB.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import tempfile
@@ -29,8 +30,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from moto.s3.models import FakeMultipart
+from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+from moto.s3.models import ARCHIVE_STORAGE_CLASSES, FakeMultipart, MultipartChecksumBuilder
 from moto.s3.models import get_canned_acl as _moto_canned_acl
+from moto.settings import S3_UPLOAD_PART_MIN_SIZE
+from moto.utilities.utils import md5_hash
+
+from gtaudit_local.persist import moto_state
+from gtaudit_local.persist.journal import bucket_and_key, no_write
 
 _moto_complete = FakeMultipart.complete
 
@@ -229,21 +236,16 @@ def _complete_on_disk(self: Any, body: Iterator[tuple[int, str]]) -> tuple[Assem
 
     The same checks (each part named with its ETag, all but the last at least the minimum size,
     at least one part), ETag and checksums as moto's (a full-object checksum is computed as the
-    parts stream by, with moto's algorithm choices: :func:`_FullObjectChecksum`).
+    parts stream by, with moto's algorithm choices: :class:`_Checksum`); each part is read once.
     """
-    from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
-    from moto.s3.models import MultipartChecksumBuilder
-    from moto.settings import S3_UPLOAD_PART_MIN_SIZE
-    from moto.utilities.utils import md5_hash
-
     checksums = MultipartChecksumBuilder(
         self.metadata.get("x-amz-checksum-algorithm"), self.metadata.get("x-amz-checksum-type")
     )
-    full = _FullObjectChecksum(checksums.checksum_algorithm) if checksums.checksum_type != "COMPOSITE" else None
+    composite = checksums.checksum_type == "COMPOSITE"
+    full = None if composite else _Checksum(checksums.checksum_algorithm)
     out = DiskBuffer()
     md5s = bytearray()
     last = None
-    count = 0
     try:
         for number, etag in body:
             part = self.parts.get(number)
@@ -252,35 +254,32 @@ def _complete_on_disk(self: Any, body: Iterator[tuple[int, str]]) -> tuple[Assem
             if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
                 raise EntityTooSmall()
             md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
+            running = full if full is not None else _Checksum(checksums.checksum_algorithm)  # the part's own
+            copied = 0
             with part.lock:
                 part._value_buffer.seek(0)
-                if full is None:
-                    checksums.addPart(part._value_buffer.read())  # a composite checksum: one part at a time
-                    part._value_buffer.seek(0)
-                else:
-                    checksums.part_count += 1
-                copied = 0
                 while chunk := part._value_buffer.read(_CHUNK):
                     out.write(chunk)
+                    running.update(chunk)
                     copied += len(chunk)
-                    if full is not None:
-                        full.update(chunk)
             if copied != part.contentsize:  # the part was replaced or the upload aborted meanwhile
                 raise InvalidPart()
+            if composite:
+                checksums.checksum.extend(running.digest())  # what moto's addPart keeps of a part
+            checksums.part_count += 1
             last = part
-            count += 1
-        if count == 0:
+        if checksums.part_count == 0:
             raise MalformedXML
     except BaseException:
         out.close()
         raise
     etag = md5_hash(bytes(md5s)).hexdigest()
-    built = (checksums.checksum_type, full.value(), 1) if full is not None else checksums.build()
-    return Assembled(out), f"{etag}-{count}", built
+    whole = (checksums.checksum_type, base64.b64encode(full.digest()).decode(), 1) if full is not None else None
+    return Assembled(out), f"{etag}-{checksums.part_count}", whole or checksums.build()
 
 
-class _FullObjectChecksum:
-    """moto's ``compute_checksum`` of a whole body, fed a chunk at a time (same algorithm fallbacks)."""
+class _Checksum:
+    """moto's ``compute_checksum`` of a body (a part, or the whole), fed a chunk at a time (same fallbacks)."""
 
     def __init__(self, algorithm: str) -> None:
         import binascii
@@ -311,11 +310,8 @@ class _FullObjectChecksum:
         else:
             self._digest.update(chunk)
 
-    def value(self) -> str:
-        import base64
-
-        raw = self._value.to_bytes(self._width, "big") if self._crc is not None else self._digest.digest()
-        return base64.b64encode(raw).decode()
+    def digest(self) -> bytes:
+        return self._value.to_bytes(self._width, "big") if self._crc is not None else bytes(self._digest.digest())
 
 
 def _crc32c() -> Callable[[bytes, int], int] | None:
@@ -349,7 +345,7 @@ class StreamedGets:
 
         def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
             answer[:] = [status, headers]
-            return _no_write
+            return no_write
 
         head = self.app({**environ, "REQUEST_METHOD": "HEAD"}, hold)
         if hasattr(head, "close"):
@@ -372,11 +368,6 @@ class StreamedGets:
             return None
         if getattr(self.dispatcher.get_application(environ), "service", None) != "s3":
             return None
-        from moto.s3.models import ARCHIVE_STORAGE_CLASSES
-
-        from gtaudit_local.persist import moto_state
-        from gtaudit_local.persist.journal import bucket_and_key
-
         bucket, key = bucket_and_key(environ)
         if not bucket or not key:
             return None
@@ -433,7 +424,3 @@ class _FileChunks:
 
     def close(self) -> None:
         self._f.close()
-
-
-def _no_write(data: bytes) -> None:
-    raise RuntimeError("moto wrote a body while its answer was held")

@@ -111,7 +111,7 @@ class Journal:
 
         def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
             answer[:] = [status, headers, exc_info]
-            return _no_write
+            return no_write
 
         body = app(environ, hold)
         if answer and answer[0].startswith("2"):
@@ -296,8 +296,9 @@ def _only_reads(operation: str, body: dict[str, Any]) -> bool:
     return all(s.get("Statement", "").lstrip().upper().startswith("SELECT") for s in statements)
 
 
-def _no_write(data: bytes) -> None:
-    raise RuntimeError("moto's apps return their body; the journal does not support write()")
+def no_write(data: bytes) -> None:
+    """``write`` of a WSGI answer held back from the client: moto's apps return their body instead."""
+    raise RuntimeError("moto's apps return their body; a held answer does not support write()")
 
 
 def _s3_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
