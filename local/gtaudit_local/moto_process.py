@@ -11,6 +11,15 @@ The protocol is JSON lines: the child prints ``{"port": N}`` once it serves; the
 closes the child's stdin to stop it. A parent that dies, even by ``kill -9``, closes that pipe too,
 so the child never outlives it; every write it answered is already in the store. Ctrl-C reaches the
 whole process group: the child ignores it and stops when the runtime is done with it.
+
+One moto, one interpreter lock: serving S3 and DynamoDB together, its process answered at about
+0.7 of a core while requests queued behind each other (a thread started per connection, each
+waiting for the lock). The runtime therefore runs two children (:class:`EmbeddedAws`): one for
+DynamoDB, one for everything else. S3, EventBridge, SQS and SNS stay together because moto raises
+S3's notifications to EventBridge and EventBridge's deliveries to SQS inside its own process;
+DynamoDB has no such tie in the template (no streams). Each child journals the requests it serves
+into the project's store (one SQLite file, WAL, so the two write side by side) and restores only
+its own part: objects and buckets, or items.
 """
 
 from __future__ import annotations
@@ -23,14 +32,16 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from gtaudit_local.aws import ACCOUNT_ID, REGION
 from gtaudit_local.persist.records import RestoreReport
 
 _START_TIMEOUT_S = 120.0
+Part = Literal["all", "s3", "dynamodb"]  # what a child restores: everything, all but items, items
 
 
 class MotoProcess:
@@ -44,15 +55,19 @@ class MotoProcess:
         Where the child keeps S3 bodies larger than 64 KB while it runs (emptied when it stops).
     log
         The child's stderr (moto's own complaints); default: discarded.
+    part
+        What :meth:`restore` puts back: ``"all"``, ``"s3"`` (buckets and objects) or
+        ``"dynamodb"`` (items); the child journals whatever it is sent either way.
     """
 
     account_id = ACCOUNT_ID
     region = REGION
 
-    def __init__(self, *, project_dir: Path | None, bodies: Path, log: Path | None = None) -> None:
+    def __init__(self, *, project_dir: Path | None, bodies: Path, log: Path | None = None, part: Part = "all") -> None:
         self.project_dir = project_dir
         self.bodies = bodies
         self.log = log
+        self.part = part
         self.endpoint = ""
         self.port = 0
         self._child: subprocess.Popen[str] | None = None
@@ -60,7 +75,12 @@ class MotoProcess:
 
     def start(self) -> MotoProcess:
         """Start the child and wait until it serves."""
-        cmd = [sys.executable, "-m", "gtaudit_local.moto_process", "--bodies", str(self.bodies)]
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the child without waiting for it (several start side by side; then :meth:`wait_ready`)."""
+        cmd = [sys.executable, "-m", "gtaudit_local.moto_process", "--bodies", str(self.bodies), "--part", self.part]
         if self.project_dir is not None:
             cmd += ["--project", str(self.project_dir)]
         if self.log is not None:
@@ -78,14 +98,25 @@ class MotoProcess:
             text=True,
             bufsize=1,
         )
+
+    def wait_ready(self) -> MotoProcess:
+        """Wait until the spawned child serves; ``endpoint`` is then set."""
         hello = self._reply()
         self.port = int(hello["port"])
         self.endpoint = f"http://127.0.0.1:{self.port}"
         return self
 
     def restore(self) -> RestoreReport:
-        """Put the project's kept objects and items back into the child's moto (see ``AwsStore.restore``)."""
+        """Put the project's kept objects or items back into the child's moto (see ``AwsStore.restore``)."""
+        self.ask_restore()
+        return self.restored()
+
+    def ask_restore(self) -> None:
+        """Ask the child to restore its part, without waiting (then :meth:`restored`)."""
         self._send({"op": "restore"})
+
+    def restored(self) -> RestoreReport:
+        """The child's report on the restore asked for."""
         return RestoreReport(**self._reply()["report"])
 
     def stop(self) -> None:
@@ -132,7 +163,82 @@ class MotoProcess:
         return reply
 
 
-def _serve(bodies: Path, project: Path | None) -> None:
+class EmbeddedAws:
+    """The runtime's embedded AWS: DynamoDB in one moto process, every other service in another.
+
+    ``endpoint`` (S3, EventBridge, SQS, SNS, CloudWatch Logs) and ``endpoints`` (``{"": ...,
+    "DYNAMODB": ...}``, as ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` name them) once
+    started. Parameters as for :class:`MotoProcess`; ``work_dir`` holds both children's body
+    folders (``s3-bodies``, ``s3-bodies-dynamodb``) and logs (``logs/moto.log``,
+    ``logs/moto-dynamodb.log``).
+    """
+
+    def __init__(self, *, project_dir: Path | None, work_dir: Path) -> None:
+        logs = work_dir / "logs"
+        self.main = MotoProcess(
+            project_dir=project_dir, bodies=work_dir / "s3-bodies", log=logs / "moto.log", part="s3"
+        )
+        self.dynamodb = MotoProcess(
+            project_dir=project_dir, bodies=work_dir / "s3-bodies-dynamodb", log=logs / "moto-dynamodb.log",
+            part="dynamodb",
+        )  # fmt: skip
+        self.children = (self.main, self.dynamodb)
+
+    @property
+    def endpoint(self) -> str:
+        """Where every service but DynamoDB is served."""
+        return self.main.endpoint
+
+    @property
+    def endpoints(self) -> Mapping[str, str]:
+        """``{"": main endpoint, "DYNAMODB": DynamoDB's endpoint}``."""
+        return {"": self.main.endpoint, "DYNAMODB": self.dynamodb.endpoint}
+
+    def endpoint_for(self, service: str) -> str:
+        """The endpoint of a boto3 service name (``"s3"``, ``"dynamodb"``, ...)."""
+        return self.dynamodb.endpoint if service == "dynamodb" else self.main.endpoint
+
+    def environ(self) -> dict[str, str]:
+        """``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_DYNAMODB``: boto3's settings for both."""
+        return {"AWS_ENDPOINT_URL" + (f"_{name}" if name else ""): url for name, url in self.endpoints.items()}
+
+    @property
+    def ports(self) -> list[int]:
+        """Both children's ports."""
+        return [child.port for child in self.children]
+
+    def start(self) -> EmbeddedAws:
+        """Start both children side by side and wait until both serve; a failure stops both."""
+        try:
+            for child in self.children:
+                child.spawn()
+            for child in self.children:
+                child.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restore(self) -> RestoreReport:
+        """Both children restore their part of the project at once; one report of the two."""
+        for child in self.children:
+            child.ask_restore()
+        objects, items = (child.restored() for child in self.children)
+        return objects.merged(items)
+
+    def stop(self) -> None:
+        """Stop both children (safe to call twice, never hangs)."""
+        for child in self.children:
+            child.stop()
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serve(bodies: Path, project: Path | None, part: Part) -> None:
     from gtaudit_local.aws import MotoServer
     from gtaudit_local.moto_buffers import install
     from gtaudit_local.persist.store import AwsStore
@@ -151,7 +257,8 @@ def _serve(bodies: Path, project: Path | None) -> None:
         for line in sys.stdin:
             request = json.loads(line)
             if request.get("op") == "restore" and store is not None:
-                reply: dict[str, Any] = {"report": asdict(store.restore(server))}
+                restored = store.restore(server, objects=part != "dynamodb", items=part != "s3")
+                reply: dict[str, Any] = {"report": asdict(restored)}
             elif request.get("op") == "restore":
                 reply = {"report": asdict(RestoreReport())}
             else:
@@ -168,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gtaudit_local.moto_process")
     parser.add_argument("--bodies", type=Path, required=True)
     parser.add_argument("--project", type=Path)
+    parser.add_argument("--part", choices=("all", "s3", "dynamodb"), default="all")
     args = parser.parse_args(argv)
-    _serve(args.bodies, args.project)
+    _serve(args.bodies, args.project, args.part)
     return 0
 
 

@@ -38,7 +38,7 @@ from gtaudit_local.aws import ACCOUNT_ID, CREDENTIALS, REGION, client, resource
 from gtaudit_local.dispatch import Dispatcher
 from gtaudit_local.groundtruth.emulator import GroundTruthEmulator
 from gtaudit_local.lambdas import LambdaApi, LambdaService
-from gtaudit_local.moto_process import MotoProcess
+from gtaudit_local.moto_process import EmbeddedAws
 from gtaudit_local.persist.records import RestoreReport
 from gtaudit_local.persist.store import AwsStore
 from gtaudit_local.template import Stack, load_template
@@ -101,9 +101,7 @@ class LocalRuntime:
         self.lambda_concurrency = lambda_concurrency
         self.crashes = dict(crashes or {})  # {function logical ID: invocations that die}: fault drills
         self.store: AwsStore | None = None
-        self.moto = MotoProcess(
-            project_dir=self.project_dir, bodies=self.work_dir / "s3-bodies", log=self.work_dir / "logs" / "moto.log"
-        )
+        self.moto = EmbeddedAws(project_dir=self.project_dir, work_dir=self.work_dir)
         self.restored: RestoreReport | None = None  # what a start on a project folder found there
         self.resumed_jobs: list[str] = []  # the emulator's jobs that such a start runs again
         self.redriven = 0  # S3 events such a start announced again (gtaudit_local.redrive)
@@ -139,7 +137,7 @@ class LocalRuntime:
             self.store = AwsStore(self.project_dir, readonly=True)
             self._stack.callback(self.store.close)
         for name in ("s3", "events", "sqs", "logs", "dynamodb", "sns"):
-            self.clients[name] = client(name, self.moto.endpoint)
+            self.clients[name] = client(name, self.moto.endpoint_for(name))
         self.deploy()
         if self.project_dir is not None:
             self.restored = self.moto.restore()
@@ -154,7 +152,7 @@ class LocalRuntime:
         )
         self.gt.start()
         self._stack.callback(self.gt.stop)  # idempotent; also stopped before the Lambda service below
-        endpoints = {"": self.moto.endpoint, "SAGEMAKER": self.gt.endpoint}
+        endpoints = {**self.moto.endpoints, "SAGEMAKER": self.gt.endpoint}
         faults = {lid: (self.work_dir / "faults" / f"{lid}.crashes", n) for lid, n in self.crashes.items()}
         self.lambdas = LambdaService(
             self.stack.functions,
@@ -279,7 +277,7 @@ class LocalRuntime:
         """The standard settings that point boto3 in this process at the embedded services."""
         assert self.gt is not None
         return {
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            **self.moto.environ(),
             "AWS_ENDPOINT_URL_SAGEMAKER": self.gt.endpoint,
             **({"AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.endpoint} if self.lambda_api else {}),
             "AWS_REGION": REGION,
@@ -291,11 +289,11 @@ class LocalRuntime:
         """A boto3 client on the embedded service (SageMaker goes to the GT emulator)."""
         assert self.gt is not None
         endpoint = {"sagemaker": self.gt.endpoint, "lambda": self.lambda_api.endpoint if self.lambda_api else ""}
-        return client(service, endpoint.get(service) or self.moto.endpoint)
+        return client(service, endpoint.get(service) or self.moto.endpoint_for(service))
 
     def client_resource(self, service: str) -> Any:
         """A boto3 resource on the embedded AWS (e.g. ``client_resource("dynamodb").Table(name)``)."""
-        return resource(service, self.moto.endpoint)
+        return resource(service, self.moto.endpoint_for(service))
 
     @property
     def bucket(self) -> str:

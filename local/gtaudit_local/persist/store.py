@@ -48,6 +48,7 @@ from gtaudit_local.persist.records import ObjectRecord, RestoreReport
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 60.0  # how long a write waits for the other process's to commit
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL,
@@ -112,7 +113,9 @@ class AwsStore:
         else:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self.bucket_root.mkdir(exist_ok=True)
-            self._db = sqlite3.connect(self.db_path, check_same_thread=False)
+            # Two moto processes write here side by side (gtaudit_local.moto_process): a write waits
+            # for the other's to commit rather than failing.
+            self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -275,18 +278,19 @@ class AwsStore:
         return (json.loads(r[0]) for r in rows)
 
     # Restore.
-    def restore(self, server: Server) -> RestoreReport:
+    def restore(self, server: Server, *, objects: bool = True, items: bool = True) -> RestoreReport:
         """Put every kept object and item back into the moto of this process, serving ``server``.
 
         Call it after the template's buckets and tables were created, before anyone uses them.
         Objects go straight into moto's backend (no S3 event is sent: the pipeline already saw
         them); a bucket on disk that is not deployed is created with default settings, the items
-        of a table that is not deployed stay on disk (both reported).
+        of a table that is not deployed stay on disk (both reported). ``objects=False`` leaves
+        buckets and objects out, ``items=False`` the tables' items (a moto serving one of them).
         """
         t0 = time.perf_counter()
         report = RestoreReport()
-        buckets, found = self._reconcile(report)
-        tables = {t: self.items(t) for t in self.tables()}
+        buckets, found = self._reconcile(report) if objects else ([], [])
+        tables = {t: self.items(t) for t in self.tables()} if items else {}
         moto_state.load(found, buckets, tables, server.account_id, server.region, report)
         report.seconds = time.perf_counter() - t0
         return report

@@ -56,7 +56,7 @@ def test_nothing_is_left_running_after_shutdown(tmp_path: Path, workers: list[Fa
         rt.client("sagemaker").create_labeling_job(**job_request(rt, "job-x"))
         assert rt.wait_idle(60)
         assert rt.gt is not None and rt.lambdas is not None
-        ports = [rt.moto.port, int(rt.gt.endpoint.rsplit(":", 1)[1])]
+        ports = [*rt.moto.ports, int(rt.gt.endpoint.rsplit(":", 1)[1])]
         pids = rt.lambdas.pids()
         assert pids and all(_port_open(p) for p in ports)
         assert all(c.laddr.ip == "127.0.0.1" for c in psutil.Process().net_connections() if c.status == "LISTEN")
@@ -67,13 +67,13 @@ def test_nothing_is_left_running_after_shutdown(tmp_path: Path, workers: list[Fa
 def test_an_exception_inside_the_runtime_still_stops_everything(tmp_path: Path, workers: list[FakeWorker]) -> None:
     rt = LocalRuntime(make_project(tmp_path / "proj"), work_dir=tmp_path / "w", workteams={TEAM: workers})
     with pytest.raises(KeyboardInterrupt), rt:
-        port = rt.moto.port
+        ports = rt.moto.ports
         rt.lambdas.invoke(
             "PreFunction", {"dataObject": {"object-id": "a", "source-ref": "s3://b/k"}}
         ) if rt.lambdas else None
         pids = rt.lambdas.pids() if rt.lambdas else []
         raise KeyboardInterrupt
-    assert not _port_open(port)
+    assert not any(_port_open(p) for p in ports)
     assert pids and not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
 
 
