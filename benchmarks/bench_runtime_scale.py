@@ -65,10 +65,11 @@ def make_images(folder: Path, n: int, size: str) -> None:
         p.unlink()
 
 
-def tree_rss(proc: psutil.Process, peaks: dict[str, int]) -> tuple[int, float]:
+def tree_rss(proc: psutil.Process, peaks: dict[str, int], cpus: dict[str, float]) -> tuple[int, float]:
     """Proportional set size (PSS) of ``proc`` and its descendants, and their CPU seconds so far.
 
-    ``peaks`` keeps each process's own peak under a short name (its role in the runtime).
+    ``peaks`` keeps each process's own peak under a short name (its role in the runtime), ``cpus``
+    its CPU seconds so far.
     """
     rss, cpu = 0, 0.0
     for p in [proc, *proc.children(recursive=True)]:
@@ -82,6 +83,7 @@ def tree_rss(proc: psutil.Process, peaks: dict[str, int]) -> tuple[int, float]:
         cpu += t.user + t.system + t.children_user + t.children_system
         key = f"{name} {p.pid}"
         peaks[key] = max(peaks.get(key, 0), mine)
+        cpus[key] = max(cpus.get(key, 0.0), t.user + t.system)
     return rss, cpu
 
 
@@ -89,7 +91,7 @@ def _role(p: psutil.Process) -> str:
     cmdline = p.cmdline()
     text = " ".join(cmdline)
     if "moto_process" in text:
-        return "moto"
+        return "moto-dynamodb" if "--part dynamodb" in text else "moto"
     if "_lambda_worker" in text:
         return "lambda:" + p.cwd().rsplit("/", 1)[-1]
     return "runtime" if "run_demo" in text else (cmdline[0].rsplit("/", 1)[-1] if cmdline else "?")
@@ -104,8 +106,9 @@ def run(n: int, size: str, tmp: Path) -> dict[str, float]:
     proc = psutil.Process(child.pid)
     peak, cpu = 0, 0.0
     peaks: dict[str, int] = {}
+    cpus: dict[str, float] = {}
     while child.poll() is None:
-        rss, c = tree_rss(proc, peaks)
+        rss, c = tree_rss(proc, peaks, cpus)
         peak, cpu = max(peak, rss), max(cpu, c)
         time.sleep(0.5)
     wall = time.perf_counter() - t
@@ -116,6 +119,12 @@ def run(n: int, size: str, tmp: Path) -> dict[str, float]:
         raise SystemExit(f"{n} objects: the demo failed ({child.returncode}, {counts})")
     top = sorted(peaks.items(), key=lambda kv: -kv[1])[:4]
     print("   largest processes: " + ", ".join(f"{k.rsplit(' ', 1)[0]} {v / 2**20:.0f} MB" for k, v in top))
+    by_role: dict[str, float] = {}
+    for k, v in cpus.items():
+        role = k.rsplit(" ", 1)[0].split(":", 1)[0]
+        by_role[role] = by_role.get(role, 0.0) + v
+    busiest = sorted(by_role.items(), key=lambda kv: -kv[1])
+    print("   cores by role: " + ", ".join(f"{role} {v / wall:.2f}" for role, v in busiest))
     return {"objects": n, "wall": wall, "per_object": wall / n, "peak_mb": peak / 2**20, "cores": cpu / wall,
             "approved": counts.get("approved", 0)}  # fmt: skip
 
