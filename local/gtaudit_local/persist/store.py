@@ -26,6 +26,8 @@ readers do not block its writer), for tools: :meth:`AwsStore.objects`, :meth:`Aw
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -114,17 +116,20 @@ class AwsStore:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self.bucket_root.mkdir(exist_ok=True)
             # Two moto processes write here side by side (gtaudit_local.moto_process): a write waits
-            # for the other's to commit rather than failing.
-            self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                self._db.close()
-                raise StoreError(f"{self.db_path} has schema {version}; this gtaudit reads up to {SCHEMA_VERSION}")
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            # for the other's to commit rather than failing. Opening is not covered by that wait
+            # (SQLite refuses a switch to WAL at once while another connection opens), so the
+            # processes open one after the other, under a lock on the state folder.
+            with _folder_lock(self.db_path.parent):
+                self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    self._db.close()
+                    raise StoreError(f"{self.db_path} has schema {version}; this gtaudit reads up to {SCHEMA_VERSION}")
+                with self._db:
+                    self._db.executescript(_SCHEMA)
+                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close the database (safe to call twice)."""
@@ -338,6 +343,17 @@ class AwsStore:
     def _check_writable(self) -> None:
         if self.readonly:
             raise StoreError(f"{self.project_dir} is open read-only")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` itself, for as long as the block runs (waits for it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _row(r: ObjectRecord) -> tuple[Any, ...]:
