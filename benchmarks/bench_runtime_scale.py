@@ -83,9 +83,10 @@ def tree_rss(proc: psutil.Process, peaks: dict[str, int], cpus: dict[str, float]
         cpu += t.user + t.system + t.children_user + t.children_system
         key = f"{name} {p.pid}"
         peaks[key] = max(peaks.get(key, 0), mine)
-        # A process that has ended has no command line ("?"): keep the role it was seen with.
-        role = next((k for k in cpus if k.endswith(f" {p.pid}") and not k.startswith("? ")), key)
-        cpus[role] = max(cpus.get(role, 0.0), t.user + t.system)
+        # A process that has ended has no command line ("?"): keep the role it was last seen with.
+        if name == "?":
+            key = next((k for k in cpus if k.endswith(f" {p.pid}") and not k.startswith("? ")), key)
+        cpus[key] = max(cpus.get(key, 0.0), t.user + t.system)
     return rss, cpu
 
 

@@ -18,8 +18,8 @@ waiting for the lock). The runtime therefore runs two children (:class:`Embedded
 DynamoDB, one for everything else. S3, EventBridge, SQS and SNS stay together because moto raises
 S3's notifications to EventBridge and EventBridge's deliveries to SQS inside its own process;
 DynamoDB has no such tie in the template (no streams). Each child journals the requests it serves
-into the project's store (one SQLite file, WAL, so the two write side by side) and restores only
-its own part: objects and buckets, or items.
+into the project's store (one SQLite file in WAL mode: one writes while the other waits for its
+commit, and both read at any time) and restores only its own part: objects and buckets, or items.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -101,7 +102,7 @@ class MotoProcess:
 
     def wait_ready(self) -> MotoProcess:
         """Wait until the spawned child serves; ``endpoint`` is then set."""
-        hello = self._reply()
+        hello = self._reply(timeout=_START_TIMEOUT_S)
         self.port = int(hello["port"])
         self.endpoint = f"http://127.0.0.1:{self.port}"
         return self
@@ -121,11 +122,19 @@ class MotoProcess:
 
     def stop(self) -> None:
         """Stop the child (safe to call twice, never hangs)."""
+        self.hang_up()
+        self.reap()
+
+    def hang_up(self) -> None:
+        """Close the child's stdin: it stops serving and exits (then :meth:`reap`)."""
+        if self._child is not None and self._child.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._child.stdin.close()
+
+    def reap(self) -> None:
+        """Wait for the child to exit (killed after 30 s) and close what it held."""
         child, self._child = self._child, None
         if child is not None:
-            with contextlib.suppress(OSError):
-                if child.stdin:
-                    child.stdin.close()
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -149,9 +158,12 @@ class MotoProcess:
         self._child.stdin.write(json.dumps(message) + "\n")
         self._child.stdin.flush()
 
-    def _reply(self) -> dict[str, Any]:
+    def _reply(self, timeout: float | None = None) -> dict[str, Any]:
         if self._child is None or self._child.stdout is None:
             raise RuntimeError("the embedded AWS is not running")
+        if timeout is not None and not select.select([self._child.stdout], [], [], timeout)[0]:
+            where = f"; see {self.log}" if self.log else ""
+            raise RuntimeError(f"the embedded AWS (moto) did not answer within {timeout:.0f} s{where}")
         line = self._child.stdout.readline()
         if not line:
             code = self._child.wait(timeout=_START_TIMEOUT_S)
@@ -227,9 +239,13 @@ class EmbeddedAws:
         return objects.merged(items)
 
     def stop(self) -> None:
-        """Stop both children (safe to call twice, never hangs)."""
+        """Stop both children at once (safe to call twice, never hangs)."""
         for child in self.children:
-            child.stop()
+            child.hang_up()
+        try:
+            self.main.reap()
+        finally:
+            self.dynamodb.reap()
 
     def __enter__(self) -> EmbeddedAws:
         return self.start()

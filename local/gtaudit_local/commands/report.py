@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "worker, per job and per day; each labeler's IoU against the consensus and gold truths; each "
             "auditor's catch and false-reject rates on seeded objects and agreement with other auditors; "
             "per class agreement and confusion. From the traceability table (queries only, no scan). AWS "
-            "settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL) decide whether AWS or the local runtime is read."
+            "settings (AWS_PROFILE, AWS_REGION; AWS_ENDPOINT_URL_DYNAMODB for the local runtime) decide what is read."
         ),
     )
     add_table_arguments(p)

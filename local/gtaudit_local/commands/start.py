@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "of masks beside their images (docs/importing.md). The bucket, table, role, Lambda ARNs and "
             "workteam come from the stack's outputs (--stack, or $GTAUDIT_STACK), else from the orchestrator's "
             "environment variables (DATA_BUCKET, PIPELINE_TABLE, ...), and flags override both. AWS endpoints "
-            "follow boto3's settings (AWS_ENDPOINT_URL...), so the same command drives the local runtime."
+            "follow boto3's settings (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB for the local runtime)."
         ),
     )
     p.add_argument("--images", help="s3://bucket/prefix/ or a local folder of images (with --from: where they are)")

@@ -121,15 +121,20 @@ class AwsStore:
             # processes open one after the other, under a lock on the state folder.
             with _folder_lock(self.db_path.parent):
                 self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
-                version = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
+                try:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+                    version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                    if version > SCHEMA_VERSION:
+                        raise StoreError(
+                            f"{self.db_path} has schema {version}; this gtaudit reads up to {SCHEMA_VERSION}"
+                        )
+                    with self._db:
+                        self._db.executescript(_SCHEMA)
+                        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                except BaseException:
                     self._db.close()
-                    raise StoreError(f"{self.db_path} has schema {version}; this gtaudit reads up to {SCHEMA_VERSION}")
-                with self._db:
-                    self._db.executescript(_SCHEMA)
-                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    raise
 
     def close(self) -> None:
         """Close the database (safe to call twice)."""

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
+
 from gtaudit.gold import GoldObject
 from gtaudit.labels import parse_label_set
 from gtaudit.models.jobs import JobKind
@@ -81,14 +83,18 @@ def content_type(name: str) -> str:
 def upload_folder(s3: Any, folder: Path, target: S3Uri) -> list[S3Uri]:
     """Upload every image under ``folder`` (recursively) to ``target``; return their URIs in key order.
 
-    ``UPLOAD_THREADS`` uploads at a time: one at a time waits out S3's latency per image (10,000
-    images took minutes). The first failed upload is raised once the ones under way have ended.
+    ``UPLOAD_THREADS`` images at a time, each in one thread (a large one in parts, one after the
+    other): one image at a time waits out S3's latency per image (10,000 images took minutes). A
+    failed upload is raised (the first in key order) once the uploads under way have ended; those
+    not started by then are not started.
     """
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and _is_image(p.name))
+    one_thread = TransferConfig(use_threads=False)
 
     def upload(path: Path) -> S3Uri:
         uri = target.join(path.relative_to(folder).as_posix())
-        s3.upload_file(str(path), uri.bucket, uri.key, ExtraArgs={"ContentType": content_type(path.name)})
+        extra = {"ContentType": content_type(path.name)}
+        s3.upload_file(str(path), uri.bucket, uri.key, ExtraArgs=extra, Config=one_thread)
         return uri
 
     with ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload") as pool:

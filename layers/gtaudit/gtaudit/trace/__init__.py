@@ -84,7 +84,7 @@ def write_report(
     """Write ``report.<format>`` files into ``out_dir``; return ``{format: path}``.
 
     ``ddb`` defaults to ``boto3.client("dynamodb")``, i.e. whatever the standard AWS settings
-    (``AWS_ENDPOINT_URL``...) point at: AWS or the local runtime.
+    (``AWS_ENDPOINT_URL_DYNAMODB`` for the local runtime) point at.
     """
     if ddb is None:
         import boto3
