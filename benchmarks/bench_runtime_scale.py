@@ -65,11 +65,13 @@ def make_images(folder: Path, n: int, size: str) -> None:
         p.unlink()
 
 
-def tree_rss(proc: psutil.Process, peaks: dict[str, int], cpus: dict[str, float]) -> tuple[int, float]:
+def tree_rss(
+    proc: psutil.Process, peaks: dict[str, int], cpus: dict[str, float], now: dict[str, int]
+) -> tuple[int, float]:
     """Proportional set size (PSS) of ``proc`` and its descendants, and their CPU seconds so far.
 
     ``peaks`` keeps each process's own peak under a short name (its role in the runtime), ``cpus``
-    its CPU seconds so far.
+    its CPU seconds so far; ``now`` gets this sample's PSS by role.
     """
     rss, cpu = 0, 0.0
     for p in [proc, *proc.children(recursive=True)]:
@@ -80,6 +82,8 @@ def tree_rss(proc: psutil.Process, peaks: dict[str, int], cpus: dict[str, float]
         except psutil.Error:
             continue
         rss += mine
+        group = name.split(":", 1)[0]
+        now[group] = now.get(group, 0) + mine
         cpu += t.user + t.system + t.children_user + t.children_system
         key = f"{name} {p.pid}"
         peaks[key] = max(peaks.get(key, 0), mine)
@@ -110,8 +114,12 @@ def run(n: int, size: str, tmp: Path) -> dict[str, float]:
     peak, cpu = 0, 0.0
     peaks: dict[str, int] = {}
     cpus: dict[str, float] = {}
+    at_peak: dict[str, int] = {}
     while child.poll() is None:
-        rss, c = tree_rss(proc, peaks, cpus)
+        now: dict[str, int] = {}
+        rss, c = tree_rss(proc, peaks, cpus, now)
+        if rss > peak:
+            at_peak = {**now, "seconds": int(time.perf_counter() - t)}
         peak, cpu = max(peak, rss), max(cpu, c)
         time.sleep(0.5)
     wall = time.perf_counter() - t
@@ -126,6 +134,9 @@ def run(n: int, size: str, tmp: Path) -> dict[str, float]:
     for k, v in cpus.items():
         role = k.rsplit(" ", 1)[0].split(":", 1)[0]
         by_role[role] = by_role.get(role, 0.0) + v
+    when = at_peak.pop("seconds", 0)
+    print(f"   at the peak ({when} s of {wall:.0f}): " + ", ".join(
+        f"{role} {v / 2**20:.0f} MB" for role, v in sorted(at_peak.items(), key=lambda kv: -kv[1])))  # fmt: skip
     busiest = sorted(by_role.items(), key=lambda kv: -kv[1])
     print("   cores by role: " + ", ".join(f"{role} {v / wall:.2f}" for role, v in busiest))
     return {"objects": n, "wall": wall, "per_object": wall / n, "peak_mb": peak / 2**20, "cores": cpu / wall,

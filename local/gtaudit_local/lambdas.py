@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -320,9 +320,19 @@ class LambdaService:
         """Stop the environments idle for more than ``idle_timeout`` seconds at ``now``; how many."""
         if self.idle_timeout is None:
             return 0
-        now = time.monotonic() if now is None else now
+        at, limit = time.monotonic() if now is None else now, self.idle_timeout
+        return self._stop_idle(lambda w: at - w.idle_since > limit)
+
+    def release_idle(self) -> int:
+        """Stop every idle environment now, whatever its idle time; how many (a busy one stays).
+
+        For a caller that knows no call is coming for a while: the next call starts cold.
+        """
+        return self._stop_idle(lambda _w: True)
+
+    def _stop_idle(self, stale_if: Callable[[_Worker], bool]) -> int:
         with self._lock:
-            stale = [w for idle in self._idle.values() for w in idle if now - w.idle_since > self.idle_timeout]
+            stale = [w for idle in self._idle.values() for w in idle if stale_if(w)]
             for name, idle in self._idle.items():
                 self._idle[name] = [w for w in idle if w not in stale]
             self._all = [w for w in self._all if w not in stale]

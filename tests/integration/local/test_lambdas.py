@@ -72,5 +72,7 @@ def test_an_idle_environment_is_reclaimed_and_the_next_call_starts_a_new_one(tmp
             raise AssertionError("the reclaimed environment's process is still running")
         second = service.invoke("fn", {})
         assert second != first and service.pids() == [second] and service.reaped == 1
+        assert service.release_idle() == 1 and service.pids() == []  # idle for no time, released on request
+        assert service.invoke("fn", {}) not in (first, second) and service.reaped == 2
     finally:
         service.close()
