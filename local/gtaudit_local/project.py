@@ -24,12 +24,11 @@ fixed ID) instead of starting a second run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,8 @@ from typing import Any
 
 from gtaudit.labels import LabelSet, parse_label_set
 from gtaudit.pipeline.start import new_run_id
+
+from gtaudit_local.persist.store import folder_lock
 
 PROJECT_FILE = "project.json"
 OLD_MARKER = ".gtaudit-demo.json"  # what a demo folder held before projects lasted
@@ -179,17 +180,14 @@ def project_lock(folder: Path) -> Iterator[None]:
         Another process holds the folder.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
+    with ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(folder_lock(folder, wait=False))
         except BlockingIOError as exc:
             raise ProjectError(
                 f"{folder} is in use by another gtaudit process; a project runs in one at a time"
             ) from exc
         yield
-    finally:
-        os.close(fd)
 
 
 def _empty(folder: Path) -> None:

@@ -119,7 +119,7 @@ class AwsStore:
             # for the other's to commit rather than failing. Opening is not covered by that wait
             # (SQLite refuses a switch to WAL at once while another connection opens), so the
             # processes open one after the other, under a lock on the state folder.
-            with _folder_lock(self.db_path.parent):
+            with folder_lock(self.db_path.parent):
                 self._db = sqlite3.connect(self.db_path, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
                 try:
                     self._db.execute("PRAGMA journal_mode=WAL")
@@ -351,11 +351,15 @@ class AwsStore:
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``folder`` itself, for as long as the block runs (waits for it)."""
+def folder_lock(folder: Path, *, wait: bool = True) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` itself, for as long as the block runs.
+
+    The system releases it when the process ends, however it ends. ``wait=False`` raises
+    ``BlockingIOError`` at once if another process holds it.
+    """
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(fd)  # releases the lock
