@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -116,10 +117,10 @@ def test_queries_read_their_partition_in_order_and_indexes_see_every_partition(
     unpacked = 0
     unpack = moto_items.PackedItems.unpack
 
-    def counting(self: moto_items.PackedItems, packed: bytes) -> Item:
+    def counting(self: moto_items.PackedItems, packed: bytes, only: Any = None) -> Item:
         nonlocal unpacked
         unpacked += 1
-        return unpack(self, packed)
+        return unpack(self, packed, only)
 
     monkeypatch.setattr(moto_items.PackedItems, "unpack", counting)
     page = table.query(KeyConditionExpression=Key("pk").eq("OBJ#07") & Key("sk").gte("S#2"), ScanIndexForward=False)
@@ -194,6 +195,14 @@ def test_index_queries_over_key_items_answer_as_moto_over_whole_items(
          "ScanIndexForward": False},
         {"KeyConditionExpression": Key("worker_pk").eq("W#1"), "FilterExpression": Attr("n").gt(150), "Limit": 9},
         {"KeyConditionExpression": Key("worker_pk").eq("W#0"), "ProjectionExpression": "pk, sk, n"},
+        # pages read in windows: conditions whose matches end before the partition does, or start late
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1") & Key("worker_sk").lt("T4")},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0") & Key("worker_sk").lte("T4"), "Limit": 3},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0") & Key("worker_sk").gt("T3"), "Limit": 5},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1") & Key("worker_sk").gte("T5")},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1") & Key("worker_sk").eq("T2"), "Limit": 2},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#0") & Key("worker_sk").between("T1", "T1"), "Limit": 1},
+        {"KeyConditionExpression": Key("worker_pk").eq("W#1") & Key("worker_sk").gt("T9")},
     ]  # fmt: skip
 
     def pages(query: dict[str, Any]) -> list[tuple[list[Any], int, Any]]:
@@ -257,3 +266,63 @@ def test_an_index_added_later_is_queried_with_its_own_key(table: Any) -> None:
     )
     got = table.query(IndexName="ByWhen", KeyConditionExpression=Key("worker_pk").eq("W#ann") & Key("when").gt("2026"))
     assert [i["pk"] for i in got["Items"]] == ["OBJ#a"]
+
+
+def test_projections_answer_as_moto_projects(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    everything = {**ITEM, "nums": {Decimal("1.50"), Decimal("-2")}, "zero": Decimal("0.000"), "empty": "", "yes": True,
+                  "marks": [Decimal(1), {"deep": "x", "not": "this"}]}  # fmt: skip
+    table.put_item(Item=everything)
+    top = ("pk", "sk", "seconds", "blob", "tags", "nums", "zero", "empty", "yes", "absent")
+    names = {"#l": "list", "#n": "nested", **{f"#{a}": a for a in top}}
+    projections = [
+        ", ".join(f"#{a}" for a in top),  # top-level names: picked as they are
+        "#n.#l, marks[1].deep, #seconds",  # into a map and a list: moto's own way
+        "#n, #l",  # "#l" names the top-level attribute "list", which this item lacks
+    ]
+
+    def answers() -> list[Any]:
+        out = []
+        for expr in projections:
+            for kind in ("get", "query"):
+                names_used = {k: names[k] for k in re.findall(r"#\w+", expr)}
+                args: dict[str, Any] = {"ProjectionExpression": expr, "ExpressionAttributeNames": names_used}
+                if kind == "get":
+                    got = [table.get_item(Key={"pk": "OBJ#a", "sk": "TASK#1"}, **args)["Item"]]
+                else:
+                    got = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#ann"), **args)
+                    got = got["Items"]
+                out.append([{k: sorted(v) if isinstance(v, set) else v for k, v in i.items()} for i in got])
+        return out
+
+    ours = answers()
+    assert ours[0][0]["zero"] == Decimal("0.000") and "absent" not in ours[0][0]
+    assert ours[2][0] == {"nested": {"list": [1, "two", {"three": True}]}, "marks": [{"deep": "x"}], "seconds": 12.5}
+    assert ours[4][0] == {"nested": {"list": [1, "two", {"three": True}], "none": None}}  # answers: get, query
+    moto_own = Item.project.__wrapped__  # type: ignore[attr-defined]
+    monkeypatch.setattr(Item, "project", moto_own)
+    assert ours == answers()
+
+
+def test_each_page_of_an_index_query_reads_its_window_not_the_whole_answer(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with table.batch_writer() as batch:
+        for n in range(1500):
+            batch.put_item(Item={"pk": f"OBJ#{n:04d}", "sk": "S", "worker_pk": "W#a", "worker_sk": f"T{n % 997:03d}"})
+    considered: list[int] = []  # the items moto filters and sorts for each page
+    sort = Table.sorted_items
+
+    def spy(self: Table, *args: Any) -> Any:
+        considered.append(len(args[-1]))
+        return sort(self, *args)
+
+    monkeypatch.setattr(Table, "sorted_items", spy)
+    got, start = [], None
+    while True:
+        page = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#a"), Limit=100,
+                           **({"ExclusiveStartKey": start} if start else {}))  # fmt: skip
+        got += [i["worker_sk"] for i in page["Items"]]
+        if not (start := page.get("LastEvaluatedKey")):
+            break
+    assert len(got) == 1500 and got == sorted(got)
+    assert len(considered) == 15 and max(considered) <= 102  # the page, its start key's item, the one after
