@@ -13,13 +13,22 @@ Setup, honestly stated:
   roughly one round trip per 1 MB page (about 30 pages here, fetched 8 days in parallel).
 - A second run against moto (in-process) with a smaller table checks that both give the same
   report; moto's Query is itself a linear scan per page, so it is not a speed reference.
+- ``--embedded N``: what a local project's report costs. N records on one day (one ByDay
+  partition, as a demo run writes them: N = 100,000 is a 10,000-object project) are loaded into the
+  local runtime's DynamoDB process (moto with ``gtaudit_local.moto_items``) and reported from it,
+  twice (the second with the sorted index answer cached); the ratio is to the same report from
+  the fake's pages. Before it, 8,000 records on one day from in-process moto as it comes and with
+  gtaudit's patches, in that order.
 
 Prints the time, the ratio to the 10 s budget and to a floor (json.loads of the same pages,
 the least any client must do), and the peak RSS.
+
+    .venv/bin/python benchmarks/bench_report.py [RECORDS] [--embedded N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import resource
@@ -211,8 +220,103 @@ def run_moto(n: int) -> dict[str, Any]:
     return report
 
 
+def one_day(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same records on one day, as a project's demo run writes them (one ByDay partition)."""
+    day_pk, day_sk = INDEXES["ByDay"]
+    first = min(it[day_pk]["S"] for it in items)
+    for it in items:
+        it[day_pk]["S"] = first
+        it[day_sk]["S"] = first[2:] + it[day_sk]["S"][10:]
+    return items
+
+
+def _load(ddb: Any, items: list[dict[str, Any]]) -> float:
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = time.perf_counter()
+
+    def put(chunk: list[dict[str, Any]]) -> None:
+        ddb.batch_write_item(RequestItems={"bench": [{"PutRequest": {"Item": it}} for it in chunk]})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, [items[i : i + 25] for i in range(0, len(items), 25)]))
+    for day in sorted({it["day_pk"]["S"][2:] for it in items}):
+        ddb.put_item(TableName="bench", Item={"pk": {"S": CALENDAR_PK}, "sk": {"S": f"D#{day}"}})
+    return time.perf_counter() - t0
+
+
+def run_moto_ab(n: int) -> None:
+    """One day of ``n`` records, reported from in-process moto as it comes, then with gtaudit's patches."""
+    from gtaudit_local import moto_items
+    from moto import mock_aws
+
+    sys.path.insert(0, "tests")
+    from conftest import table_spec
+
+    times = []
+    for patched in (False, True):
+        if patched:
+            moto_items.install()  # for good: moto's classes stay patched in this process
+        with mock_aws():
+            ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+            ddb.create_table(TableName="bench", **table_spec("TraceTable"))
+            _load(ddb, one_day(generate(n, days=1)))
+            t0 = time.perf_counter()
+            make_report(ddb, "bench")
+            times.append(time.perf_counter() - t0)
+    print(
+        f"one day of {n:,} records, in-process moto: as it comes {times[0]:.2f} s, with gtaudit's patches "
+        f"(gtaudit_local.moto_items) {times[1]:.2f} s: {times[0] / times[1]:.1f}x faster"
+    )
+
+
+def run_embedded(n: int) -> None:
+    """One day of ``n`` records (a project of n/10 objects) reported from the local runtime's DynamoDB process."""
+    import tempfile
+    from pathlib import Path
+
+    from gtaudit_local.moto_process import EmbeddedAws
+
+    sys.path.insert(0, "tests")
+    from conftest import table_spec
+
+    items = one_day(generate(n, days=1))
+    fake = FakeDynamoDB(items)
+    t0 = time.perf_counter()
+    make_report(fake.client(), "bench")
+    floor = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as work, EmbeddedAws(project_dir=None, work_dir=Path(work)) as aws:
+        ddb = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+            endpoint_url=aws.endpoint_for("dynamodb"),
+        )  # fmt: skip
+        ddb.create_table(TableName="bench", **table_spec("TraceTable"))
+        load = _load(ddb, items)
+        elapsed = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            report = make_report(ddb, "bench")
+            elapsed.append(time.perf_counter() - t0)
+    print(
+        f"local runtime's DynamoDB process, one day of {len(items):,} records (loaded in {load:.1f} s): "
+        f"report {elapsed[0]:.2f} s, again {elapsed[1]:.2f} s (no write between); "
+        f"ratio to the same report from pre-serialised pages ({floor:.2f} s): {elapsed[0] / floor:.1f}x; "
+        f"{report['totals']['tasks']:,} tasks"
+    )
+
+
 def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("records", type=int, nargs="?", default=100_000)
+    parser.add_argument(
+        "--embedded",
+        type=int,
+        metavar="N",
+        help="also N records of one day from the local runtime's DynamoDB process (and 8,000 from moto, "
+        "without and with gtaudit's patches)",
+    )
+    args = parser.parse_args()
+    n = args.records
     report = run_fake(n)
     small = 5_000
     fake_small = make_report(FakeDynamoDB(generate(small)).client(), "bench")
@@ -223,6 +327,9 @@ def main() -> int:
     print(f"fake and moto give the same report over {small:,} records: {same}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss:.0f} MiB")
+    if args.embedded:
+        run_moto_ab(8_000)
+        run_embedded(args.embedded)
     return 0 if same and report["totals"]["tasks"] > 0 else 1
 
 
