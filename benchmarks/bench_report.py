@@ -245,15 +245,18 @@ def _load(ddb: Any, items: list[dict[str, Any]]) -> float:
     return time.perf_counter() - t0
 
 
-def run_moto_ab(n: int) -> None:
-    """One day of ``n`` records, reported from in-process moto as it comes, then with gtaudit's patches."""
+def run_moto_ab(n: int) -> bool:
+    """One day of ``n`` records, reported from in-process moto as it comes, then with gtaudit's patches.
+
+    True when both give the same report.
+    """
     from gtaudit_local import moto_items
     from moto import mock_aws
 
     sys.path.insert(0, "tests")
     from conftest import table_spec
 
-    times = []
+    times, reports = [], []
     for patched in (False, True):
         if patched:
             moto_items.install()  # for good: moto's classes stay patched in this process
@@ -262,16 +265,18 @@ def run_moto_ab(n: int) -> None:
             ddb.create_table(TableName="bench", **table_spec("TraceTable"))
             _load(ddb, one_day(generate(n, days=1)))
             t0 = time.perf_counter()
-            make_report(ddb, "bench")
+            reports.append({k: v for k, v in make_report(ddb, "bench").items() if k != "generated_at"})
             times.append(time.perf_counter() - t0)
+    same = reports[0] == reports[1]
     print(
         f"one day of {n:,} records, in-process moto: as it comes {times[0]:.2f} s, with gtaudit's patches "
-        f"(gtaudit_local.moto_items) {times[1]:.2f} s: {times[0] / times[1]:.1f}x faster"
+        f"(gtaudit_local.moto_items) {times[1]:.2f} s: {times[0] / times[1]:.1f}x faster; same report: {same}"
     )
+    return same
 
 
-def run_embedded(n: int) -> None:
-    """One day of ``n`` records (a project of n/10 objects) reported from the local runtime's DynamoDB process."""
+def run_embedded(n: int) -> bool:
+    """One day of ``n`` records (n/10 objects) from the local runtime's DynamoDB process; True if as the fake's."""
     import tempfile
     from pathlib import Path
 
@@ -283,7 +288,7 @@ def run_embedded(n: int) -> None:
     items = one_day(generate(n, days=1))
     fake = FakeDynamoDB(items)
     t0 = time.perf_counter()
-    make_report(fake.client(), "bench")
+    expected = make_report(fake.client(), "bench")
     floor = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as work, EmbeddedAws(project_dir=None, work_dir=Path(work)) as aws:
         ddb = boto3.client(
@@ -303,6 +308,11 @@ def run_embedded(n: int) -> None:
         f"ratio to the same report from pre-serialised pages ({floor:.2f} s): {elapsed[0] / floor:.1f}x; "
         f"{report['totals']['tasks']:,} tasks"
     )
+    same = {k: v for k, v in report.items() if k != "generated_at"} == {
+        k: v for k, v in expected.items() if k != "generated_at"
+    }
+    print(f"  the same report as from the pre-serialised pages: {same}")
+    return same
 
 
 def main() -> int:
@@ -328,8 +338,8 @@ def main() -> int:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss:.0f} MiB")
     if args.embedded:
-        run_moto_ab(8_000)
-        run_embedded(args.embedded)
+        same = run_moto_ab(8_000) and same
+        same = run_embedded(args.embedded) and same
     return 0 if same and report["totals"]["tasks"] > 0 else 1
 
 

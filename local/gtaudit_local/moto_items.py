@@ -66,9 +66,9 @@ class PackedItems(dict):
         self.index_attrs = index_attrs
 
     def __setitem__(self, key: DynamoType, item: Item) -> None:
-        _written()
         marks = tuple(mark(a, v) for a in self.index_attrs if (v := item.attrs.get(a)) is not None and v.type == "S")
         super().__setitem__(key, (pack(item), marks, item.size()))
+        _written()  # after: a Query between the two would cache an answer without the item, as current
 
     def __getitem__(self, key: DynamoType) -> Item:
         return self._unpack(super().__getitem__(key))
@@ -188,8 +188,9 @@ def _projected_once(project: Callable[[Item, list[list[str]]], Item]) -> Callabl
     moto projects an item by turning the whole item into Python values once per projected path
     (``to_regular_json`` inside the loop) and serialising the result back: a report's query of 25
     attributes from 30-attribute items spent 60% of the DynamoDB process there (8,000 items: 7 s).
-    A path of one attribute name takes that attribute's value unchanged, which is what the round
-    trip gave back; paths into maps or lists (``a.b``, ``a[0]``) keep moto's way.
+    A path of one attribute name takes that attribute's value as stored, as moto's GetItem without a
+    projection answers it (the round trip respelled numbers, ``007`` as ``7``, and reordered sets);
+    paths into maps or lists (``a.b``, ``a[0]``) keep moto's way.
     """
 
     @functools.wraps(project)
@@ -385,8 +386,14 @@ class _InOrder:
         conditions = called.get("range_key_conditions") or []
         if comparison in _FROM_FIRST_VALUE and values and (not conditions or conditions[-1][0] == range_attr):
             first = bisect.bisect_left(self.items, values[0], key=lambda i: i.attrs[range_attr])
-        if start_key := called.get("exclusive_start_key"):
-            first = max(first, self.at.get(_table_key(table, start_key), 0))
+        if (start_key := called.get("exclusive_start_key")) is not None:
+            at = self.at.get(_table_key(table, start_key))
+            # Only where the start key's item still stands: moto skips by the key's values, and the
+            # item may have moved (its index range key updated) or gone since the last page.
+            if at is not None and all(
+                a in start_key and self.items[at].attrs[a] == DynamoType(start_key[a]) for a in self.order
+            ):
+                first = max(first, at)
         return first
 
     def window_end(self, start: int, limit: int | None) -> int:
@@ -415,11 +422,11 @@ def _table_key(table: Table, key: dict[str, Any]) -> tuple[DynamoType | None, Dy
 def _in_order(found: list[Item], order: tuple[str, ...]) -> _InOrder:
     """``found`` (a cached index answer) in moto's order by ``order``; kept with the cache."""
     global _last_sorted
-    cached = _last_sorted
+    cached, marked = _last_sorted, _last_marked
     if cached is not None and cached[0] is found and cached[1].order == order:
         return cached[1]
     answer = _InOrder(found, order)
-    if _last_marked is not None and _last_marked[3] is found:  # still the cached answer: keep its order too
+    if marked is not None and marked[3] is found:  # still the cached answer: keep its order too
         _last_sorted = (found, answer)
     return answer
 
@@ -452,7 +459,7 @@ def _marked(table: Table, wanted: str) -> list[Item]:
     50 pages) unpacked the day's items 50 times. Kept until the next write, as moto's own items
     were kept for good.
     """
-    global _last_marked
+    global _last_marked, _last_sorted
     cached, version = _last_marked, _version
     # The table's key and every index's key, as they are now (an index may have been added since).
     keys = [
@@ -465,7 +472,7 @@ def _marked(table: Table, wanted: str) -> list[Item]:
         return cached[3]
     found = [i for p in list(table.items.values()) if isinstance(p, PackedItems) for i in p.marked(wanted, key_attrs)]
     if _version == version:  # no write meanwhile (one that lands just after leaves a stale version)
-        _last_marked = (table, wanted, key_attrs, found, version)
+        _last_marked, _last_sorted = (table, wanted, key_attrs, found, version), None  # the old order goes too
     return found
 
 

@@ -326,3 +326,55 @@ def test_each_page_of_an_index_query_reads_its_window_not_the_whole_answer(
             break
     assert len(got) == 1500 and got == sorted(got)
     assert len(considered) == 15 and max(considered) <= 102  # the page, its start key's item, the one after
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        {"UpdateExpression": "SET worker_sk = :v", "ExpressionAttributeValues": {":v": "T9"}},  # moved later
+        {"UpdateExpression": "SET worker_sk = :v", "ExpressionAttributeValues": {":v": "T0"}},  # moved earlier
+        None,  # deleted
+    ],
+)
+def test_a_page_after_its_start_keys_item_changed_answers_as_moto(
+    table: Any, monkeypatch: pytest.MonkeyPatch, between: dict[str, Any] | None
+) -> None:
+    def pages() -> tuple[list[str], list[str], Any]:
+        for n, sk in enumerate(("T1", "T2", "T3", "T4")):
+            table.put_item(Item={"pk": f"OBJ#{n}", "sk": "S", "worker_pk": "W#a", "worker_sk": sk})
+        query = {"IndexName": "ByWorker", "KeyConditionExpression": Key("worker_pk").eq("W#a"), "Limit": 2}
+        first = table.query(**query)
+        key = {"pk": "OBJ#1", "sk": "S"}  # the first page's last item: its start key
+        table.update_item(Key=key, **between) if between else table.delete_item(Key=key)
+        second = table.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
+        return [i["pk"] for i in first["Items"]], [i["pk"] for i in second["Items"]], second.get("LastEvaluatedKey")
+
+    ours = pages()
+    assert ours[1] == ["OBJ#2", "OBJ#3"]
+    monkeypatch.setattr(Table, "query", Table.query.__wrapped__)  # moto's own Query over whole items
+    assert ours == pages()
+
+
+def test_a_query_while_an_item_is_stored_never_keeps_an_answer_without_it(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table.put_item(Item={"pk": "OBJ#a", "sk": "S", "worker_pk": "W#a", "worker_sk": "T1"})
+
+    def answer() -> list[str]:
+        got = table.query(IndexName="ByWorker", KeyConditionExpression=Key("worker_pk").eq("W#a"))
+        return [i["pk"] for i in got["Items"]]
+
+    pack, during = moto_items.pack, []
+
+    def pack_then_query(item: Item) -> bytes:  # another thread queries while this write is stored
+        packed = pack(item)
+        if item.attrs["pk"].value == "OBJ#b":
+            other = threading.Thread(target=lambda: during.append(answer()))
+            other.start()
+            other.join()
+        return packed
+
+    monkeypatch.setattr(moto_items, "pack", pack_then_query)
+    table.put_item(Item={"pk": "OBJ#b", "sk": "S", "worker_pk": "W#a", "worker_sk": "T2"})
+    assert during == [["OBJ#a"]]  # before the write is stored: the answer as it was
+    assert answer() == ["OBJ#a", "OBJ#b"]  # after it: never that answer kept
