@@ -296,7 +296,11 @@ def test_ctrl_c_stops_every_server_and_worker(tmp_path: Path) -> None:
     # fast demo could finish first and exit 0, which is how this test once failed under load.
     proc, children, ports = _start_demo(tmp_path, workers="browser")
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    # 130 from the CLI's handler; now and then, under load, the interpreter ends by the signal itself
+    # after printing "interrupted" (-SIGINT here, 130 to a shell as well). Either way it was Ctrl-C.
+    rc = proc.wait(timeout=60)
+    out = proc.stdout.read() if proc.stdout else ""
+    assert rc in (130, -signal.SIGINT) and re.search(r"interrupted$", out, re.MULTILINE), (rc, out[-2000:])
     assert _gone(children, 10)
     for port in ports:
         with socket.socket() as s:
