@@ -200,19 +200,10 @@ def run_moto(n: int) -> dict[str, Any]:
     """The same report from moto, to check the fake answers what DynamoDB would."""
     from moto import mock_aws
 
-    sys.path.insert(0, "tests")
-    from conftest import table_spec
-
     items = generate(n)
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-        ddb.create_table(TableName="bench", **table_spec("TraceTable"))
-        t0 = time.perf_counter()
-        for i in range(0, len(items), 25):
-            ddb.batch_write_item(RequestItems={"bench": [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]})
-        for day in sorted({it["day_pk"]["S"][2:] for it in items}):
-            ddb.put_item(TableName="bench", Item={"pk": {"S": CALENDAR_PK}, "sk": {"S": f"D#{day}"}})
-        load = time.perf_counter() - t0
+        ddb = _bench_table()
+        load = _load(ddb, items)
         t0 = time.perf_counter()
         report = make_report(ddb, "bench")
         elapsed = time.perf_counter() - t0
@@ -230,7 +221,26 @@ def one_day(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
+def _bench_table(endpoint_url: str | None = None) -> Any:
+    """A DynamoDB client with the template's trace table, named ``bench``, created at ``endpoint_url``."""
+    sys.path.insert(0, "tests")
+    from conftest import table_spec
+
+    ddb = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+        endpoint_url=endpoint_url,
+    )  # fmt: skip
+    ddb.create_table(TableName="bench", **table_spec("TraceTable"))
+    return ddb
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two reports alike but for when they were made."""
+    return {k: v for k, v in a.items() if k != "generated_at"} == {k: v for k, v in b.items() if k != "generated_at"}
+
+
 def _load(ddb: Any, items: list[dict[str, Any]]) -> float:
+    """Put ``items`` and their days' calendar items into ``bench``; the seconds it took."""
     from concurrent.futures import ThreadPoolExecutor
 
     t0 = time.perf_counter()
@@ -253,21 +263,17 @@ def run_moto_ab(n: int) -> bool:
     from gtaudit_local import moto_items
     from moto import mock_aws
 
-    sys.path.insert(0, "tests")
-    from conftest import table_spec
-
     times, reports = [], []
     for patched in (False, True):
         if patched:
             moto_items.install()  # for good: moto's classes stay patched in this process
         with mock_aws():
-            ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-            ddb.create_table(TableName="bench", **table_spec("TraceTable"))
+            ddb = _bench_table()
             _load(ddb, one_day(generate(n, days=1)))
             t0 = time.perf_counter()
-            reports.append({k: v for k, v in make_report(ddb, "bench").items() if k != "generated_at"})
+            reports.append(make_report(ddb, "bench"))
             times.append(time.perf_counter() - t0)
-    same = reports[0] == reports[1]
+    same = _same(*reports)
     print(
         f"one day of {n:,} records, in-process moto: as it comes {times[0]:.2f} s, with gtaudit's patches "
         f"(gtaudit_local.moto_items) {times[1]:.2f} s: {times[0] / times[1]:.1f}x faster; same report: {same}"
@@ -282,20 +288,13 @@ def run_embedded(n: int) -> bool:
 
     from gtaudit_local.moto_process import EmbeddedAws
 
-    sys.path.insert(0, "tests")
-    from conftest import table_spec
-
     items = one_day(generate(n, days=1))
     fake = FakeDynamoDB(items)
     t0 = time.perf_counter()
     expected = make_report(fake.client(), "bench")
     floor = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as work, EmbeddedAws(project_dir=None, work_dir=Path(work)) as aws:
-        ddb = boto3.client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
-            endpoint_url=aws.endpoint_for("dynamodb"),
-        )  # fmt: skip
-        ddb.create_table(TableName="bench", **table_spec("TraceTable"))
+        ddb = _bench_table(aws.endpoint_for("dynamodb"))
         load = _load(ddb, items)
         elapsed = []
         for _ in range(2):
@@ -308,9 +307,7 @@ def run_embedded(n: int) -> bool:
         f"ratio to the same report from pre-serialised pages ({floor:.2f} s): {elapsed[0] / floor:.1f}x; "
         f"{report['totals']['tasks']:,} tasks"
     )
-    same = {k: v for k, v in report.items() if k != "generated_at"} == {
-        k: v for k, v in expected.items() if k != "generated_at"
-    }
+    same = _same(report, expected)
     print(f"  the same report as from the pre-serialised pages: {same}")
     return same
 
@@ -331,9 +328,7 @@ def main() -> int:
     small = 5_000
     fake_small = make_report(FakeDynamoDB(generate(small)).client(), "bench")
     moto_small = run_moto(small)
-    same = {k: v for k, v in fake_small.items() if k != "generated_at"} == {
-        k: v for k, v in moto_small.items() if k != "generated_at"
-    }
+    same = _same(fake_small, moto_small)
     print(f"fake and moto give the same report over {small:,} records: {same}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss:.0f} MiB")

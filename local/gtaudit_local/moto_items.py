@@ -101,9 +101,8 @@ class PackedItems(dict):
         dict.update(copy, dict(dict.items(self)))
         return copy
 
-    def marked(self, wanted: str, key_attrs: Iterable[str]) -> list[Item]:
+    def marked(self, wanted: str, key_attrs: tuple[str, ...]) -> list[Item]:
         """The items whose index marks include ``wanted``, as :class:`KeyItem` of ``key_attrs``."""
-        key_attrs = tuple(key_attrs)
         return [KeyItem(self, p[0], key_attrs, p[2]) for p in list(super().values()) if wanted in p[1]]
 
     def _unpack(self, packed: tuple[bytes, tuple[str, ...], int]) -> Item:
@@ -341,7 +340,7 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
         answer = _in_order(found, order)
         if called.get("scan_index_forward") is False:
             return run(table, answer.items, order, *args, **kwargs)
-        start = answer.start(table, called, ranges[0])
+        start = answer.start(called, ranges[0])
         end = answer.window_end(start, called.get("limit"))
         result = run(table, answer.items[start:end], order, *args, **kwargs)
         if end < len(answer.items) and result[2] is None:  # the window ran out before the page filled
@@ -356,7 +355,7 @@ _FROM_FIRST_VALUE = frozenset({"EQ", "=", "GE", ">=", "GT", ">", "BETWEEN", "BEG
 
 
 class _InOrder:
-    """A cached index answer sorted as moto sorts it, where each item stands, and their sizes.
+    """A cached index answer sorted as moto sorts it, and the items' sizes.
 
     moto sorts every item an index Query matches for each page of its answer, walks from the first
     to the page's start key, then fills the page (1 MB): a report's query of one day at 10,000
@@ -369,31 +368,30 @@ class _InOrder:
     leaves out an item without the index's range key.
     """
 
-    __slots__ = ("at", "ends", "items", "order")
+    __slots__ = ("ends", "items", "order")
 
     def __init__(self, found: list[Item], order: tuple[str, ...]) -> None:
         self.order = order
-        self.items = sorted(
-            (i for i in found if all(a in i.attrs for a in order)), key=lambda i: tuple(i.attrs[a] for a in order)
-        )
-        self.at: dict[tuple[Any, Any], int] = {(i.hash_key, i.range_key): n for n, i in enumerate(self.items)}
+        self.items = sorted((i for i in found if all(a in i.attrs for a in order)), key=self.key)
         self.ends = list(itertools.accumulate(i.size() for i in self.items))  # size up to and with each item
 
-    def start(self, table: Table, called: dict[str, Any], range_attr: str) -> int:
+    def key(self, item: Item) -> tuple[DynamoType, ...]:
+        """What moto sorts an item by, and compares it with a start key by."""
+        return tuple(item.attrs[a] for a in self.order)
+
+    def start(self, called: dict[str, Any], range_attr: str) -> int:
         """The first item a forward page can answer with: its start key, else its key condition's first value."""
         first = 0
         comparison, values = called.get("range_comparison"), called.get("range_objs") or []
         conditions = called.get("range_key_conditions") or []
         if comparison in _FROM_FIRST_VALUE and values and (not conditions or conditions[-1][0] == range_attr):
             first = bisect.bisect_left(self.items, values[0], key=lambda i: i.attrs[range_attr])
-        if (start_key := called.get("exclusive_start_key")) is not None:
-            at = self.at.get(_table_key(table, start_key))
-            # Only where the start key's item still stands: moto skips by the key's values, and the
-            # item may have moved (its index range key updated) or gone since the last page.
-            if at is not None and all(
-                a in start_key and self.items[at].attrs[a] == DynamoType(start_key[a]) for a in self.order
-            ):
-                first = max(first, at)
+        start_key = called.get("exclusive_start_key")
+        if start_key and all(a in start_key for a in self.order):
+            # moto walks past every item up to the start key's values (its item may have moved or
+            # gone since the last page): the first item not below them is where that walk ends.
+            after = tuple(DynamoType(start_key[a]) for a in self.order)
+            first = max(first, bisect.bisect_left(self.items, after, key=self.key))
         return first
 
     def window_end(self, start: int, limit: int | None) -> int:
@@ -407,16 +405,6 @@ class _InOrder:
         if limit:
             end = min(end, start + limit + 2)
         return min(end, len(self.items))
-
-
-def _table_key(table: Table, key: dict[str, Any]) -> tuple[DynamoType | None, DynamoType | None]:
-    """An ``ExclusiveStartKey``'s item, as the table's (hash, range) key."""
-    hash_value = key.get(table.hash_key_attr)
-    range_value = key.get(table.range_key_attr) if table.range_key_attr else None
-    return (
-        DynamoType(hash_value) if hash_value is not None else None,
-        DynamoType(range_value) if range_value is not None else None,
-    )
 
 
 def _in_order(found: list[Item], order: tuple[str, ...]) -> _InOrder:
